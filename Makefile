@@ -1,0 +1,29 @@
+# Credentials Portal. `make run` and `make test` install dependencies only when
+# package-lock.json changed (better-sqlite3 compiles from source: ~1.5 minutes).
+SHELL := /bin/bash
+NODE_TEST := node --import tsx --test --test-concurrency=2
+export PORTAL_ENV ?= sandbox
+
+.PHONY: install run test typecheck test-only bench migrations clean
+
+node_modules/.installed: package-lock.json package.json
+	npm ci --no-audit --no-fund
+	node -e "require('better-sqlite3')(':memory:').close()"
+	touch $@
+
+install: node_modules/.installed
+
+run: install
+	npx tsx server/main.ts
+
+typecheck: install
+	npx tsc --noEmit
+
+test: typecheck
+	$(NODE_TEST) $$(find test -name '*.test.ts' -not -path 'test/browser/*' | sort)
+
+migrations: install
+	npx drizzle-kit generate --config db/drizzle.config.ts
+
+clean:
+	rm -rf node_modules dist test-output

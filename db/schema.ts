@@ -1,0 +1,191 @@
+// The whole data model of the portal (DESIGN.md "Data"). Later features add
+// behaviour, not tables. Times are integer milliseconds since the epoch (UTC);
+// calendar dates chosen by people (a secret's expiry) are also kept as YYYY-MM-DD.
+import { sql } from 'drizzle-orm';
+import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+
+export const organisations = sqliteTable('organisations', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  name: text('name').notNull(),
+  countryCode: text('country_code').notNull(),
+  createdAt: integer('created_at').notNull(),
+});
+
+export const users = sqliteTable(
+  'users',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    organisationId: integer('organisation_id').references(() => organisations.id),
+    email: text('email').notNull(), // case-folded on the way in
+    displayName: text('display_name').notNull().default(''),
+    passwordHash: text('password_hash'),
+    totpSecret: text('totp_secret'), // AES-256-GCM under the master key
+    totpLastStep: integer('totp_last_step'),
+    isAdmin: integer('is_admin', { mode: 'boolean' }).notNull().default(false),
+    disabledAt: integer('disabled_at'),
+    failedTotpCount: integer('failed_totp_count').notNull().default(0),
+    totpLockedUntil: integer('totp_locked_until'),
+    lastSignInAt: integer('last_sign_in_at'),
+    createdAt: integer('created_at').notNull(),
+  },
+  (t) => [uniqueIndex('users_email_unique').on(t.email)],
+);
+
+export const recoveryCodes = sqliteTable(
+  'recovery_codes',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    userId: integer('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    codeHash: text('code_hash').notNull(),
+    usedAt: integer('used_at'),
+  },
+  (t) => [index('recovery_codes_user').on(t.userId)],
+);
+
+export const invitations = sqliteTable(
+  'invitations',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    tokenHash: text('token_hash').notNull(),
+    userId: integer('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    createdAt: integer('created_at').notNull(),
+    expiresAt: integer('expires_at').notNull(),
+    usedAt: integer('used_at'),
+  },
+  (t) => [uniqueIndex('invitations_token_hash_unique').on(t.tokenHash)],
+);
+
+// Server-side sessions (express-session store). A destroyed session is marked
+// revoked rather than deleted, so a request still in flight cannot write it back.
+export const sessions = sqliteTable(
+  'sessions',
+  {
+    sid: text('sid').primaryKey(),
+    userId: integer('user_id'),
+    data: text('data').notNull(),
+    expiresAt: integer('expires_at').notNull(),
+    createdAt: integer('created_at').notNull(),
+    revokedAt: integer('revoked_at'),
+  },
+  (t) => [index('sessions_user').on(t.userId), index('sessions_expires').on(t.expiresAt)],
+);
+
+export const apis = sqliteTable('apis', {
+  code: text('code').primaryKey(),
+  name: text('name').notNull(),
+  sandboxResource: text('sandbox_resource').notNull(),
+  productionResource: text('production_resource').notNull(),
+  createdAt: integer('created_at').notNull(),
+});
+
+export const applications = sqliteTable(
+  'applications',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    organisationId: integer('organisation_id')
+      .notNull()
+      .references(() => organisations.id),
+    name: text('name').notNull(),
+    clientId: text('client_id').notNull(),
+    sandboxOnly: integer('sandbox_only', { mode: 'boolean' }).notNull().default(false),
+    disabledAt: integer('disabled_at'),
+    createdAt: integer('created_at').notNull(),
+    createdBy: integer('created_by').references(() => users.id),
+  },
+  (t) => [uniqueIndex('applications_client_id_unique').on(t.clientId), index('applications_org').on(t.organisationId)],
+);
+
+export const applicationApis = sqliteTable(
+  'application_apis',
+  {
+    applicationId: integer('application_id')
+      .notNull()
+      .references(() => applications.id, { onDelete: 'cascade' }),
+    apiCode: text('api_code')
+      .notNull()
+      .references(() => apis.code),
+  },
+  (t) => [primaryKey({ columns: [t.applicationId, t.apiCode] })],
+);
+
+export const credentialManagers = sqliteTable(
+  'credential_managers',
+  {
+    userId: integer('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    applicationId: integer('application_id')
+      .notNull()
+      .references(() => applications.id, { onDelete: 'cascade' }),
+    createdAt: integer('created_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.applicationId] }), index('credential_managers_app').on(t.applicationId)],
+);
+
+export const clientSecrets = sqliteTable(
+  'client_secrets',
+  {
+    id: text('id').primaryKey(), // key id, also the `sid` claim of tokens it mints
+    applicationId: integer('application_id')
+      .notNull()
+      .references(() => applications.id),
+    name: text('name').notNull(),
+    hint: text('hint').notNull(),
+    secretHash: text('secret_hash').notNull(),
+    createdAt: integer('created_at').notNull(),
+    createdBy: integer('created_by').references(() => users.id),
+    expiresOn: text('expires_on').notNull(), // the calendar date the manager chose
+    expiresAt: integer('expires_at').notNull(), // first instant after that date ends in PORTAL_TIMEZONE
+    lastUsedAt: integer('last_used_at'),
+    deletedAt: integer('deleted_at'),
+    deletedBy: integer('deleted_by').references(() => users.id),
+    deleteReason: text('delete_reason'),
+  },
+  (t) => [index('client_secrets_app').on(t.applicationId)],
+);
+
+export const remindersSent = sqliteTable(
+  'reminders_sent',
+  {
+    secretId: text('secret_id')
+      .notNull()
+      .references(() => clientSecrets.id),
+    threshold: integer('threshold').notNull(), // days before expiry; -1 = the day after it expired
+    claimedAt: integer('claimed_at').notNull(),
+    sentAt: integer('sent_at'),
+  },
+  (t) => [primaryKey({ columns: [t.secretId, t.threshold] })],
+);
+
+export const signingKeys = sqliteTable('signing_keys', {
+  kid: text('kid').primaryKey(),
+  publicJwk: text('public_jwk').notNull(),
+  privateKey: text('private_key').notNull(), // PKCS#8 PEM, AES-256-GCM under the master key
+  createdAt: integer('created_at').notNull(),
+  retiredAt: integer('retired_at'),
+});
+
+export const auditEvents = sqliteTable(
+  'audit_events',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    at: integer('at').notNull(),
+    actorUserId: integer('actor_user_id'),
+    actor: text('actor').notNull(), // email of a user, `client:<client_id>`, `cli`, `system`, `anonymous`
+    organisationId: integer('organisation_id'),
+    applicationId: integer('application_id'),
+    action: text('action').notNull(),
+    target: text('target'),
+    details: text('details').notNull().default(sql`'{}'`),
+    ip: text('ip'),
+  },
+  (t) => [
+    index('audit_at').on(t.at),
+    index('audit_app').on(t.applicationId, t.at),
+    index('audit_org').on(t.organisationId, t.at),
+  ],
+);

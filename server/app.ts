@@ -1,0 +1,80 @@
+// Builds the Express application from its dependencies; never listens.
+import express, { type Express } from 'express';
+import session from 'express-session';
+import crypto from 'node:crypto';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { sql } from 'drizzle-orm';
+import type { Deps } from './deps.ts';
+import { SqliteSessionStore, IDLE_TIMEOUT_MS } from './auth/session-store.ts';
+import { authRoutes, configurePassport } from './auth/routes.ts';
+import { requireSignedIn, requireAdmin, homeFor, currentUser } from './auth/guards.ts';
+import { csrfCheck, originCheck, securityHeaders } from './http/security.ts';
+import { requestLog } from './http/request-log.ts';
+import { errorHandler, notFoundHandler } from './http/error-handler.ts';
+import { layoutModel, sendHtml } from './http/views.ts';
+
+export const publicDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../public');
+const require = createRequire(import.meta.url);
+export const htmxFile = (): string => require.resolve('htmx.org/dist/htmx.min.js');
+
+export function createApp(deps: Deps): Express & { sessionStore: SqliteSessionStore } {
+  const { config, db, clock, views, logger } = deps;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', 'loopback');
+  app.use(requestLog(logger));
+  app.use(securityHeaders(config.secureCookies));
+
+  // GET /healthz — 200 "ok" when the database answers.
+  app.get('/healthz', (_req, res) => {
+    db.get(sql`select 1`);
+    res.type('text').set('Cache-Control', 'no-store').send('ok');
+  });
+
+  // Static files: our CSS and JS, and htmx from node_modules (never a CDN).
+  app.get('/assets/htmx.min.js', (_req, res) => res.sendFile(htmxFile(), { maxAge: '1d' }));
+  app.use('/assets', express.static(publicDir, { maxAge: '1h', index: false }));
+
+  app.use(express.urlencoded({ extended: false, limit: '32kb', parameterLimit: 100 }));
+
+  const sessionStore = new SqliteSessionStore(db, clock);
+  app.use(
+    session({
+      name: 'portal.sid',
+      store: sessionStore,
+      secret: crypto.createHmac('sha256', deps.masterKey).update('session-cookie').digest('base64'),
+      resave: false,
+      saveUninitialized: false,
+      rolling: true,
+      proxy: config.secureCookies,
+      cookie: { httpOnly: true, sameSite: 'lax', secure: config.secureCookies, maxAge: IDLE_TIMEOUT_MS, path: '/' },
+    }),
+  );
+  const passport = configurePassport(deps);
+  app.use(passport.initialize());
+  app.use(passport.session());
+  app.use(originCheck(config.baseUrl));
+  app.use(csrfCheck());
+
+  app.use(authRoutes(deps, passport));
+
+  // GET / — send people where they belong.
+  app.get('/', (req, res) => {
+    const user = currentUser(req);
+    res.redirect(303, user && req.session.authAt ? homeFor(user) : '/login');
+  });
+
+  // Placeholders until their issues land.
+  app.get('/manage-api-credentials', requireSignedIn(deps), (req, res) => {
+    sendHtml(res, views.render('/pages/placeholder', { ...layoutModel(req, config, 'Manage API credentials', 'credentials'), heading: 'Manage API credentials' }));
+  });
+  app.get('/admin', requireSignedIn(deps), requireAdmin, (req, res) => {
+    sendHtml(res, views.render('/pages/placeholder', { ...layoutModel(req, config, 'Administration', 'admin'), heading: 'Administration' }));
+  });
+
+  app.use(notFoundHandler);
+  app.use(errorHandler(config, views, logger));
+  return Object.assign(app, { sessionStore });
+}

@@ -1,0 +1,42 @@
+// Guards at the top of protected routes, in a fixed order: signed in -> second
+// factor done -> (admin). A half-signed-in session is sent back to the second step.
+import type { NextFunction, Request, Response } from 'express';
+import type { Deps } from '../deps.ts';
+import { HttpError } from '../http/errors.ts';
+import { redirectTo } from '../http/htmx.ts';
+import { ABSOLUTE_TIMEOUT_MS } from './session-store.ts';
+
+export interface SessionUser {
+  id: number;
+  email: string;
+  displayName: string;
+  isAdmin: boolean;
+  organisationId: number | null;
+}
+
+export function currentUser(req: Request): SessionUser | null {
+  return (req.user as SessionUser | undefined) ?? null;
+}
+
+export function requireSignedIn(deps: Deps) {
+  return (req: Request, res: Response, next: NextFunction) => {
+    const user = currentUser(req);
+    const authAt = req.session?.authAt;
+    if (user && authAt !== undefined && deps.clock.now() - authAt < ABSOLUTE_TIMEOUT_MS) return next();
+    if (user) {
+      // Past the absolute lifetime: end the session and start over.
+      return req.session.destroy(() => redirectTo(req, res, '/login?expired=1'));
+    }
+    if (req.session?.pendingUserId !== undefined) return redirectTo(req, res, '/login/verify');
+    redirectTo(req, res, '/login');
+  };
+}
+
+export function requireAdmin(req: Request, _res: Response, next: NextFunction) {
+  if (currentUser(req)?.isAdmin) return next();
+  next(new HttpError(403, 'This page is for administrators only.'));
+}
+
+export function homeFor(user: SessionUser): string {
+  return user.isAdmin ? '/admin' : '/manage-api-credentials';
+}

@@ -1,0 +1,102 @@
+// express-session store on the portal's SQLite file. Sessions are revoked, not
+// deleted, so that a request still in flight when the user signs out (or is
+// disabled) cannot write its session back: set() and touch() skip revoked rows.
+import session from 'express-session';
+import { and, eq, isNull, lt, or, isNotNull } from 'drizzle-orm';
+import type { Db } from '../../db/client.ts';
+import { sessions } from '../../db/schema.ts';
+import type { Clock } from '../clock.ts';
+
+export const IDLE_TIMEOUT_MS = 30 * 60 * 1000;
+export const ABSOLUTE_TIMEOUT_MS = 12 * 60 * 60 * 1000;
+
+type Callback = (err?: unknown) => void;
+
+function userIdOf(data: session.SessionData): number | null {
+  const d = data as session.SessionData & { passport?: { user?: unknown }; pendingUserId?: number };
+  const id = d.passport?.user ?? d.pendingUserId;
+  return typeof id === 'number' ? id : null;
+}
+
+export class SqliteSessionStore extends session.Store {
+  constructor(
+    private readonly db: Db,
+    private readonly clock: Clock,
+  ) {
+    super();
+  }
+
+  override get(sid: string, cb: (err: unknown, data?: session.SessionData | null) => void): void {
+    try {
+      const row = this.db.select().from(sessions).where(eq(sessions.sid, sid)).get();
+      if (!row || row.revokedAt !== null || row.expiresAt <= this.clock.now()) return cb(null, null);
+      cb(null, JSON.parse(row.data) as session.SessionData);
+    } catch (err) {
+      cb(err);
+    }
+  }
+
+  override set(sid: string, data: session.SessionData, cb?: Callback): void {
+    try {
+      const now = this.clock.now();
+      const expiresAt = now + IDLE_TIMEOUT_MS;
+      const json = JSON.stringify(data);
+      const userId = userIdOf(data);
+      this.db
+        .insert(sessions)
+        .values({ sid, userId, data: json, expiresAt, createdAt: now })
+        .onConflictDoUpdate({ target: sessions.sid, set: { data: json, userId, expiresAt }, setWhere: isNull(sessions.revokedAt) })
+        .run();
+      cb?.();
+    } catch (err) {
+      cb?.(err);
+    }
+  }
+
+  override touch(sid: string, _data: session.SessionData, cb?: Callback): void {
+    try {
+      this.db
+        .update(sessions)
+        .set({ expiresAt: this.clock.now() + IDLE_TIMEOUT_MS })
+        .where(and(eq(sessions.sid, sid), isNull(sessions.revokedAt)))
+        .run();
+      cb?.();
+    } catch (err) {
+      cb?.(err);
+    }
+  }
+
+  override destroy(sid: string, cb?: Callback): void {
+    try {
+      revokeSession(this.db, this.clock, sid);
+      cb?.();
+    } catch (err) {
+      cb?.(err);
+    }
+  }
+
+  // Drops rows that can never be used again (run now and then).
+  prune(): number {
+    const now = this.clock.now();
+    return this.db
+      .delete(sessions)
+      .where(or(lt(sessions.expiresAt, now - IDLE_TIMEOUT_MS), and(isNotNull(sessions.revokedAt), lt(sessions.revokedAt, now - IDLE_TIMEOUT_MS))))
+      .run().changes;
+  }
+}
+
+export function revokeSession(db: Db, clock: Clock, sid: string): void {
+  db.insert(sessions)
+    .values({ sid, data: '{}', expiresAt: 0, createdAt: clock.now(), revokedAt: clock.now() })
+    .onConflictDoUpdate({ target: sessions.sid, set: { revokedAt: clock.now() } })
+    .run();
+}
+
+// Ends every session of a user at once (disable, password change, MFA reset).
+export function revokeUserSessions(db: Db, clock: Clock, userId: number): number {
+  return db
+    .update(sessions)
+    .set({ revokedAt: clock.now() })
+    .where(and(eq(sessions.userId, userId), isNull(sessions.revokedAt)))
+    .run().changes;
+}

@@ -1,0 +1,140 @@
+// The admin command line (DESIGN.md "Command line"): the same domain functions as the
+// admin console. Exit 0 on success; bad input: a message on stderr and exit code 2.
+import { ConfigError } from './config.ts';
+import { bootstrap } from './bootstrap.ts';
+import { cliActor } from './audit/audit.ts';
+import { inviteAdmin, inviteUser } from './admin/users.ts';
+import { createOrganisation, type DomainResult } from './admin/organisations.ts';
+import { createApplication } from './admin/applications.ts';
+import { setupUrl } from './auth/invitations.ts';
+import type { Deps } from './deps.ts';
+
+export class UsageError extends Error {}
+
+type Flags = Map<string, string[]>;
+
+interface CommandSpec {
+  usage: string;
+  flags: Record<string, 'value' | 'repeat' | 'boolean'>;
+  required: string[];
+  run(deps: Deps, flags: Flags): string;
+}
+
+function one(flags: Flags, name: string): string | undefined {
+  return flags.get(name)?.[0];
+}
+
+function unwrap<T>(result: DomainResult<T>): T {
+  if (!result.ok) throw new UsageError(`--${result.field}: ${result.message}`);
+  return result.value;
+}
+
+export const commands: Record<string, CommandSpec> = {
+  'invite-admin': {
+    usage: 'invite-admin --email E [--name N]',
+    flags: { email: 'value', name: 'value' },
+    required: ['email'],
+    run: (deps, f) => setupUrl(deps.config.baseUrl, unwrap(inviteAdmin(deps.db, deps.clock, cliActor, { email: one(f, 'email'), name: one(f, 'name') })).token),
+  },
+  'create-organisation': {
+    usage: 'create-organisation --name N --country CC',
+    flags: { name: 'value', country: 'value' },
+    required: ['name', 'country'],
+    run: (deps, f) => String(unwrap(createOrganisation(deps.db, deps.clock, cliActor, { name: one(f, 'name'), countryCode: one(f, 'country') })).id),
+  },
+  'create-application': {
+    usage: 'create-application --organisation ID --name N --api CODE [--api CODE] [--sandbox-only]',
+    flags: { organisation: 'value', name: 'value', api: 'repeat', 'sandbox-only': 'boolean' },
+    required: ['organisation', 'name', 'api'],
+    run: (deps, f) =>
+      unwrap(
+        createApplication(deps.db, deps.clock, cliActor, {
+          organisationId: one(f, 'organisation'),
+          name: one(f, 'name'),
+          apiCodes: f.get('api') ?? [],
+          sandboxOnly: f.has('sandbox-only'),
+        }),
+      ).clientId,
+  },
+  'invite-user': {
+    usage: 'invite-user --organisation ID --email E [--name N] [--manager-of CLIENT_ID ...]',
+    flags: { organisation: 'value', email: 'value', name: 'value', 'manager-of': 'repeat' },
+    required: ['organisation', 'email'],
+    run: (deps, f) =>
+      setupUrl(
+        deps.config.baseUrl,
+        unwrap(
+          inviteUser(deps.db, deps.clock, cliActor, {
+            organisationId: one(f, 'organisation'),
+            email: one(f, 'email'),
+            name: one(f, 'name'),
+            managerOf: f.get('manager-of') ?? [],
+          }),
+        ).token,
+      ),
+  },
+};
+
+export function parseArgs(spec: CommandSpec, args: string[]): Flags {
+  const flags: Flags = new Map();
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    const m = /^--([a-z-]+)(?:=(.*))?$/s.exec(arg);
+    if (!m) throw new UsageError(`unexpected argument "${arg}"`);
+    const name = m[1]!;
+    const kind = spec.flags[name];
+    if (!kind) throw new UsageError(`unknown option --${name}`);
+    if (kind === 'boolean') {
+      if (m[2] !== undefined) throw new UsageError(`--${name} takes no value`);
+      flags.set(name, ['true']);
+      continue;
+    }
+    const value = m[2] ?? args[++i];
+    if (value === undefined || (m[2] === undefined && value.startsWith('--'))) throw new UsageError(`--${name} needs a value`);
+    if (kind === 'value' && flags.has(name)) throw new UsageError(`--${name} may be given only once`);
+    flags.set(name, [...(flags.get(name) ?? []), value]);
+  }
+  for (const r of spec.required) if (!flags.has(r)) throw new UsageError(`--${r} is required`);
+  return flags;
+}
+
+function usage(): string {
+  return ['usage: portal <command> [options]', '', 'commands:', ...Object.values(commands).map((c) => `  ${c.usage}`)].join('\n');
+}
+
+export function runCli(argv: string[], makeDeps: () => Deps = () => bootstrap()): number {
+  const [name, ...rest] = argv;
+  if (!name) {
+    process.stderr.write(usage() + '\n');
+    return 2;
+  }
+  if (name === '--help' || name === 'help') {
+    process.stdout.write(usage() + '\n');
+    return 0;
+  }
+  const spec = commands[name];
+  if (!spec) {
+    process.stderr.write(`unknown command "${name}"\n${usage()}\n`);
+    return 2;
+  }
+  let deps: Deps | null = null;
+  try {
+    const flags = parseArgs(spec, rest);
+    deps = makeDeps();
+    process.stdout.write(spec.run(deps, flags) + '\n');
+    return 0;
+  } catch (err) {
+    if (err instanceof UsageError || err instanceof ConfigError) {
+      process.stderr.write(`${name}: ${err.message}\nusage: portal ${spec.usage}\n`);
+      return 2;
+    }
+    process.stderr.write(`${name} failed: ${(err as Error).message}\n`);
+    return 1;
+  } finally {
+    deps?.db.$client.close();
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('/cli.ts')) {
+  process.exitCode = runCli(process.argv.slice(2));
+}

@@ -1,0 +1,16 @@
+import type { Eta } from 'eta';
+import type { Db } from '../db/client.ts';
+import type { Clock } from './clock.ts';
+import type { Config } from './config.ts';
+import type { MasterKey } from './crypto.ts';
+import type { Logger } from './log.ts';
+
+// Everything a route or domain function may need, passed explicitly.
+export interface Deps {
+  config: Config;
+  db: Db;
+  clock: Clock;
+  logger: Logger;
+  masterKey: MasterKey;
+  views: Eta;
+}

@@ -1,0 +1,72 @@
+// The 404 catch-all and the one error handler: a page, an htmx fragment or JSON
+// depending on what was asked; never a stack trace outside development.
+import type { NextFunction, Request, Response } from 'express';
+import type { Eta } from 'eta';
+import type { Config } from '../config.ts';
+import type { Logger } from '../log.ts';
+import { HttpError } from './errors.ts';
+import { isHtmx } from './htmx.ts';
+import { layoutModel, sendHtml } from './views.ts';
+import { safePath } from './request-log.ts';
+
+export function notFoundHandler(_req: Request, _res: Response, next: NextFunction) {
+  next(new HttpError(404, 'Page not found'));
+}
+
+function wantsJson(req: Request): boolean {
+  return req.path.startsWith('/oauth/') || req.path.startsWith('/.well-known/') || (req.accepts(['html', 'json']) === 'json');
+}
+
+export function errorHandler(config: Config, views: Eta, logger: Logger) {
+  return (err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const e = err as { status?: unknown; statusCode?: unknown; expose?: unknown; message?: unknown; type?: unknown; stack?: unknown };
+    const raw = typeof e?.status === 'number' ? e.status : typeof e?.statusCode === 'number' ? e.statusCode : 500;
+    const status = raw >= 400 && raw < 600 ? raw : 500;
+    const requestId = String(res.locals.requestId ?? '');
+    let message: string;
+    if (err instanceof HttpError && err.expose) message = err.message;
+    else if (status === 413) message = 'The request was too large.';
+    else if (status === 400) message = 'The request could not be understood.';
+    else if (status === 404) message = 'Page not found';
+    else if (status < 500 && e?.expose === true && typeof e.message === 'string') message = e.message;
+    else message = 'Something went wrong on our side. Please try again; if it keeps happening, contact support and mention the reference below.';
+    if (status >= 500) {
+      logger.error('unhandled error', { id: requestId, path: safePath(req.path), error: String(e?.message ?? err), stack: String(e?.stack ?? '') });
+    } else if (status === 403) {
+      logger.warn('forbidden', { id: requestId, method: req.method, path: safePath(req.path), reason: message });
+    }
+    if (res.headersSent) return;
+    res.set('Cache-Control', 'no-store');
+    if (wantsJson(req)) {
+      res.status(status).json({ error: status >= 500 ? 'server_error' : status === 404 ? 'not_found' : 'invalid_request', error_description: message });
+      return;
+    }
+    const model = {
+      ...layoutModelSafe(req, config),
+      status,
+      message,
+      requestId: status >= 500 ? requestId : '',
+      stack: config.isDevelopment && status >= 500 ? String(e?.stack ?? '') : '',
+    };
+    try {
+      if (isHtmx(req)) {
+        // Let htmx swap the message into the page's alert region even on an error status.
+        res.set('HX-Retarget', '#flash').set('HX-Reswap', 'innerHTML');
+        sendHtml(res, views.render('/partials/error', model), status);
+      } else {
+        sendHtml(res, views.render('/pages/error', model), status);
+      }
+    } catch (renderError) {
+      logger.error('error page failed', { id: requestId, error: String(renderError) });
+      res.status(status).type('text').send(message);
+    }
+  };
+}
+
+function layoutModelSafe(req: Request, config: Config) {
+  try {
+    return layoutModel(req, config, 'Error');
+  } catch {
+    return { title: 'Error', csrfToken: '', sandbox: config.portalEnv === 'sandbox', supportEmail: config.supportEmail, user: null, nav: '' };
+  }
+}

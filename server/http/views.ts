@@ -1,0 +1,38 @@
+// Eta rendering. Pages get the base layout's common view model; fragments (htmx) do not.
+import { Eta } from 'eta';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Request, Response } from 'express';
+import type { Config } from '../config.ts';
+import { ensureCsrfToken } from './security.ts';
+
+export const viewsDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../views');
+
+export function createViews(dir = viewsDir, cache = true): Eta {
+  return new Eta({ views: dir, cache, autoEscape: true, autoTrim: false });
+}
+
+export interface LayoutModel {
+  title: string;
+  csrfToken: string;
+  sandbox: boolean;
+  supportEmail: string;
+  user: { email: string; displayName: string; isAdmin: boolean } | null;
+  nav: string; // which header link is current
+}
+
+export function layoutModel(req: Request, config: Config, title: string, nav = ''): LayoutModel {
+  const u = req.user as { email: string; displayName: string; isAdmin: boolean } | undefined;
+  return {
+    title,
+    csrfToken: ensureCsrfToken(req),
+    sandbox: config.portalEnv === 'sandbox',
+    supportEmail: config.supportEmail,
+    user: u ? { email: u.email, displayName: u.displayName, isAdmin: u.isAdmin } : null,
+    nav,
+  };
+}
+
+export function sendHtml(res: Response, html: string, status = 200): void {
+  res.status(status).type('html').send(html);
+}

@@ -1,0 +1,118 @@
+// The command line and the server's start-up, as operators run them: real processes.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync, spawn } from 'node:child_process';
+import { eq } from 'drizzle-orm';
+import { tempDir } from './helpers/portal.ts';
+import { openDatabase } from '../db/client.ts';
+import { applications, credentialManagers, users } from '../db/schema.ts';
+
+function portal(args: string[], env: Record<string, string>) {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'server/cli.ts', ...args], {
+    env: { ...process.env, PORTAL_ENV: 'production', ...env },
+    encoding: 'utf8',
+  });
+  return { code: r.status, stdout: r.stdout.trim(), stderr: r.stderr.trim() };
+}
+
+test('CLI: invite-admin, create-organisation, create-application, invite-user', (t) => {
+  const env = { DATA_DIR: tempDir(t), BASE_URL: 'https://portal.example.org' };
+  const admin = portal(['invite-admin', '--email', 'Ops@Example.org', '--name', 'Ops'], env);
+  assert.equal(admin.code, 0, admin.stderr);
+  assert.match(admin.stdout, /^https:\/\/portal\.example\.org\/setup\/[A-Za-z0-9_-]{43}$/);
+
+  const org = portal(['create-organisation', '--name', 'Erasmus MC', '--country', 'nl'], env);
+  assert.equal(org.code, 0, org.stderr);
+  assert.match(org.stdout, /^\d+$/);
+  // The API catalogue is empty outside the sandbox: seed it the way the admin console will.
+  const db = openDatabase(`${env.DATA_DIR}/portal.sqlite`);
+  t.after(() => db.$client.close());
+  db.$client.exec(`insert into apis (code, name, sandbox_resource, production_resource, created_at) values ('DM', 'Data Manager', 'https://sb/dm', 'https://prod/dm', 0), ('SMC', 'Match-Connect', 'https://sb/smc', 'https://prod/smc', 0)`);
+
+  const app = portal(['create-application', '--organisation', org.stdout, '--name', 'Partner-NL-Erasmus-DM', '--api', 'DM', '--api', 'smc', '--sandbox-only'], env);
+  assert.equal(app.code, 0, app.stderr);
+  assert.match(app.stdout, /^[0-9a-f-]{36}$/);
+  const row = db.select().from(applications).where(eq(applications.clientId, app.stdout)).get()!;
+  assert.equal(row.sandboxOnly, true);
+
+  const user = portal(['invite-user', '--organisation', org.stdout, '--email', 'tech@erasmus.example', '--manager-of', app.stdout], env);
+  assert.equal(user.code, 0, user.stderr);
+  assert.match(user.stdout, /\/setup\//);
+  const u = db.select().from(users).where(eq(users.email, 'tech@erasmus.example')).get()!;
+  assert.equal(db.select().from(credentialManagers).where(eq(credentialManagers.userId, u.id)).all().length, 1);
+
+  const bad: Array<[string, string[], RegExp]> = [
+    ['no command', [], /usage/],
+    ['unknown command', ['make-coffee'], /unknown command/],
+    ['missing email', ['invite-admin'], /--email is required/],
+    ['bad email', ['invite-admin', '--email', 'not-an-email'], /valid email/],
+    ['duplicate email', ['invite-admin', '--email', 'ops@example.org'], /already exists/],
+    ['unknown option', ['invite-admin', '--email', 'x@example.org', '--admin'], /unknown option --admin/],
+    ['flag without value', ['create-organisation', '--name', '--country', 'NL'], /--name needs a value/],
+    ['bad country', ['create-organisation', '--name', 'X', '--country', 'Netherlands'], /two-letter country code/],
+    ['unknown organisation', ['create-application', '--organisation', '999', '--name', 'A', '--api', 'DM'], /existing organisation/],
+    ['unknown api', ['create-application', '--organisation', org.stdout, '--name', 'A', '--api', 'NOPE'], /Unknown API code: NOPE/],
+    ['control characters in a name', ['create-application', '--organisation', org.stdout, '--name', 'A\nB', '--api', 'DM'], /control characters/],
+    ['unknown client id', ['invite-user', '--organisation', org.stdout, '--email', 'y@example.org', '--manager-of', 'nope'], /No application has the client ID/],
+  ];
+  for (const [name, args, message] of bad) {
+    const r = portal(args, env);
+    assert.equal(r.code, 2, `${name}: exit code 2 (${r.stderr})`);
+    assert.match(r.stderr, message, name);
+    assert.doesNotMatch(r.stderr, /\n\s+at /, `${name}: no stack trace`);
+  }
+  const org2 = portal(['create-organisation', '--name', 'Other', '--country', 'BE'], env);
+  const cross = portal(['invite-user', '--organisation', org2.stdout, '--email', 'z@example.org', '--manager-of', app.stdout], env);
+  assert.equal(cross.code, 2, 'a manager must belong to the application\'s organisation');
+  assert.match(cross.stderr, /belongs to another organisation/);
+});
+
+test('bad configuration: one clear line on stderr and exit code 2', (t) => {
+  const dataDir = tempDir(t);
+  const cases: Array<[Record<string, string>, RegExp]> = [
+    [{ PORT: 'eighty' }, /PORT must be a whole number/],
+    [{ PORT: '70000' }, /PORT must be between/],
+    [{ BASE_URL: 'portal.example.org' }, /BASE_URL must be an absolute/],
+    [{ PORTAL_ENV: 'staging' }, /PORTAL_ENV must be "sandbox" or "production"/],
+    [{ PORTAL_TIMEZONE: 'Mars/Olympus' }, /PORTAL_TIMEZONE/],
+    [{ TOKEN_LIFETIME_SECONDS: '-5' }, /TOKEN_LIFETIME_SECONDS/],
+    [{ SECRET_MAX_LIFETIME_DAYS: '400' }, /SECRET_MAX_LIFETIME_DAYS must be between 1 and 365/],
+    [{ REMINDER_DAYS: '30,abc' }, /REMINDER_DAYS/],
+    [{ SMTP_URL: 'http://mail' }, /SMTP_URL/],
+    [{ PORTAL_MASTER_KEY: 'short' }, /PORTAL_MASTER_KEY/],
+  ];
+  for (const [env, message] of cases) {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', 'server/main.ts'], { env: { ...process.env, DATA_DIR: dataDir, ...env }, encoding: 'utf8', timeout: 20_000 });
+    assert.equal(r.status, 2, `${JSON.stringify(env)} exits with 2`);
+    assert.match(r.stderr, message);
+    assert.equal(r.stderr.trim().split('\n').length, 1, 'one line');
+  }
+});
+
+test('sandbox start: seeds the API catalogue, prints a setup URL and serves /healthz', async (t) => {
+  const dataDir = tempDir(t);
+  const port = 40000 + Math.floor(Math.random() * 20000);
+  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
+    env: { ...process.env, DATA_DIR: dataDir, PORTAL_ENV: 'sandbox', PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  t.after(() => child.kill('SIGKILL'));
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  const deadline = Date.now() + 20_000;
+  while (!out.includes('is running at') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  assert.match(out, /http:\/\/localhost:\d+\/setup\/[A-Za-z0-9_-]{43}/);
+  const health = await fetch(`http://127.0.0.1:${port}/healthz`);
+  assert.equal(health.status, 200);
+  assert.equal(await health.text(), 'ok');
+  const login = await (await fetch(`http://127.0.0.1:${port}/login`)).text();
+  assert.match(login, /SANDBOX/);
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  child.kill('SIGTERM');
+  assert.equal(await exited, 0, 'SIGTERM: clean exit');
+  const db = openDatabase(`${dataDir}/portal.sqlite`);
+  t.after(() => db.$client.close());
+  const codes = db.$client.prepare('select code from apis order by code').all() as Array<{ code: string }>;
+  assert.deepEqual(codes.map((c) => c.code), ['DM', 'SM', 'SMC']);
+  assert.equal(db.$client.pragma('journal_mode', { simple: true }), 'wal');
+});

@@ -1,0 +1,56 @@
+// Starts a real portal on a free port with its own temporary DATA_DIR (a real SQLite
+// file), and registers cleanup with the test context.
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import type { TestContext } from 'node:test';
+import type { AddressInfo } from 'node:net';
+import { bootstrap } from '../../server/bootstrap.ts';
+import { createApp } from '../../server/app.ts';
+import { fixedClock } from '../../server/clock.ts';
+import { memoryLogger } from '../../server/log.ts';
+import { seedApiCatalogue } from '../../server/admin/api-catalogue.ts';
+import type { Deps } from '../../server/deps.ts';
+import { Client } from './http.ts';
+
+export type TestClock = ReturnType<typeof fixedClock>;
+
+export interface TestPortal {
+  baseUrl: string;
+  deps: Deps;
+  clock: TestClock;
+  logs: string[];
+  dataDir: string;
+  client(): Client;
+}
+
+export function tempDir(t: TestContext, prefix = 'portal-test-'): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export async function startPortal(t: TestContext, env: Record<string, string> = {}, start: number | string = Date.now()): Promise<TestPortal> {
+  const dataDir = tempDir(t);
+  const server = http.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  const clock = fixedClock(start);
+  const logger = memoryLogger();
+  const deps = bootstrap({
+    env: { DATA_DIR: dataDir, BASE_URL: `http://127.0.0.1:${port}`, PORT: String(port), ...env },
+    clock,
+    logger,
+  });
+  seedApiCatalogue(deps.db, clock);
+  const app = createApp(deps);
+  server.on('request', app);
+  t.after(async () => {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    deps.db.$client.close();
+  });
+  const baseUrl = `http://127.0.0.1:${port}`;
+  return { baseUrl, deps, clock, logs: logger.lines, dataDir, client: () => new Client(baseUrl) };
+}
