@@ -38,6 +38,21 @@
     }, { once: true });
   });
 
+  // After a delete, the dialog closes; its opener (the row) is gone, so focus the
+  // application's Create button instead.
+  document.addEventListener('secret-deleted', function (event) {
+    var dialog = document.querySelector('#dialog-host dialog');
+    var clientId = event.detail && event.detail.clientId;
+    opener = clientId ? document.getElementById('create-' + clientId) : null;
+    if (dialog) dialog.close();
+  });
+
+  // Never leave a shown secret in a page the browser might keep (back/forward cache).
+  window.addEventListener('pagehide', function () {
+    var host = document.getElementById('dialog-host');
+    if (host) host.innerHTML = '';
+  });
+
   // Closing buttons inside a dialog.
   document.addEventListener('click', function (event) {
     var close = event.target.closest('[data-close-dialog]');

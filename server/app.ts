@@ -9,6 +9,7 @@ import { sql } from 'drizzle-orm';
 import type { Deps } from './deps.ts';
 import { SqliteSessionStore, IDLE_TIMEOUT_MS } from './auth/session-store.ts';
 import { authRoutes, configurePassport } from './auth/routes.ts';
+import { credentialRoutes } from './credentials/routes.ts';
 import { requireSignedIn, requireAdmin, homeFor, currentUser } from './auth/guards.ts';
 import { csrfCheck, originCheck, securityHeaders } from './http/security.ts';
 import { requestLog } from './http/request-log.ts';
@@ -59,6 +60,7 @@ export function createApp(deps: Deps): Express & { sessionStore: SqliteSessionSt
   app.use(csrfCheck());
 
   app.use(authRoutes(deps, passport));
+  app.use(credentialRoutes(deps));
 
   // GET / — send people where they belong.
   app.get('/', (req, res) => {
@@ -66,10 +68,7 @@ export function createApp(deps: Deps): Express & { sessionStore: SqliteSessionSt
     res.redirect(303, user && req.session.authAt ? homeFor(user) : '/login');
   });
 
-  // Placeholders until their issues land.
-  app.get('/manage-api-credentials', requireSignedIn(deps), (req, res) => {
-    sendHtml(res, views.render('/pages/placeholder', { ...layoutModel(req, config, 'Manage API credentials', 'credentials'), heading: 'Manage API credentials' }));
-  });
+  // Placeholder until the admin console lands.
   app.get('/admin', requireSignedIn(deps), requireAdmin, (req, res) => {
     sendHtml(res, views.render('/pages/placeholder', { ...layoutModel(req, config, 'Administration', 'admin'), heading: 'Administration' }));
   });

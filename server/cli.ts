@@ -5,7 +5,8 @@ import { bootstrap } from './bootstrap.ts';
 import { cliActor } from './audit/audit.ts';
 import { inviteAdmin, inviteUser } from './admin/users.ts';
 import { createOrganisation, type DomainResult } from './admin/organisations.ts';
-import { createApplication } from './admin/applications.ts';
+import { createApplication, findApplicationByClientId } from './admin/applications.ts';
+import { createClientSecret } from './credentials/secrets.ts';
 import { setupUrl } from './auth/invitations.ts';
 import type { Deps } from './deps.ts';
 
@@ -72,6 +73,21 @@ export const commands: Record<string, CommandSpec> = {
           }),
         ).token,
       ),
+  },
+  'create-secret': {
+    usage: 'create-secret --client-id ID --name N --expires YYYY-MM-DD',
+    flags: { 'client-id': 'value', name: 'value', expires: 'value' },
+    required: ['client-id', 'name', 'expires'],
+    run: (deps, f) => {
+      const app = findApplicationByClientId(deps.db, one(f, 'client-id')!);
+      if (!app) throw new UsageError(`--client-id: no application has the client ID "${one(f, 'client-id')}"`);
+      if (app.disabledAt !== null) throw new UsageError(`--client-id: the application ${app.name} is disabled`);
+      const result = createClientSecret(deps, cliActor, app, { name: one(f, 'name'), expires: one(f, 'expires') });
+      if (!result.ok) {
+        throw new UsageError(result.status === 409 ? result.message : Object.entries(result.errors).map(([k, v]) => `--${k}: ${v}`).join('; '));
+      }
+      return result.secret;
+    },
   },
 };
 

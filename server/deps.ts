@@ -5,6 +5,15 @@ import type { Config } from './config.ts';
 import type { MasterKey } from './crypto.ts';
 import type { Logger } from './log.ts';
 
+import type { AuditActor } from './audit/audit.ts';
+import type { applications, clientSecrets } from '../db/schema.ts';
+
+// Told about changes to secrets, so the application's other managers hear of them.
+export interface SecretNotifier {
+  secretCreated(app: typeof applications.$inferSelect, secret: typeof clientSecrets.$inferSelect, actor: AuditActor): void;
+  secretDeleted(app: typeof applications.$inferSelect, secret: typeof clientSecrets.$inferSelect, actor: AuditActor): void;
+}
+
 // Everything a route or domain function may need, passed explicitly.
 export interface Deps {
   config: Config;
@@ -13,4 +22,5 @@ export interface Deps {
   logger: Logger;
   masterKey: MasterKey;
   views: Eta;
+  notify?: SecretNotifier;
 }

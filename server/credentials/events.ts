@@ -1,0 +1,32 @@
+import type { auditEvents } from '../../db/schema.ts';
+
+type AuditRow = typeof auditEvents.$inferSelect;
+
+// A sentence for an audit event, as shown under each application.
+export function describeEvent(e: AuditRow): string {
+  let d: Record<string, unknown> = {};
+  try {
+    d = JSON.parse(e.details) as Record<string, unknown>;
+  } catch {
+    /* details are ours; an unreadable one is shown without them */
+  }
+  const secret = `“${e.target ?? ''}”${typeof d.hint === 'string' ? ` (${d.hint}…)` : ''}`;
+  switch (e.action) {
+    case 'secret.create':
+      return `Created secret ${secret}, expires ${String(d.expiresOn ?? '')}`;
+    case 'secret.delete':
+      return `Deleted secret ${secret}`;
+    case 'secret.revoke':
+      return `Revoked secret ${secret}: ${String(d.reason ?? '')}`;
+    case 'application.create':
+      return 'Application created';
+    case 'manager.assign':
+      return `Credential manager added: ${e.target ?? ''}`;
+    case 'manager.remove':
+      return `Credential manager removed: ${e.target ?? ''}`;
+    case 'access.denied':
+      return 'Access refused';
+    default:
+      return e.action.replace(/[._]/g, ' ');
+  }
+}

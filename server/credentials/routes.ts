@@ -1,0 +1,210 @@
+// The Manage API credentials page: the applications a credential manager manages,
+// their secrets, and the create / delete dialogs (htmx fragments, or whole pages
+// without JavaScript). Every route loads the application through the user's role.
+import { Router, type NextFunction, type Request, type Response } from 'express';
+import type { Deps } from '../deps.ts';
+import { currentUser, requireSignedIn, type SessionUser } from '../auth/guards.ts';
+import { actorOf } from '../auth/routes.ts';
+import { recordAudit } from '../audit/audit.ts';
+import { HttpError } from '../http/errors.ts';
+import { formField } from '../http/form.ts';
+import { isHtmx, redirectTo } from '../http/htmx.ts';
+import { layoutModel, sendHtml } from '../http/views.ts';
+import { dateInZone, formatDate, formatDateTime, relativeTime } from '../dates.ts';
+import {
+  activeSecretCount,
+  capMessage,
+  createClientSecret,
+  deleteClientSecret,
+  expiryRules,
+  grantedApis,
+  holdsManagerRole,
+  liveSecret,
+  managedApplication,
+  managedApplications,
+  recentEvents,
+  secretStatus,
+  secretsOf,
+  type Application,
+  type FieldErrors,
+} from './secrets.ts';
+import { describeEvent } from './events.ts';
+
+export const PAGE = '/manage-api-credentials';
+
+export function applicationView(deps: Deps, app: Application) {
+  const { db, clock, config } = deps;
+  const now = clock.now();
+  const grants = grantedApis(db, app.id);
+  return {
+    name: app.name,
+    clientId: app.clientId,
+    sandboxOnly: app.sandboxOnly,
+    apis: grants.map((g) => ({
+      code: g.code,
+      name: g.name,
+      resources: app.sandboxOnly
+        ? [{ env: 'Sandbox', id: g.sandboxResource }]
+        : [
+            { env: 'Production', id: g.productionResource },
+            { env: 'Sandbox', id: g.sandboxResource },
+          ],
+    })),
+    secrets: secretsOf(db, app.id).map(({ secret, createdByEmail, createdByName }) => ({
+      id: secret.id,
+      name: secret.name,
+      hint: secret.hint,
+      created: formatDate(dateInZone(secret.createdAt, config.timezone)),
+      createdBy: createdByName || createdByEmail || 'the association',
+      expires: formatDate(secret.expiresOn),
+      expiresOn: secret.expiresOn,
+      status: secretStatus(secret, now, config.timezone),
+      lastUsed: secret.lastUsedAt === null ? 'Never used' : `Last used ${relativeTime(secret.lastUsedAt, now)}`,
+      lastUsedTitle: secret.lastUsedAt === null ? '' : formatDateTime(secret.lastUsedAt, config.timezone),
+    })),
+    atCap: activeSecretCount(db, app.id, now) >= config.maxSecretsPerApplication,
+    events: recentEvents(db, app.id, 20).map((e) => ({
+      at: formatDateTime(e.at, config.timezone),
+      iso: new Date(e.at).toISOString(),
+      actor: e.actor,
+      text: describeEvent(e),
+      ip: e.ip ?? '',
+    })),
+    base: `${PAGE}/applications/${app.clientId}`,
+  };
+}
+
+export function credentialRoutes(deps: Deps): Router {
+  const { db, clock, config, views } = deps;
+  const router = Router();
+  const signedIn = requireSignedIn(deps);
+
+  // Loads the application named in the URL through the user's role. Anything else —
+  // another organisation's, another application's, a disabled one — is a 404, audited.
+  const loadApplication = (req: Request, res: Response, next: NextFunction) => {
+    const user = currentUser(req)!;
+    const clientId = String(req.params.clientId ?? '');
+    const app = managedApplication(db, user, clientId);
+    if (!app) {
+      recordAudit(db, clock, actorOf(req), { action: 'access.denied', organisationId: user.organisationId, target: clientId.slice(0, 100), details: { method: req.method, path: req.path.slice(0, 200) } });
+      deps.logger.warn('access to an application refused', { userId: user.id, method: req.method });
+      return next(new HttpError(404, 'There is no such application among the ones you manage.'));
+    }
+    res.locals.application = app;
+    next();
+  };
+
+  const loadSecret = (req: Request, res: Response, next: NextFunction) => {
+    const app = res.locals.application as Application;
+    const secretId = String(req.params.secretId ?? '');
+    const secret = /^[0-9a-f-]{36}$/.test(secretId) ? liveSecret(db, app.id, secretId) : null;
+    if (!secret) {
+      recordAudit(db, clock, actorOf(req), { action: 'access.denied', organisationId: app.organisationId, applicationId: app.id, target: secretId.slice(0, 100), details: { method: req.method, path: req.path.slice(0, 200) } });
+      return next(new HttpError(404, 'This secret does not exist, or it was already deleted.'));
+    }
+    res.locals.secret = secret;
+    next();
+  };
+
+  const requireRole = (req: Request, res: Response, next: NextFunction) => {
+    const user = currentUser(req)!;
+    if (holdsManagerRole(db, user.id) && user.organisationId !== null) return next();
+    recordAudit(db, clock, actorOf(req), { action: 'access.denied', organisationId: user.organisationId, target: PAGE });
+    res.set('Cache-Control', 'no-store');
+    sendHtml(res, views.render('/pages/credentials/forbidden', { ...layoutModel(req, config, 'Manage API credentials', 'credentials') }), 403);
+  };
+
+  // GET /manage-clients — the old address.
+  router.get('/manage-clients', (_req, res) => res.redirect(301, PAGE));
+
+  // GET /manage-api-credentials — the page.
+  router.get(PAGE, signedIn, requireRole, (req, res) => {
+    const user = currentUser(req) as SessionUser;
+    const apps = managedApplications(db, user).map((a) => applicationView(deps, a));
+    // no-store: the page may be showing a secret in its dialog; never keep it in any cache.
+    res.set('Cache-Control', 'no-store');
+    sendHtml(
+      res,
+      views.render('/pages/credentials/index', {
+        ...layoutModel(req, config, 'Manage API credentials', 'credentials'),
+        apps,
+        notice: req.query.deleted === '1' ? 'The secret was deleted. Systems that used it can no longer get tokens.' : '',
+      }),
+    );
+  });
+
+  const formModel = (req: Request, app: Application, values: { name: string; expires: string }, errors: FieldErrors = {}) => {
+    const rules = expiryRules(config, clock);
+    return {
+      csrfToken: layoutModel(req, config, '').csrfToken,
+      app: applicationView(deps, app),
+      rules,
+      values: { name: values.name, expires: values.expires || rules.suggested },
+      errors,
+      capMessage: activeSecretCount(db, app.id, clock.now()) >= config.maxSecretsPerApplication ? capMessage(config) : '',
+    };
+  };
+
+  const renderCreate = (req: Request, res: Response, model: ReturnType<typeof formModel>, status = 200) => {
+    res.set('Cache-Control', 'no-store');
+    if (isHtmx(req)) {
+      const target = req.get('HX-Target');
+      // First open: the whole dialog; a re-render after a failed submit: its content only.
+      return sendHtml(res, views.render(target === 'dialog-content' ? '/partials/credentials/create-form' : '/partials/credentials/create-dialog', model), status);
+    }
+    sendHtml(res, views.render('/pages/credentials/create', { ...layoutModel(req, config, 'Create new secret', 'credentials'), ...model }), status);
+  };
+
+  // GET …/applications/:clientId/secrets/new — the Create new secret dialog (or page).
+  router.get(`${PAGE}/applications/:clientId/secrets/new`, signedIn, loadApplication, (req, res) => {
+    renderCreate(req, res, formModel(req, res.locals.application, { name: '', expires: '' }));
+  });
+
+  // POST …/applications/:clientId/secrets — create; the secret is in this response only.
+  router.post(`${PAGE}/applications/:clientId/secrets`, signedIn, loadApplication, (req, res) => {
+    const app = res.locals.application as Application;
+    const input = { name: formField(req.body, 'name'), expires: formField(req.body, 'expires') };
+    const result = createClientSecret(deps, actorOf(req), app, input);
+    res.set('Cache-Control', 'no-store');
+    res.set('Pragma', 'no-cache');
+    if (!result.ok) {
+      const model = formModel(req, app, { name: input.name ?? '', expires: input.expires ?? '' }, result.status === 422 ? result.errors : {});
+      if (result.status === 409) model.capMessage = result.message;
+      return renderCreate(req, res, model, result.status);
+    }
+    deps.notify?.secretCreated(app, result.row, actorOf(req));
+    const model = {
+      csrfToken: layoutModel(req, config, '').csrfToken,
+      app: applicationView(deps, app),
+      secret: result.secret,
+      secretName: result.row.name,
+      expires: formatDate(result.row.expiresOn),
+    };
+    if (isHtmx(req)) {
+      res.set('HX-Trigger', JSON.stringify({ 'secret-created': { clientId: app.clientId } }));
+      return sendHtml(res, views.render('/partials/credentials/secret-created', { ...model, oob: true }), 201);
+    }
+    sendHtml(res, views.render('/pages/credentials/created', { ...layoutModel(req, config, 'Your new client secret', 'credentials'), ...model, oob: false }), 201);
+  });
+
+  // GET …/secrets/:secretId/delete — the confirmation dialog (or page).
+  router.get(`${PAGE}/applications/:clientId/secrets/:secretId/delete`, signedIn, loadApplication, loadSecret, (req, res) => {
+    const model = { csrfToken: layoutModel(req, config, '').csrfToken, app: applicationView(deps, res.locals.application), secret: res.locals.secret };
+    if (isHtmx(req)) return sendHtml(res, views.render('/partials/credentials/delete-dialog', model));
+    sendHtml(res, views.render('/pages/credentials/delete', { ...layoutModel(req, config, 'Delete secret', 'credentials'), ...model }));
+  });
+
+  // POST …/secrets/:secretId/delete — delete at once; the row disappears.
+  router.post(`${PAGE}/applications/:clientId/secrets/:secretId/delete`, signedIn, loadApplication, loadSecret, (req, res) => {
+    const app = res.locals.application as Application;
+    const deleted = deleteClientSecret(deps, actorOf(req), app, res.locals.secret.id);
+    if (deleted) deps.notify?.secretDeleted(app, deleted, actorOf(req));
+    if (isHtmx(req)) {
+      res.set('HX-Trigger', JSON.stringify({ 'secret-deleted': { clientId: app.clientId } }));
+      return sendHtml(res, views.render('/partials/credentials/deleted', { app: applicationView(deps, app), csrfToken: layoutModel(req, config, '').csrfToken }));
+    }
+    redirectTo(req, res, `${PAGE}?deleted=1#app-${app.clientId}`);
+  });
+
+  return router;
+}

@@ -1,0 +1,240 @@
+// Client secrets: creation (shown once), deletion (a tombstone), and what the
+// Manage API credentials page shows about them. Only a SHA-256 hash and a
+// three-character hint are ever stored.
+import crypto from 'node:crypto';
+import { and, asc, count, desc, eq, gt, isNull } from 'drizzle-orm';
+import type { Db } from '../../db/client.ts';
+import { immediate } from '../../db/client.ts';
+import { apis, applicationApis, applications, auditEvents, clientSecrets, credentialManagers, users } from '../../db/schema.ts';
+import type { Clock } from '../clock.ts';
+import type { Config } from '../config.ts';
+import { ABSOLUTE_MAX_SECRET_DAYS } from '../config.ts';
+import { randomString, sha256Hex } from '../crypto.ts';
+import { recordAudit, type AuditActor } from '../audit/audit.ts';
+import { addDays, addMonths, dateInZone, daysBetween, endOfDateInZone, isValidDateString } from '../dates.ts';
+import { parseName } from '../validation.ts';
+
+export type Application = typeof applications.$inferSelect;
+export type ClientSecret = typeof clientSecrets.$inferSelect;
+
+// 44 characters of [0-9A-Za-z]: 261 bits from the CSPRNG. Letters and digits only, so the
+// secret needs no escaping in a form body or a Basic header and a double-click selects it whole.
+export const SECRET_LENGTH = 44;
+export function generateClientSecret(): string {
+  return randomString(SECRET_LENGTH);
+}
+
+export const hashClientSecret = (secret: string) => sha256Hex(secret);
+export const hintOf = (secret: string) => secret.slice(0, 3);
+
+export function maxLifetimeDays(config: Config): number {
+  return Math.min(config.secretMaxLifetimeDays, ABSOLUTE_MAX_SECRET_DAYS);
+}
+
+export interface ExpiryRules {
+  today: string;
+  min: string; // tomorrow
+  max: string;
+  suggested: string; // 6 months ahead
+  quickChoices: Array<{ label: string; date: string }>;
+}
+
+export function expiryRules(config: Config, clock: Clock): ExpiryRules {
+  const today = dateInZone(clock.now(), config.timezone);
+  const max = addDays(today, maxLifetimeDays(config));
+  const clamp = (d: string) => (d > max ? max : d);
+  return {
+    today,
+    min: addDays(today, 1),
+    max,
+    suggested: clamp(addMonths(today, 6)),
+    quickChoices: [
+      { label: '3 months', date: clamp(addMonths(today, 3)) },
+      { label: '6 months', date: clamp(addMonths(today, 6)) },
+      { label: '12 months', date: clamp(addMonths(today, 12)) },
+    ],
+  };
+}
+
+export type FieldErrors = Partial<Record<'name' | 'expires', string>>;
+
+export function parseSecretInput(
+  config: Config,
+  clock: Clock,
+  input: { name: unknown; expires: unknown },
+): { ok: true; name: string; expiresOn: string } | { ok: false; errors: FieldErrors } {
+  const errors: FieldErrors = {};
+  const name = parseName(input.name, 'Client secret name', 100);
+  if (!name.ok) errors.name = name.message;
+  const rules = expiryRules(config, clock);
+  const expires = typeof input.expires === 'string' ? input.expires.trim() : '';
+  if (expires === '') errors.expires = 'Enter an expiration date.';
+  else if (!isValidDateString(expires)) errors.expires = 'Enter the expiration date as a real date, like 2027-05-31.';
+  else if (expires <= rules.today) errors.expires = 'The expiration date must be tomorrow or later.';
+  else if (expires > rules.max) errors.expires = `The expiration date can be at most ${maxLifetimeDays(config) === 365 ? 'one year' : `${maxLifetimeDays(config)} days`} ahead (${rules.max}).`;
+  if (!name.ok || errors.expires) return { ok: false, errors };
+  return { ok: true, name: name.value, expiresOn: expires };
+}
+
+export function activeSecretCount(db: Db, applicationId: number, now: number): number {
+  return (
+    db
+      .select({ n: count() })
+      .from(clientSecrets)
+      .where(and(eq(clientSecrets.applicationId, applicationId), isNull(clientSecrets.deletedAt), gt(clientSecrets.expiresAt, now)))
+      .get()?.n ?? 0
+  );
+}
+
+export type CreateSecretResult =
+  | { ok: true; secret: string; row: ClientSecret }
+  | { ok: false; status: 422; errors: FieldErrors }
+  | { ok: false; status: 409; message: string };
+
+export function capMessage(config: Config): string {
+  return `This application already has ${config.maxSecretsPerApplication} active secrets, the most it may have. Delete a secret you no longer use before you create a new one.`;
+}
+
+// The one domain function behind the page, the CLI and the admin console.
+export function createClientSecret(
+  deps: { db: Db; clock: Clock; config: Config },
+  actor: AuditActor,
+  app: Application,
+  input: { name: unknown; expires: unknown },
+): CreateSecretResult {
+  const { db, clock, config } = deps;
+  const parsed = parseSecretInput(config, clock, input);
+  if (!parsed.ok) return { ok: false, status: 422, errors: parsed.errors };
+  const secret = generateClientSecret();
+  return immediate(db, () => {
+    const now = clock.now();
+    if (activeSecretCount(db, app.id, now) >= config.maxSecretsPerApplication) {
+      return { ok: false as const, status: 409 as const, message: capMessage(config) };
+    }
+    const row = db
+      .insert(clientSecrets)
+      .values({
+        id: crypto.randomUUID(),
+        applicationId: app.id,
+        name: parsed.name,
+        hint: hintOf(secret),
+        secretHash: hashClientSecret(secret),
+        createdAt: now,
+        createdBy: actor.userId ?? null,
+        expiresOn: parsed.expiresOn,
+        expiresAt: endOfDateInZone(parsed.expiresOn, config.timezone),
+      })
+      .returning()
+      .get();
+    recordAudit(db, clock, actor, {
+      action: 'secret.create',
+      organisationId: app.organisationId,
+      applicationId: app.id,
+      target: row.name,
+      details: { secretId: row.id, hint: row.hint, expiresOn: row.expiresOn },
+    });
+    return { ok: true as const, secret, row };
+  });
+}
+
+// Deletes (tombstones) a secret of the application; false when it was not there.
+export function deleteClientSecret(
+  deps: { db: Db; clock: Clock },
+  actor: AuditActor,
+  app: Application,
+  secretId: string,
+  reason: string | null = null,
+): ClientSecret | null {
+  const { db, clock } = deps;
+  return immediate(db, () => {
+    const row = db
+      .update(clientSecrets)
+      .set({ deletedAt: clock.now(), deletedBy: actor.userId ?? null, deleteReason: reason })
+      .where(and(eq(clientSecrets.id, secretId), eq(clientSecrets.applicationId, app.id), isNull(clientSecrets.deletedAt)))
+      .returning()
+      .get();
+    if (!row) return null;
+    recordAudit(db, clock, actor, {
+      action: reason ? 'secret.revoke' : 'secret.delete',
+      organisationId: app.organisationId,
+      applicationId: app.id,
+      target: row.name,
+      details: { secretId: row.id, hint: row.hint, ...(reason ? { reason } : {}) },
+    });
+    return row;
+  });
+}
+
+// Applications of the user's own organisation for which the user holds the role.
+export function managedApplications(db: Db, user: { id: number; organisationId: number | null }): Application[] {
+  if (user.organisationId === null) return [];
+  return db
+    .select({ app: applications })
+    .from(credentialManagers)
+    .innerJoin(applications, eq(applications.id, credentialManagers.applicationId))
+    .where(and(eq(credentialManagers.userId, user.id), eq(applications.organisationId, user.organisationId), isNull(applications.disabledAt)))
+    .orderBy(asc(applications.name))
+    .all()
+    .map((r) => r.app);
+}
+
+export function holdsManagerRole(db: Db, userId: number): boolean {
+  return !!db.select({ u: credentialManagers.userId }).from(credentialManagers).where(eq(credentialManagers.userId, userId)).get();
+}
+
+// One managed application by client ID, or null (not found, not managed, other organisation, disabled).
+export function managedApplication(db: Db, user: { id: number; organisationId: number | null }, clientId: string): Application | null {
+  if (user.organisationId === null) return null;
+  const row = db
+    .select({ app: applications })
+    .from(applications)
+    .innerJoin(credentialManagers, and(eq(credentialManagers.applicationId, applications.id), eq(credentialManagers.userId, user.id)))
+    .where(and(eq(applications.clientId, clientId), eq(applications.organisationId, user.organisationId), isNull(applications.disabledAt)))
+    .get();
+  return row?.app ?? null;
+}
+
+export function liveSecret(db: Db, applicationId: number, secretId: string): ClientSecret | null {
+  return (
+    db
+      .select()
+      .from(clientSecrets)
+      .where(and(eq(clientSecrets.id, secretId), eq(clientSecrets.applicationId, applicationId), isNull(clientSecrets.deletedAt)))
+      .get() ?? null
+  );
+}
+
+export function grantedApis(db: Db, applicationId: number) {
+  return db
+    .select({ code: apis.code, name: apis.name, sandboxResource: apis.sandboxResource, productionResource: apis.productionResource })
+    .from(applicationApis)
+    .innerJoin(apis, eq(apis.code, applicationApis.apiCode))
+    .where(eq(applicationApis.applicationId, applicationId))
+    .orderBy(asc(apis.code))
+    .all();
+}
+
+export function secretsOf(db: Db, applicationId: number) {
+  return db
+    .select({ secret: clientSecrets, createdByEmail: users.email, createdByName: users.displayName })
+    .from(clientSecrets)
+    .leftJoin(users, eq(users.id, clientSecrets.createdBy))
+    .where(and(eq(clientSecrets.applicationId, applicationId), isNull(clientSecrets.deletedAt)))
+    .orderBy(desc(clientSecrets.createdAt))
+    .all();
+}
+
+export function recentEvents(db: Db, applicationId: number, limit = 20) {
+  return db.select().from(auditEvents).where(eq(auditEvents.applicationId, applicationId)).orderBy(desc(auditEvents.at), desc(auditEvents.id)).limit(limit).all();
+}
+
+export type SecretStatus = { kind: 'active' | 'expiring' | 'expired'; label: string; daysLeft: number };
+
+export function secretStatus(secret: Pick<ClientSecret, 'expiresOn' | 'expiresAt'>, now: number, timeZone: string): SecretStatus {
+  const daysLeft = daysBetween(dateInZone(now, timeZone), secret.expiresOn);
+  if (secret.expiresAt <= now) return { kind: 'expired', label: 'Expired', daysLeft };
+  if (daysLeft <= 30) {
+    return { kind: 'expiring', label: daysLeft === 0 ? 'Expires today' : `Expires in ${daysLeft} day${daysLeft === 1 ? '' : 's'}`, daysLeft };
+  }
+  return { kind: 'active', label: 'Active', daysLeft };
+}

@@ -1,0 +1,350 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { and, eq } from 'drizzle-orm';
+import { startPortal, type TestPortal } from '../helpers/portal.ts';
+import { signIn } from '../helpers/accounts.ts';
+import { buildWorld } from '../helpers/fixtures.ts';
+import { decodeHtml, type Client } from '../helpers/http.ts';
+import { applications, auditEvents, clientSecrets } from '../../db/schema.ts';
+import { addDays, addMonths, dateInZone } from '../../server/dates.ts';
+
+const HX = { 'HX-Request': 'true' };
+const PAGE = '/manage-api-credentials';
+const base = (clientId: string) => `${PAGE}/applications/${clientId}`;
+
+async function setup(t: Parameters<typeof startPortal>[0], env: Record<string, string> = {}) {
+  const portal = await startPortal(t, env);
+  const world = await buildWorld(portal);
+  const a1 = await signIn(portal, world.managerA1);
+  await a1.get(PAGE);
+  return { portal, world, a1 };
+}
+
+function today(portal: TestPortal): string {
+  return dateInZone(portal.clock.now(), portal.deps.config.timezone);
+}
+
+async function createSecret(c: Client, clientId: string, name: string, expires: string, headers: Record<string, string> = HX) {
+  return c.post(`${base(clientId)}/secrets`, { name, expires }, headers);
+}
+
+function secretFrom(html: string): string {
+  const m = /<code id="new-secret"[^>]*>([0-9A-Za-z]+)<\/code>/.exec(html);
+  assert.ok(m, 'the response shows the new secret');
+  return m[1]!;
+}
+
+function auditCount(portal: TestPortal, action: string): number {
+  return portal.deps.db.select().from(auditEvents).where(eq(auditEvents.action, action)).all().length;
+}
+
+test('who sees what: managed applications only, with client ID, badge and APIs; others get the 403 page', async (t) => {
+  const { portal, world, a1 } = await setup(t, { SUPPORT_EMAIL: 'help@registry.example' });
+  const page = await a1.get(PAGE);
+  assert.equal(page.status, 200);
+  assert.match(page.text, /<h1>Manage API credentials<\/h1>/);
+  assert.match(page.text, /Partner-NL-HospitalA-DM/);
+  assert.ok(page.text.includes(world.appA1), 'client ID shown');
+  assert.match(page.text, /data-copy-target="client-id-/);
+  assert.doesNotMatch(page.text, /HospitalA-SMC/, "an application of the same organisation that the user does not manage is not listed");
+  assert.doesNotMatch(page.text, /RegistryB/);
+  assert.match(page.text, /https:\/\/api\.example\.org\/dm/, 'production resource identifier');
+  assert.match(page.text, /https:\/\/sandbox\.api\.example\.org\/smc/, 'sandbox resource identifier');
+  assert.match(page.text, /Create new secret/);
+  assert.match(page.text, /Delete the old secret/, 'rotation guidance');
+
+  const a2 = await signIn(portal, world.managerA2);
+  const a2page = await a2.get(PAGE);
+  assert.match(a2page.text, /HospitalA-SMC <span class="badge">sandbox only<\/span>/);
+  assert.doesNotMatch(a2page.text, /https:\/\/api\.example\.org\/smc/, 'a sandbox-only application shows only sandbox resources');
+
+  portal.deps.db.update(applications).set({ disabledAt: portal.clock.now() }).where(eq(applications.clientId, world.appA1)).run();
+  assert.doesNotMatch((await a1.get(PAGE)).text, /Partner-NL-HospitalA-DM/, 'a disabled application does not appear');
+
+  const plain = await signIn(portal, world.plainA);
+  const denied = await plain.get(PAGE);
+  assert.equal(denied.status, 403);
+  assert.match(denied.text, /Only <strong>credential managers<\/strong> can use this page/);
+  assert.match(denied.text, /Check within your organisation who holds the credential manager role/);
+  assert.match(denied.text, /help@registry\.example/);
+
+  const old = await a1.get('/manage-clients');
+  assert.equal(old.status, 301);
+  assert.equal(old.location, PAGE);
+});
+
+test('create: the secret is shown once (no-store), only its hash and hint are stored, then only the hint', async (t) => {
+  const { portal, world, a1 } = await setup(t);
+  const dialog = await a1.get(`${base(world.appA1)}/secrets/new`, HX);
+  assert.equal(dialog.status, 200);
+  assert.match(dialog.text, /^<dialog/);
+  assert.match(dialog.text, /<label for="secret-name">Client secret name<\/label>/);
+  assert.match(dialog.text, /<label for="secret-expires">Expiration date<\/label>/);
+  assert.match(dialog.text, /Secret by VM/);
+  assert.match(dialog.text, />Create<\/button>/);
+  const sixMonths = addMonths(today(portal), 6);
+  assert.match(dialog.text, new RegExp(`id="secret-expires" name="expires" type="date"[^>]*value="${sixMonths}"`), 'default: 6 months ahead');
+  for (const label of ['3 months', '6 months', '12 months']) assert.match(dialog.text, new RegExp(`>${label}</button>`));
+
+  const created = await createSecret(a1, world.appA1, 'Secret by VM', addDays(today(portal), 90));
+  assert.equal(created.status, 201);
+  assert.equal(created.headers.get('cache-control'), 'no-store');
+  assert.match(created.text, /will not be shown again/);
+  assert.match(created.text, /data-copy-target="new-secret"/);
+  const secret = secretFrom(created.text);
+  assert.match(secret, /^[0-9A-Za-z]{44}$/, '44 base62 characters: 261 bits, selects whole on double-click');
+  assert.match(created.text, /id="secrets-[^"]+" hx-swap-oob="outerHTML"/, 'the table behind the dialog is updated');
+  assert.match(created.text, new RegExp(`<code>${secret.slice(0, 3)}•••••</code>`));
+
+  const row = portal.deps.db.select().from(clientSecrets).get()!;
+  assert.equal(row.hint, secret.slice(0, 3));
+  assert.equal(row.secretHash.length, 64);
+  assert.notEqual(row.secretHash, secret);
+
+  const reload = await a1.get(PAGE);
+  assert.ok(!reload.text.includes(secret), 'a reload shows the hint only');
+  assert.ok(reload.text.includes(`${secret.slice(0, 3)}•••••`));
+  assert.match(reload.text, /Never used/);
+  assert.ok(!(await a1.get(`${base(world.appA1)}/secrets/new`)).text.includes(secret));
+
+  // Neither the database file nor its WAL holds the secret (or more of it than the hint).
+  portal.deps.db.$client.pragma('wal_checkpoint(PASSIVE)');
+  for (const file of ['portal.sqlite', 'portal.sqlite-wal']) {
+    const path = `${portal.dataDir}/${file}`;
+    if (!fs.existsSync(path)) continue;
+    const bytes = fs.readFileSync(path).toString('latin1');
+    assert.ok(!bytes.includes(secret.slice(0, 12)), `${file} never contains the secret`);
+  }
+  assert.ok(!portal.logs.join('\n').includes(secret.slice(0, 12)), 'the logs never contain the secret');
+
+  const audit = portal.deps.db.select().from(auditEvents).where(eq(auditEvents.action, 'secret.create')).get()!;
+  assert.equal(audit.actor, world.managerA1.email);
+  assert.equal(audit.target, 'Secret by VM');
+  assert.equal(JSON.parse(audit.details).hint, secret.slice(0, 3));
+  assert.equal(audit.ip, '127.0.0.1');
+  assert.match(reload.text, /Created secret “Secret by VM” \(.{3}…\)/, 'the event is listed under the application');
+});
+
+test('create: invalid names and dates re-render the dialog with the message beside the field (422)', async (t) => {
+  const { portal, world, a1 } = await setup(t, { PORTAL_TIMEZONE: 'Pacific/Auckland' });
+  const now = today(portal);
+  const good = addDays(now, 30);
+  const cases: Array<[string, Record<string, string>, 'name' | 'expires', RegExp]> = [
+    ['missing name', { expires: good }, 'name', /Enter a client secret name/],
+    ['empty name', { name: '   ', expires: good }, 'name', /Enter a client secret name/],
+    ['101 characters', { name: 'x'.repeat(101), expires: good }, 'name', /at most 100 characters/],
+    ['control character', { name: 'Secret\tby VM', expires: good }, 'name', /control characters/],
+    ['newline', { name: 'Secret\nBcc: x', expires: good }, 'name', /control characters/],
+    ['missing date', { name: 'ok' }, 'expires', /Enter an expiration date/],
+    ['malformed date', { name: 'ok', expires: '31/12/2027' }, 'expires', /real date/],
+    ['impossible date', { name: 'ok', expires: '2027-02-30' }, 'expires', /real date/],
+    ['today', { name: 'ok', expires: now }, 'expires', /tomorrow or later/],
+    ['in the past', { name: 'ok', expires: addDays(now, -3) }, 'expires', /tomorrow or later/],
+    ['more than a year ahead', { name: 'ok', expires: addDays(now, 366) }, 'expires', /at most one year ahead/],
+  ];
+  for (const [label, form, field, message] of cases) {
+    const r = await a1.post(`${base(world.appA1)}/secrets`, form, { ...HX, 'HX-Target': 'dialog-content' });
+    assert.equal(r.status, 422, label);
+    const id = field === 'name' ? 'secret-name-error' : 'secret-expires-error';
+    assert.match(r.text, new RegExp(`<p class="field-error" id="${id}">[^<]*`), `${label}: message next to the field`);
+    assert.match(decodeHtml(r.text), message, label);
+    assert.doesNotMatch(r.text, /^<dialog/, `${label}: only the dialog content is re-rendered`);
+  }
+  assert.equal(portal.deps.db.select().from(clientSecrets).all().length, 0, 'nothing was created');
+
+  const edge = await createSecret(a1, world.appA1, 'One year', addDays(now, 365));
+  assert.equal(edge.status, 201, 'exactly one year ahead is allowed');
+  const tomorrow = await createSecret(a1, world.appA1, 'Tomorrow', addDays(now, 1));
+  assert.equal(tomorrow.status, 201, 'tomorrow is allowed');
+
+  const xss = await createSecret(a1, world.appA1, '<script>alert(1)</script>', good);
+  assert.equal(xss.status, 201);
+  assert.ok(!xss.text.includes('<script>alert(1)</script>'));
+  assert.ok(xss.text.includes('&lt;script&gt;alert(1)&lt;/script&gt;'), 'escaped');
+  const page = await a1.get(PAGE);
+  assert.ok(!page.text.includes('<script>alert(1)'), 'escaped on the page too');
+
+  // Extra fields are ignored.
+  const extra = await a1.post(`${base(world.appA1)}/secrets`, {
+    name: 'Extra', expires: good, organisation_id: String(world.orgB), hint: 'zzz', secret_hash: '0'.repeat(64), created_by: '999', application_id: '3',
+  }, HX);
+  assert.equal(extra.status, 201);
+  const row = portal.deps.db.select().from(clientSecrets).where(eq(clientSecrets.name, 'Extra')).get()!;
+  assert.notEqual(row.hint, 'zzz');
+  assert.notEqual(row.secretHash, '0'.repeat(64));
+  assert.notEqual(row.createdBy, 999);
+  assert.equal(row.expiresOn, good);
+});
+
+test('SECRET_MAX_LIFETIME_DAYS lowers the maximum; the expiry ends at midnight in PORTAL_TIMEZONE', async (t) => {
+  const { portal, world, a1 } = await setup(t, { SECRET_MAX_LIFETIME_DAYS: '90', PORTAL_TIMEZONE: 'Europe/Amsterdam' });
+  const now = today(portal);
+  const r = await createSecret(a1, world.appA1, 'too long', addDays(now, 91), { ...HX, 'HX-Target': 'dialog-content' });
+  assert.equal(r.status, 422);
+  assert.match(r.text, /at most 90 days ahead/);
+  assert.equal((await createSecret(a1, world.appA1, 'ok', addDays(now, 90))).status, 201);
+  const row = portal.deps.db.select().from(clientSecrets).get()!;
+  const end = new Date(row.expiresAt);
+  const local = new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/Amsterdam', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(end);
+  assert.equal(local, '00:00', 'works until local midnight');
+  assert.equal(dateInZone(row.expiresAt - 1, 'Europe/Amsterdam'), row.expiresOn, 'the last millisecond is still on the chosen date');
+});
+
+test('delete: a confirmation dialog names the secret; Delete tombstones it and the row disappears', async (t) => {
+  const { portal, world, a1 } = await setup(t);
+  const secret = secretFrom((await createSecret(a1, world.appA1, 'Old secret by VM', addDays(today(portal), 60))).text);
+  const row = portal.deps.db.select().from(clientSecrets).get()!;
+  const page = await a1.get(PAGE);
+  assert.match(page.text, /aria-label="Delete secret Old secret by VM"/);
+
+  const dialog = await a1.get(`${base(world.appA1)}/secrets/${row.id}/delete`, HX);
+  assert.equal(dialog.status, 200);
+  assert.match(dialog.text, /^<dialog/);
+  assert.match(dialog.text, /Delete secret “Old secret by VM”\?/);
+  assert.match(dialog.text, /stop working at once/);
+  assert.match(dialog.text, />Delete<\/button>/);
+
+  const deleted = await a1.post(`${base(world.appA1)}/secrets/${row.id}/delete`, {}, HX);
+  assert.equal(deleted.status, 200);
+  assert.match(deleted.headers.get('hx-trigger') ?? '', /secret-deleted/);
+  assert.doesNotMatch(deleted.text, new RegExp(`secret-${row.id}`), 'the row is gone from the swapped table');
+  const tomb = portal.deps.db.select().from(clientSecrets).where(eq(clientSecrets.id, row.id)).get()!;
+  assert.ok(tomb.deletedAt, 'a tombstone row stays');
+  assert.equal(tomb.name, 'Old secret by VM');
+  assert.ok(!(await a1.get(PAGE)).text.includes(`secret-${row.id}`));
+  assert.equal(auditCount(portal, 'secret.delete'), 1);
+  const again = await a1.post(`${base(world.appA1)}/secrets/${row.id}/delete`, {}, HX);
+  assert.equal(again.status, 404, 'a deleted secret cannot be deleted again');
+  assert.ok(secret);
+});
+
+test('without JavaScript: the create form, the shown-once page and the delete confirmation are pages', async (t) => {
+  const { portal, world, a1 } = await setup(t);
+  const form = await a1.get(`${base(world.appA1)}/secrets/new`);
+  assert.equal(form.status, 200);
+  assert.match(form.text, /<!doctype html>/);
+  assert.match(form.text, /<form method="post" action="\/manage-api-credentials\/applications\/[^"]+\/secrets"/);
+  const invalid = await createSecret(a1, world.appA1, '', addDays(today(portal), 10), {});
+  assert.equal(invalid.status, 422);
+  assert.match(invalid.text, /<!doctype html>/);
+  assert.match(invalid.text, /Enter a client secret name/);
+  const created = await createSecret(a1, world.appA1, 'No-JS secret', addDays(today(portal), 10), {});
+  assert.equal(created.status, 201);
+  assert.match(created.text, /<!doctype html>/);
+  assert.equal(created.headers.get('cache-control'), 'no-store');
+  const secret = secretFrom(created.text);
+  assert.ok(!(await a1.get(PAGE)).text.includes(secret));
+
+  const row = portal.deps.db.select().from(clientSecrets).get()!;
+  const confirm = await a1.get(`${base(world.appA1)}/secrets/${row.id}/delete`);
+  assert.match(confirm.text, /<!doctype html>/);
+  assert.match(confirm.text, /Delete secret “No-JS secret”\?/);
+  const done = await a1.post(`${base(world.appA1)}/secrets/${row.id}/delete`);
+  assert.equal(done.status, 303);
+  assert.match(done.location!, /^\/manage-api-credentials\?deleted=1/);
+  const after = await a1.get(done.location!);
+  assert.match(after.text, /The secret was deleted/);
+  assert.ok(!after.text.includes(`secret-${row.id}`));
+});
+
+test('the cap on active secrets: the dialog explains it and a forced request gets 409', async (t) => {
+  const { portal, world, a1 } = await setup(t, { MAX_SECRETS_PER_APPLICATION: '2' });
+  assert.equal((await createSecret(a1, world.appA1, 'one', addDays(today(portal), 10))).status, 201);
+  assert.equal((await createSecret(a1, world.appA1, 'two', addDays(today(portal), 10))).status, 201);
+  const dialog = await a1.get(`${base(world.appA1)}/secrets/new`, HX);
+  assert.match(dialog.text, /already has 2 active secrets/);
+  assert.doesNotMatch(dialog.text, /<form/);
+  const forced = await createSecret(a1, world.appA1, 'three', addDays(today(portal), 10));
+  assert.equal(forced.status, 409);
+  assert.match(forced.text, /already has 2 active secrets/);
+  assert.equal(portal.deps.db.select().from(clientSecrets).all().length, 2);
+  // Expired secrets do not count.
+  portal.clock.advance(12 * 86_400_000);
+  const again = await signIn(portal, world.managerA1);
+  await again.get(PAGE);
+  assert.equal((await createSecret(again, world.appA1, 'after expiry', addDays(today(portal), 10))).status, 201);
+});
+
+test('authorisation by object: other applications and organisations are 404, unchanged, and audited', async (t) => {
+  const { portal, world, a1 } = await setup(t);
+  const a2 = await signIn(portal, world.managerA2);
+  await a2.get(PAGE);
+  const ownA2 = secretFrom((await createSecret(a2, world.appA2, 'A2 secret', addDays(today(portal), 10))).text);
+  const b = await signIn(portal, world.managerB);
+  await b.get(PAGE);
+  secretFrom((await createSecret(b, world.appB1, 'B secret', addDays(today(portal), 10))).text);
+  const a2Row = portal.deps.db.select().from(clientSecrets).where(eq(clientSecrets.name, 'A2 secret')).get()!;
+  const bRow = portal.deps.db.select().from(clientSecrets).where(eq(clientSecrets.name, 'B secret')).get()!;
+  const before = portal.deps.db.select().from(clientSecrets).all().length;
+  const deniedBefore = auditCount(portal, 'access.denied');
+
+  const attempts: Array<[string, () => Promise<{ status: number }>]> = [
+    ['open create on a same-organisation application', () => a1.get(`${base(world.appA2)}/secrets/new`, HX)],
+    ['create on a same-organisation application', () => createSecret(a1, world.appA2, 'x', addDays(today(portal), 5))],
+    ['create on another organisation\'s application', () => createSecret(a1, world.appB1, 'x', addDays(today(portal), 5))],
+    ['delete via another application', () => a1.post(`${base(world.appA2)}/secrets/${a2Row.id}/delete`, {}, HX)],
+    ['delete another application\'s secret under my own application', () => a1.post(`${base(world.appA1)}/secrets/${a2Row.id}/delete`, {}, HX)],
+    ['delete another organisation\'s secret', () => a1.post(`${base(world.appB1)}/secrets/${bRow.id}/delete`, {})],
+    ['open the delete dialog of another organisation\'s secret', () => a1.get(`${base(world.appA1)}/secrets/${bRow.id}/delete`)],
+    ['unknown client id', () => a1.get(`${base('00000000-0000-0000-0000-000000000000')}/secrets/new`)],
+  ];
+  for (const [label, attempt] of attempts) assert.equal((await attempt()).status, 404, label);
+  const after = portal.deps.db.select().from(clientSecrets).all();
+  assert.equal(after.length, before, 'nothing was created');
+  assert.ok(after.every((s) => s.deletedAt === null), 'nothing was deleted');
+  assert.equal(auditCount(portal, 'access.denied'), deniedBefore + attempts.length, 'every attempt is audited');
+  assert.ok(ownA2);
+});
+
+test('status column: Active, Expires in N days with a warning sign, Expired; last 20 events', async (t) => {
+  const { portal, world, a1 } = await setup(t);
+  const now = today(portal);
+  await createSecret(a1, world.appA1, 'far', addDays(now, 200));
+  await createSecret(a1, world.appA1, 'soon', addDays(now, 30));
+  await createSecret(a1, world.appA1, 'tomorrow', addDays(now, 1));
+  let c = a1;
+  let page = await c.get(PAGE);
+  const rowOf = (name: string) => new RegExp(`<td data-label="Name">${name}</td>[\\s\\S]*?</tr>`).exec(page.text)![0];
+  assert.match(rowOf('far'), /class="status-active">Active</);
+  assert.match(rowOf('soon'), /⚠ <\/span><span class="visually-hidden">Warning: <\/span>Expires in 30 days/);
+  assert.match(rowOf('tomorrow'), /Expires in 1 day</);
+  portal.clock.advance(2 * 86_400_000);
+  c = await signIn(portal, world.managerA1);
+  page = await c.get(PAGE);
+  assert.match(rowOf('tomorrow'), /class="status-expired">Expired</);
+  portal.deps.db.update(clientSecrets).set({ lastUsedAt: portal.clock.now() - 2 * 3600_000 }).where(eq(clientSecrets.name, 'far')).run();
+  page = await c.get(PAGE);
+  assert.match(rowOf('far'), /Last used 2 hours ago/);
+
+  for (let i = 0; i < 25; i++) portal.deps.db.insert(auditEvents).values({ at: portal.clock.now() + i, actor: 'x', action: 'secret.create', applicationId: portal.deps.db.select().from(applications).where(eq(applications.clientId, world.appA1)).get()!.id, target: `event-${i}` }).run();
+  page = await c.get(PAGE);
+  const section = new RegExp(`id="events-${world.appA1}"[\\s\\S]*?</details>`).exec(page.text)![0];
+  assert.equal((section.match(/<li>/g) ?? []).length, 20, 'the last 20 events');
+  assert.match(section, /event-24/);
+  assert.doesNotMatch(section, /event-4”/);
+});
+
+test('CLI create-secret prints the secret once and validates its input', async (t) => {
+  const portal = await startPortal(t);
+  const world = await buildWorld(portal);
+  const env = { ...process.env, DATA_DIR: portal.dataDir, BASE_URL: portal.baseUrl, PORTAL_ENV: 'production' };
+  const run = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'server/cli.ts', 'create-secret', ...args], { env, encoding: 'utf8' });
+  const ok = run('--client-id', world.appA1, '--name', 'Made by CLI', '--expires', addDays(today(portal), 30));
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.match(ok.stdout.trim(), /^[0-9A-Za-z]{44}$/);
+  const row = portal.deps.db.select().from(clientSecrets).where(and(eq(clientSecrets.name, 'Made by CLI'))).get()!;
+  assert.equal(row.hint, ok.stdout.trim().slice(0, 3));
+  for (const [args, message] of [
+    [['--client-id', 'nope', '--name', 'x', '--expires', addDays(today(portal), 30)], /no application has the client ID/],
+    [['--client-id', world.appA1, '--name', 'x', '--expires', '2020-01-01'], /tomorrow or later/],
+    [['--client-id', world.appA1, '--name', '', '--expires', addDays(today(portal), 30)], /Enter a client secret name/],
+    [['--client-id', world.appA1, '--name', 'x'], /--expires is required/],
+  ] as Array<[string[], RegExp]>) {
+    const r = run(...args);
+    assert.equal(r.status, 2, args.join(' '));
+    assert.match(r.stderr, message);
+  }
+});
+
