@@ -2,7 +2,8 @@
 // admin console. Exit 0 on success; bad input: a message on stderr and exit code 2.
 import { ConfigError } from './config.ts';
 import { bootstrap } from './bootstrap.ts';
-import { cliActor } from './audit/audit.ts';
+import { cliActor, recordAudit } from './audit/audit.ts';
+import { rotateSigningKey } from './oauth/keys.ts';
 import { inviteAdmin, inviteUser } from './admin/users.ts';
 import { createOrganisation, type DomainResult } from './admin/organisations.ts';
 import { createApplication, findApplicationByClientId } from './admin/applications.ts';
@@ -87,6 +88,16 @@ export const commands: Record<string, CommandSpec> = {
         throw new UsageError(result.status === 409 ? result.message : Object.entries(result.errors).map(([k, v]) => `--${k}: ${v}`).join('; '));
       }
       return result.secret;
+    },
+  },
+  'rotate-signing-key': {
+    usage: 'rotate-signing-key',
+    flags: {},
+    required: [],
+    run: (deps) => {
+      const kid = rotateSigningKey(deps.db, deps.masterKey, deps.clock);
+      recordAudit(deps.db, deps.clock, cliActor, { action: 'signing_key.rotate', target: kid });
+      return kid;
     },
   },
 };

@@ -16,6 +16,7 @@ export interface Config {
   tokenLifetimeSeconds: number;
   secretMaxLifetimeDays: number;
   maxSecretsPerApplication: number;
+  tokenFailuresPerMinute: number;
   reminderDays: number[];
   reminderCron: string;
   masterKey: string | null; // base64 or hex of 32 bytes; null: a 0600 file in DATA_DIR
@@ -118,6 +119,7 @@ export function loadConfig(env: Env = process.env): Config {
     tokenLifetimeSeconds: integer(env, 'TOKEN_LIFETIME_SECONDS', 3600, 60, 86400),
     secretMaxLifetimeDays: integer(env, 'SECRET_MAX_LIFETIME_DAYS', ABSOLUTE_MAX_SECRET_DAYS, 1, ABSOLUTE_MAX_SECRET_DAYS),
     maxSecretsPerApplication: integer(env, 'MAX_SECRETS_PER_APPLICATION', 5, 1, 100),
+    tokenFailuresPerMinute: integer(env, 'TOKEN_FAILURES_PER_MINUTE', 10, 1, 1_000_000),
     reminderDays: [...new Set(reminderDays.map(Number))].sort((a, b) => b - a),
     reminderCron,
     masterKey,

@@ -1,12 +1,12 @@
 // Starts the HTTP server for a set of dependencies; closes it gracefully.
 import http from 'node:http';
-import { createApp } from './app.ts';
+import { createPortalHandler } from './handler.ts';
 import type { Deps } from './deps.ts';
 
 export async function serve(deps: Deps): Promise<{ server: http.Server; close: () => Promise<void> }> {
   const { config, logger } = deps;
-  const app = createApp(deps);
-  const server = http.createServer(app);
+  const { handler, app } = createPortalHandler(deps);
+  const server = http.createServer(handler);
   server.keepAliveTimeout = 5000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

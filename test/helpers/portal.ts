@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { TestContext } from 'node:test';
 import type { AddressInfo } from 'node:net';
 import { bootstrap } from '../../server/bootstrap.ts';
-import { createApp } from '../../server/app.ts';
+import { createPortalHandler } from '../../server/handler.ts';
 import { fixedClock } from '../../server/clock.ts';
 import { memoryLogger } from '../../server/log.ts';
 import { seedApiCatalogue } from '../../server/admin/api-catalogue.ts';
@@ -44,8 +44,7 @@ export async function startPortal(t: TestContext, env: Record<string, string> = 
     logger,
   });
   seedApiCatalogue(deps.db, clock);
-  const app = createApp(deps);
-  server.on('request', app);
+  server.on('request', createPortalHandler(deps).handler);
   t.after(async () => {
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
