@@ -27,3 +27,6 @@ migrations: install
 
 clean:
 	rm -rf node_modules dist test-output
+
+bench: install
+	node --import tsx test/bench/token-bench.ts

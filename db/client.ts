@@ -11,12 +11,17 @@ export type Db = BetterSQLite3Database<typeof schema> & { $client: Database.Data
 
 export const migrationsFolder = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations');
 
-export function openDatabase(file: string, options: { migrationsFolder?: string } = {}): Db {
+export function openConnection(file: string): Database.Database {
   const sqlite = new Database(file);
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('synchronous = NORMAL');
+  return sqlite;
+}
+
+export function openDatabase(file: string, options: { migrationsFolder?: string } = {}): Db {
+  const sqlite = openConnection(file);
   const db = drizzle(sqlite, { schema });
   migrate(db, { migrationsFolder: options.migrationsFolder ?? migrationsFolder });
   return db as Db;

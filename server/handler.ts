@@ -9,7 +9,7 @@ export function createPortalHandler(deps: Deps) {
   const app = createApp(deps);
   const oauth = createOAuthEndpoints(deps);
   const handler = (req: IncomingMessage, res: ServerResponse) => {
-    if (!oauth(req, res)) app(req, res);
+    if (!oauth.handle(req, res)) app(req, res);
   };
-  return { handler, app };
+  return { handler, app, close: oauth.close };
 }

@@ -5,7 +5,7 @@ import type { Deps } from './deps.ts';
 
 export async function serve(deps: Deps): Promise<{ server: http.Server; close: () => Promise<void> }> {
   const { config, logger } = deps;
-  const { handler, app } = createPortalHandler(deps);
+  const { handler, app, close: closeHandler } = createPortalHandler(deps);
   const server = http.createServer(handler);
   server.keepAliveTimeout = 5000;
   await new Promise<void>((resolve, reject) => {
@@ -28,6 +28,7 @@ export async function serve(deps: Deps): Promise<{ server: http.Server; close: (
         resolve();
       }, 10_000).unref();
     }).then(() => {
+      closeHandler();
       deps.db.$client.close();
     }));
   return { server, close };

@@ -3,7 +3,7 @@
 // or client_secret_post. Any active secret of an enabled application authenticates;
 // every failure looks the same, from outside and on the clock.
 import crypto from 'node:crypto';
-import type { Db } from '../../db/client.ts';
+import type Database from 'better-sqlite3';
 import { invalidClient, invalidRequest } from './errors.ts';
 
 export interface PresentedCredentials {
@@ -45,12 +45,19 @@ export function presentedCredentials(authorization: string | undefined, params: 
   return { clientId: bodyId, secret: bodySecret, basic: false };
 }
 
+export interface Grant {
+  code: string;
+  sandbox: string;
+  production: string;
+}
+
 export interface AuthenticatedClient {
   applicationId: number;
   organisationId: number;
   clientId: string;
   sandboxOnly: boolean;
   secretId: string;
+  grants: Grant[];
 }
 
 interface AppRow {
@@ -61,33 +68,66 @@ interface AppRow {
 }
 interface SecretRow {
   id: string;
-  secret_hash: string;
+  hash: Buffer;
+  expires_at: number;
+}
+interface Entry {
+  app: AppRow | null;
+  secrets: SecretRow[];
+  grants: Grant[];
 }
 
 // A hash that no secret has, compared against when there is nothing real to compare,
 // so an unknown client costs the same as a wrong secret.
-const DUMMY_HASH = crypto.createHash('sha256').update(crypto.randomBytes(32)).digest();
+const DUMMY: SecretRow = { id: '', hash: crypto.createHash('sha256').update(crypto.randomBytes(32)).digest(), expires_at: 0 };
+const MAX_CACHED_CLIENTS = 20_000;
 
-export function createClientAuthenticator(db: Db) {
-  const sqlite = db.$client;
+// Looks clients up through their own SQLite connection, with an in-memory cache that is
+// dropped whenever `PRAGMA data_version` moves, which it does on every commit by any
+// other connection (the web pages' in this process, the CLI's, another process's). So a
+// deleted secret or a disabled application is refused from the very next request.
+export function createClientAuthenticator(sqlite: Database.Database) {
   const findApp = sqlite.prepare<[string], AppRow>(
     'select id, organisation_id, client_id, sandbox_only from applications where client_id = ? and disabled_at is null',
   );
-  const findSecrets = sqlite.prepare<[number, number], SecretRow>(
-    'select id, secret_hash from client_secrets where application_id = ? and deleted_at is null and expires_at > ?',
+  const findSecrets = sqlite.prepare<[number], { id: string; secret_hash: string; expires_at: number }>(
+    'select id, secret_hash, expires_at from client_secrets where application_id = ? and deleted_at is null',
   );
+  const findGrants = sqlite.prepare<[number], Grant>(
+    'select a.code as code, a.sandbox_resource as sandbox, a.production_resource as production from application_apis g join apis a on a.code = g.api_code where g.application_id = ? order by a.code',
+  );
+  const dataVersion = sqlite.prepare('pragma data_version').pluck();
+  let version = dataVersion.get();
+  const cache = new Map<string, Entry>();
+
+  function lookup(clientId: string): Entry {
+    const v = dataVersion.get();
+    if (v !== version || cache.size > MAX_CACHED_CLIENTS) {
+      cache.clear();
+      version = v;
+    }
+    let entry = cache.get(clientId);
+    if (!entry) {
+      const app = clientId.length <= 200 ? (findApp.get(clientId) ?? null) : null;
+      entry = {
+        app,
+        secrets: app ? findSecrets.all(app.id).map((r) => ({ id: r.id, hash: Buffer.from(r.secret_hash, 'hex'), expires_at: r.expires_at })) : [],
+        grants: app ? findGrants.all(app.id) : [],
+      };
+      cache.set(clientId, entry);
+    }
+    return entry;
+  }
 
   return function authenticate(clientId: string, secret: string, now: number): AuthenticatedClient | null {
     const presented = crypto.createHash('sha256').update(secret, 'utf8').digest();
-    const app = clientId.length <= 200 ? findApp.get(clientId) : undefined;
-    const secrets = app ? findSecrets.all(app.id, now) : [];
+    const { app, secrets, grants } = lookup(clientId);
     let match: SecretRow | null = null;
     // Every candidate is compared (at least one), whichever matches.
-    for (const row of secrets.length ? secrets : [null]) {
-      const stored = row ? Buffer.from(row.secret_hash, 'hex') : DUMMY_HASH;
-      if (crypto.timingSafeEqual(stored, presented) && row && !match) match = row;
+    for (const row of secrets.length ? secrets : [DUMMY]) {
+      if (crypto.timingSafeEqual(row.hash, presented) && row !== DUMMY && row.expires_at > now && !match) match = row;
     }
     if (!app || !match) return null;
-    return { applicationId: app.id, organisationId: app.organisation_id, clientId: app.client_id, sandboxOnly: app.sandbox_only === 1, secretId: match.id };
+    return { applicationId: app.id, organisationId: app.organisation_id, clientId: app.client_id, sandboxOnly: app.sandbox_only === 1, secretId: match.id, grants };
   };
 }

@@ -12,7 +12,8 @@ import { apis } from '../../db/schema.ts';
 import type { Deps } from '../deps.ts';
 import { recordAudit } from '../audit/audit.ts';
 import { RateLimiter } from '../http/rate-limit.ts';
-import { createClientAuthenticator, presentedCredentials, type AuthenticatedClient } from './client-auth.ts';
+import { createClientAuthenticator, presentedCredentials, type AuthenticatedClient, type Grant } from './client-auth.ts';
+import { openConnection } from '../../db/client.ts';
 import { OAuthError, invalidClient, invalidRequest, invalidScope, invalidTarget, slowDown, unsupportedGrantType } from './errors.ts';
 import { createTokenSigner, createTokenVerifier } from './jwt.ts';
 import { publishedKeys } from './keys.ts';
@@ -54,25 +55,19 @@ async function readForm(req: IncomingMessage): Promise<URLSearchParams> {
   return new URLSearchParams(raw);
 }
 
-export interface Grants {
-  code: string;
-  sandbox: string;
-  production: string;
-}
-
 export function createOAuthEndpoints(deps: Deps) {
   const { db, clock, config, logger } = deps;
-  const authenticate = createClientAuthenticator(db);
+  // A connection of our own: its data_version tells the client cache about every commit
+  // made elsewhere, and the last-use writes made here do not disturb that cache.
+  const sqlite = openConnection(db.$client.name);
+  const authenticate = createClientAuthenticator(sqlite);
   const sign = createTokenSigner(db, deps.masterKey, clock);
   const verify = createTokenVerifier(db, clock, config.baseUrl, config.tokenLifetimeSeconds);
-  const grantsOf = db.$client.prepare<[number], Grants>(
-    'select a.code as code, a.sandbox_resource as sandbox, a.production_resource as production from application_apis g join apis a on a.code = g.api_code where g.application_id = ? order by a.code',
-  );
-  const secretLive = db.$client.prepare<[string, string], { one: number }>(
+  const secretLive = sqlite.prepare<[string, string], { one: number }>(
     `select 1 as one from client_secrets s join applications a on a.id = s.application_id
      where s.id = ? and a.client_id = ? and s.deleted_at is null and a.disabled_at is null`,
   );
-  const touchSecret = db.$client.prepare<[number, string]>('update client_secrets set last_used_at = ? where id = ?');
+  const touchSecret = sqlite.prepare<[number, string]>('update client_secrets set last_used_at = ? where id = ?');
 
   // Failed authentications: limited per client id and per address; successes are not counted.
   const perIp = new RateLimiter(config.tokenFailuresPerMinute, 60_000, clock);
@@ -121,8 +116,8 @@ export function createOAuthEndpoints(deps: Deps) {
 
   // Which resource identifiers the token is for (RFC 8707 `resource`, and/or `scope` as API codes).
   function audience(client: AuthenticatedClient, params: URLSearchParams): { aud: string[]; scope: string } {
-    const grants = grantsOf.all(client.applicationId);
-    const defaultResource = (g: Grants) => (client.sandboxOnly ? g.sandbox : g.production);
+    const grants = client.grants;
+    const defaultResource = (g: Grant) => (client.sandboxOnly ? g.sandbox : g.production);
     const resources = params.getAll('resource');
     const scopeParam = params.get('scope');
     const scopes = scopeParam === null ? [] : scopeParam.split(' ').filter(Boolean);
@@ -232,22 +227,26 @@ export function createOAuthEndpoints(deps: Deps) {
   };
 
   // Handles the request when the path is one of ours; false otherwise.
-  return function handle(req: IncomingMessage, res: ServerResponse): boolean {
+  function handle(req: IncomingMessage, res: ServerResponse): boolean {
     const path = (req.url ?? '').split('?')[0]!;
     const route = routes[path];
     if (!route) return false;
-    const started = process.hrtime.bigint();
-    res.on('finish', () => {
-      logger.info('request', { method: req.method, path, status: res.statusCode, ms: Number((Number(process.hrtime.bigint() - started) / 1e6).toFixed(1)) });
-    });
-    Promise.resolve()
-      .then(() => route(req, res))
-      .catch((err: unknown) => {
-        if (res.headersSent) return;
-        if (err instanceof OAuthError) return sendJson(res, err.status, { error: err.error, error_description: err.description }, err.headers);
-        logger.error('oauth endpoint failed', { path, error: String((err as Error)?.message ?? err), stack: String((err as Error)?.stack ?? '') });
-        sendJson(res, 500, { error: 'server_error', error_description: 'The server could not handle the request. Try again.' });
-      });
+    const started = performance.now();
+    const fail = (err: unknown) => {
+      if (res.headersSent) return;
+      if (err instanceof OAuthError) return sendJson(res, err.status, { error: err.error, error_description: err.description }, err.headers);
+      logger.error('oauth endpoint failed', { path, error: String((err as Error)?.message ?? err), stack: String((err as Error)?.stack ?? '') });
+      sendJson(res, 500, { error: 'server_error', error_description: 'The server could not handle the request. Try again.' });
+    };
+    res.once('finish', () => logger.info('request', { method: req.method, path, status: res.statusCode, ms: Math.round((performance.now() - started) * 10) / 10 }));
+    try {
+      const pending = route(req, res);
+      if (pending) pending.catch(fail);
+    } catch (err) {
+      fail(err);
+    }
     return true;
-  };
+  }
+
+  return { handle, close: () => sqlite.close() };
 }

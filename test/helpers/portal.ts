@@ -44,10 +44,12 @@ export async function startPortal(t: TestContext, env: Record<string, string> = 
     logger,
   });
   seedApiCatalogue(deps.db, clock);
-  server.on('request', createPortalHandler(deps).handler);
+  const portalHandler = createPortalHandler(deps);
+  server.on('request', portalHandler.handler);
   t.after(async () => {
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
+    portalHandler.close();
     deps.db.$client.close();
   });
   const baseUrl = `http://127.0.0.1:${port}`;
