@@ -10,6 +10,7 @@ import type { Deps } from './deps.ts';
 import { SqliteSessionStore, IDLE_TIMEOUT_MS } from './auth/session-store.ts';
 import { authRoutes, configurePassport } from './auth/routes.ts';
 import { credentialRoutes } from './credentials/routes.ts';
+import { outboxRoutes } from './notifications/routes.ts';
 import { requireSignedIn, requireAdmin, homeFor, currentUser } from './auth/guards.ts';
 import { csrfCheck, originCheck, securityHeaders } from './http/security.ts';
 import { requestLog } from './http/request-log.ts';
@@ -61,6 +62,7 @@ export function createApp(deps: Deps): Express & { sessionStore: SqliteSessionSt
 
   app.use(authRoutes(deps, passport));
   app.use(credentialRoutes(deps));
+  app.use(outboxRoutes(deps));
 
   // GET / — send people where they belong.
   app.get('/', (req, res) => {

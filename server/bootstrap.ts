@@ -9,18 +9,17 @@ import { systemClock, type Clock } from './clock.ts';
 import { createLogger, type Logger } from './log.ts';
 import { createViews } from './http/views.ts';
 import type { Deps } from './deps.ts';
+import { createMailer, type SmtpTimeouts } from './notifications/mailer.ts';
+import { createSecretNotifier } from './notifications/notices.ts';
 
-export function bootstrap(options: { env?: Record<string, string | undefined>; clock?: Clock; logger?: Logger } = {}): Deps {
+export function bootstrap(options: { env?: Record<string, string | undefined>; clock?: Clock; logger?: Logger; mailTimeouts?: SmtpTimeouts } = {}): Deps {
   const config: Config = loadConfig(options.env ?? process.env);
   fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const db = openDatabase(path.join(config.dataDir, 'portal.sqlite'));
   const masterKey = loadMasterKey(config.dataDir, config.masterKey);
-  return {
-    config,
-    db,
-    clock: options.clock ?? systemClock,
-    logger: options.logger ?? createLogger(),
-    masterKey,
-    views: createViews(),
-  };
+  const clock = options.clock ?? systemClock;
+  const logger = options.logger ?? createLogger();
+  const mailer = createMailer(config, options.mailTimeouts);
+  const notify = createSecretNotifier({ db, clock, config, logger, mailer });
+  return { config, db, clock, logger, masterKey, views: createViews(), mailer, notify };
 }

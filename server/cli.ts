@@ -10,6 +10,9 @@ import { createApplication, findApplicationByClientId } from './admin/applicatio
 import { createClientSecret } from './credentials/secrets.ts';
 import { setupUrl } from './auth/invitations.ts';
 import type { Deps } from './deps.ts';
+import { fixedClock } from './clock.ts';
+import { createLogger } from './log.ts';
+import { formatSummary, sendExpiryReminders } from './notifications/reminders.ts';
 
 export class UsageError extends Error {}
 
@@ -19,7 +22,7 @@ interface CommandSpec {
   usage: string;
   flags: Record<string, 'value' | 'repeat' | 'boolean'>;
   required: string[];
-  run(deps: Deps, flags: Flags): string;
+  run(deps: Deps, flags: Flags): string | Promise<string>;
 }
 
 function one(flags: Flags, name: string): string | undefined {
@@ -90,6 +93,21 @@ export const commands: Record<string, CommandSpec> = {
       return result.secret;
     },
   },
+  'send-expiry-reminders': {
+    usage: 'send-expiry-reminders [--now ISO-8601]',
+    flags: { now: 'value' },
+    required: [],
+    run: async (deps, f) => {
+      const raw = one(f, 'now');
+      let clock = deps.clock;
+      if (raw !== undefined) {
+        const t = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?$/.test(raw) ? Date.parse(raw) : NaN;
+        if (Number.isNaN(t)) throw new UsageError(`--now must be an ISO-8601 date or time such as 2027-03-01T07:00:00Z, got "${raw}"`);
+        clock = fixedClock(t);
+      }
+      return formatSummary(await sendExpiryReminders({ ...deps, clock }));
+    },
+  },
   'rotate-signing-key': {
     usage: 'rotate-signing-key',
     flags: {},
@@ -129,7 +147,10 @@ function usage(): string {
   return ['usage: portal <command> [options]', '', 'commands:', ...Object.values(commands).map((c) => `  ${c.usage}`)].join('\n');
 }
 
-export function runCli(argv: string[], makeDeps: () => Deps = () => bootstrap()): number {
+// The CLI's stdout carries only the command's result; its log lines go to stderr.
+const cliDeps = () => bootstrap({ logger: createLogger((line) => process.stderr.write(line + '\n')) });
+
+export async function runCli(argv: string[], makeDeps: () => Deps = cliDeps): Promise<number> {
   const [name, ...rest] = argv;
   if (!name) {
     process.stderr.write(usage() + '\n');
@@ -148,7 +169,7 @@ export function runCli(argv: string[], makeDeps: () => Deps = () => bootstrap())
   try {
     const flags = parseArgs(spec, rest);
     deps = makeDeps();
-    process.stdout.write(spec.run(deps, flags) + '\n');
+    process.stdout.write((await spec.run(deps, flags)) + '\n');
     return 0;
   } catch (err) {
     if (err instanceof UsageError || err instanceof ConfigError) {
@@ -163,5 +184,7 @@ export function runCli(argv: string[], makeDeps: () => Deps = () => bootstrap())
 }
 
 if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('/cli.ts')) {
-  process.exitCode = runCli(process.argv.slice(2));
+  runCli(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
 }

@@ -1,6 +1,7 @@
 // Typed configuration from the environment (DESIGN.md "Configuration"). Every value is
 // checked at start; a bad one is a ConfigError whose message is one line for stderr.
 import path from 'node:path';
+import cron from 'node-cron';
 
 export interface Config {
   port: number;
@@ -103,7 +104,7 @@ export function loadConfig(env: Env = process.env): Config {
   }
 
   const reminderCron = env.REMINDER_CRON?.trim() || '0 7 * * *';
-  if (!/^(\S+\s+){4,5}\S+$/.test(reminderCron)) throw new ConfigError(`REMINDER_CRON must be a cron expression such as "0 7 * * *", got "${reminderCron}"`);
+  if (!/^(\S+\s+){4,5}\S+$/.test(reminderCron) || !cron.validate(reminderCron)) throw new ConfigError(`REMINDER_CRON must be a cron expression such as "0 7 * * *", got "${reminderCron}"`);
 
   return {
     port,

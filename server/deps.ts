@@ -4,6 +4,7 @@ import type { Clock } from './clock.ts';
 import type { Config } from './config.ts';
 import type { MasterKey } from './crypto.ts';
 import type { Logger } from './log.ts';
+import type { Mailer } from './notifications/mailer.ts';
 
 import type { AuditActor } from './audit/audit.ts';
 import type { applications, clientSecrets } from '../db/schema.ts';
@@ -22,5 +23,6 @@ export interface Deps {
   logger: Logger;
   masterKey: MasterKey;
   views: Eta;
+  mailer: Mailer;
   notify?: SecretNotifier;
 }

@@ -2,6 +2,7 @@
 import { ConfigError } from './config.ts';
 import { bootstrap } from './bootstrap.ts';
 import { serve } from './serve.ts';
+import { startReminderSchedule } from './notifications/cron.ts';
 import { prepareSandbox, SANDBOX_ADMIN_EMAIL } from './sandbox.ts';
 import type { Deps } from './deps.ts';
 
@@ -28,9 +29,13 @@ async function main() {
     process.exit(1);
   }
   process.stdout.write(`Credentials Portal is running at ${deps.config.baseUrl}\n`);
+  const reminders = startReminderSchedule(deps);
   const stop = (signal: string) => {
     deps.logger.info('shutting down', { signal });
-    running.close().then(() => process.exit(0));
+    reminders
+      .stop()
+      .then(() => running.close())
+      .then(() => process.exit(0));
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));

@@ -12,6 +12,7 @@ import { fixedClock } from '../../server/clock.ts';
 import { memoryLogger } from '../../server/log.ts';
 import { seedApiCatalogue } from '../../server/admin/api-catalogue.ts';
 import type { Deps } from '../../server/deps.ts';
+import type { SmtpTimeouts } from '../../server/notifications/mailer.ts';
 import { Client } from './http.ts';
 
 export type TestClock = ReturnType<typeof fixedClock>;
@@ -31,7 +32,12 @@ export function tempDir(t: TestContext, prefix = 'portal-test-'): string {
   return dir;
 }
 
-export async function startPortal(t: TestContext, env: Record<string, string> = {}, start: number | string = Date.now()): Promise<TestPortal> {
+export async function startPortal(
+  t: TestContext,
+  env: Record<string, string> = {},
+  start: number | string = Date.now(),
+  options: { mailTimeouts?: SmtpTimeouts } = {},
+): Promise<TestPortal> {
   const dataDir = tempDir(t);
   const server = http.createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -42,6 +48,7 @@ export async function startPortal(t: TestContext, env: Record<string, string> = 
     env: { DATA_DIR: dataDir, BASE_URL: `http://127.0.0.1:${port}`, PORT: String(port), ...env },
     clock,
     logger,
+    mailTimeouts: options.mailTimeouts,
   });
   seedApiCatalogue(deps.db, clock);
   const portalHandler = createPortalHandler(deps);

@@ -1,0 +1,66 @@
+// Outgoing mail. With SMTP_URL: nodemailer over SMTP with short timeouts. Without it
+// (the embedded default): each message becomes an .eml file in DATA_DIR/outbox.
+// Subjects and display names are forced onto one line, so a name holding CR/LF can
+// never add a header.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import nodemailer from 'nodemailer';
+import type { Config } from '../config.ts';
+
+export interface MailMessage {
+  to: Array<{ name: string; address: string }>;
+  subject: string;
+  text: string;
+  html: string;
+}
+
+export interface Mailer {
+  send(message: MailMessage): Promise<void>;
+  readonly kind: 'smtp' | 'outbox';
+}
+
+export const oneLine = (s: string) => s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ').trim();
+
+export interface SmtpTimeouts {
+  connectionTimeout: number;
+  greetingTimeout: number;
+  socketTimeout: number;
+}
+export const DEFAULT_TIMEOUTS: SmtpTimeouts = { connectionTimeout: 10_000, greetingTimeout: 10_000, socketTimeout: 30_000 };
+
+export function outboxDir(config: Config): string {
+  return path.join(config.dataDir, 'outbox');
+}
+
+export function createMailer(config: Config, timeouts: SmtpTimeouts = DEFAULT_TIMEOUTS): Mailer {
+  const from = config.mailFrom;
+  const envelope = (m: MailMessage) => ({
+    from,
+    to: m.to.map((r) => ({ name: oneLine(r.name), address: oneLine(r.address) })),
+    subject: oneLine(m.subject),
+    text: m.text,
+    html: m.html,
+    headers: { 'Auto-Submitted': 'auto-generated' },
+  });
+  if (config.smtpUrl) {
+    const transport = nodemailer.createTransport({ url: config.smtpUrl, ...timeouts, pool: false } as Parameters<typeof nodemailer.createTransport>[0]);
+    return {
+      kind: 'smtp',
+      async send(m) {
+        await transport.sendMail(envelope(m));
+      },
+    };
+  }
+  const dir = outboxDir(config);
+  const transport = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'windows' });
+  return {
+    kind: 'outbox',
+    async send(m) {
+      const info = await transport.sendMail(envelope(m));
+      fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+      const name = `${new Date().toISOString().replace(/[:.]/g, '-')}-${crypto.randomBytes(4).toString('hex')}.eml`;
+      fs.writeFileSync(path.join(dir, name), info.message as Buffer, { mode: 0o600 });
+    },
+  };
+}

@@ -1,0 +1,65 @@
+// Security notices: when a secret is created or deleted, the application's other
+// credential managers hear of it (who, what, when, from where). Sent in the
+// background: a mail failure is logged and counted, never felt by the web request.
+import type { Db } from '../../db/client.ts';
+import type { Clock } from '../clock.ts';
+import type { Config } from '../config.ts';
+import type { Logger } from '../log.ts';
+import type { SecretNotifier } from '../deps.ts';
+import { formatDateTime } from '../dates.ts';
+import { renderEmail } from './emails.ts';
+import type { Mailer } from './mailer.ts';
+import { managersOf } from './reminders.ts';
+
+export interface MailStats {
+  sent: number;
+  failed: number;
+}
+
+export function createSecretNotifier(deps: { db: Db; clock: Clock; config: Config; logger: Logger; mailer: Mailer }): SecretNotifier & { stats: MailStats; idle(): Promise<void> } {
+  const { db, clock, config, logger, mailer } = deps;
+  const stats: MailStats = { sent: 0, failed: 0 };
+  const pending = new Set<Promise<void>>();
+
+  const notify: (verb: 'created' | 'deleted') => SecretNotifier['secretCreated'] = (verb) => (app, secret, actor) => {
+    const recipients = managersOf(db, app.id, app.organisationId).filter((m) => m.id !== actor.userId);
+    if (recipients.length === 0) return;
+    const subject = `Client secret ${verb} for ${app.name}`;
+    const model = {
+      subject,
+      lead: `${actor.label} ${verb} a client secret of ${app.name}.`,
+      applicationName: app.name,
+      clientId: app.clientId,
+      secretName: secret.name,
+      hint: secret.hint,
+      actor: actor.label,
+      when: `${formatDateTime(clock.now(), config.timezone)} (${config.timezone})`,
+      ip: actor.ip ?? 'unknown',
+      link: `${config.baseUrl}/manage-api-credentials`,
+      supportEmail: config.supportEmail,
+    };
+    const job = mailer
+      .send({ to: recipients.map((r) => ({ name: r.name, address: r.email })), subject, ...renderEmail('notice', model) })
+      .then(
+        () => {
+          stats.sent++;
+        },
+        (err: unknown) => {
+          stats.failed++;
+          logger.error('security notice failed', { applicationId: app.id, error: String((err as Error)?.message ?? err) });
+        },
+      )
+      .finally(() => pending.delete(job));
+    pending.add(job);
+  };
+
+  return {
+    secretCreated: notify('created'),
+    secretDeleted: notify('deleted'),
+    stats,
+    // Resolves when every notice under way has been sent or has failed (tests, shutdown).
+    idle: async () => {
+      while (pending.size) await Promise.allSettled([...pending]);
+    },
+  };
+}

@@ -1,0 +1,143 @@
+// The expiry reminder job. For each active secret, the nearest REMINDER_DAYS threshold
+// it has reached (and, once, the day after it expired) is claimed in a transaction,
+// mailed to the application's credential managers, then marked sent; a failed send
+// releases the claim so the next run retries. Two runs at once cannot both claim.
+import { and, eq, isNull, sql } from 'drizzle-orm';
+import type { Db } from '../../db/client.ts';
+import { immediate } from '../../db/client.ts';
+import { applications, clientSecrets, credentialManagers, remindersSent, users } from '../../db/schema.ts';
+import type { Clock } from '../clock.ts';
+import type { Config } from '../config.ts';
+import type { Logger } from '../log.ts';
+import { addDays, dateInZone, daysBetween, formatDate } from '../dates.ts';
+import { renderEmail } from './emails.ts';
+import type { Mailer } from './mailer.ts';
+
+// The day after expiry, as a threshold value.
+export const EXPIRED_THRESHOLD = -1;
+// An "expired" mail goes out on the day after expiry, or on a later run within this many days.
+const EXPIRED_CATCH_UP_DAYS = 7;
+// A claim whose run died before marking it sent is taken over after this long.
+const STALE_CLAIM_MS = 15 * 60 * 1000;
+
+export interface ReminderDeps {
+  db: Db;
+  mailer: Mailer;
+  clock: Clock;
+  config: Config;
+  logger: Logger;
+}
+
+export interface ReminderSummary {
+  considered: number;
+  sent: number;
+  failed: number;
+}
+
+// Which threshold applies today to a secret, if any.
+export function dueThreshold(expiresOn: string, expired: boolean, today: string, thresholds: number[]): number | null {
+  if (expired) {
+    const since = daysBetween(expiresOn, today);
+    return since >= 1 && since <= EXPIRED_CATCH_UP_DAYS ? EXPIRED_THRESHOLD : null;
+  }
+  const daysLeft = daysBetween(today, expiresOn);
+  const reached = thresholds.filter((t) => daysLeft <= t);
+  return reached.length ? Math.min(...reached) : null;
+}
+
+function claim(db: Db, secretId: string, threshold: number, now: number): boolean {
+  return immediate(db, () => {
+    const existing = db
+      .select()
+      .from(remindersSent)
+      .where(and(eq(remindersSent.secretId, secretId), eq(remindersSent.threshold, threshold)))
+      .get();
+    if (!existing) {
+      db.insert(remindersSent).values({ secretId, threshold, claimedAt: now }).run();
+      return true;
+    }
+    if (existing.sentAt === null && existing.claimedAt < now - STALE_CLAIM_MS) {
+      db.update(remindersSent).set({ claimedAt: now }).where(and(eq(remindersSent.secretId, secretId), eq(remindersSent.threshold, threshold))).run();
+      return true;
+    }
+    return false;
+  });
+}
+
+export function managersOf(db: Db, applicationId: number, organisationId: number) {
+  return db
+    .select({ id: users.id, email: users.email, name: users.displayName })
+    .from(credentialManagers)
+    .innerJoin(users, eq(users.id, credentialManagers.userId))
+    .where(and(eq(credentialManagers.applicationId, applicationId), isNull(users.disabledAt), eq(users.organisationId, organisationId)))
+    .all();
+}
+
+export async function sendExpiryReminders(deps: ReminderDeps): Promise<ReminderSummary> {
+  const { db, mailer, clock, config, logger } = deps;
+  const now = clock.now();
+  const today = dateInZone(now, config.timezone);
+  const horizon = addDays(today, Math.max(...config.reminderDays));
+  const summary: ReminderSummary = { considered: 0, sent: 0, failed: 0 };
+  const rows = db
+    .select({ secret: clientSecrets, app: applications })
+    .from(clientSecrets)
+    .innerJoin(applications, eq(applications.id, clientSecrets.applicationId))
+    .where(and(isNull(clientSecrets.deletedAt), isNull(applications.disabledAt), sql`${clientSecrets.expiresOn} <= ${horizon}`, sql`${clientSecrets.expiresOn} >= ${addDays(today, -EXPIRED_CATCH_UP_DAYS)}`))
+    .all();
+
+  for (const { secret, app } of rows) {
+    summary.considered++;
+    const expired = secret.expiresAt <= now;
+    const threshold = dueThreshold(secret.expiresOn, expired, today, config.reminderDays);
+    if (threshold === null) continue;
+    const recipients = managersOf(db, app.id, app.organisationId);
+    if (!claim(db, secret.id, threshold, now)) continue;
+    if (recipients.length === 0) {
+      logger.warn('expiry reminder has no credential manager to go to', { applicationId: app.id, secretId: secret.id });
+      db.update(remindersSent).set({ sentAt: now }).where(and(eq(remindersSent.secretId, secret.id), eq(remindersSent.threshold, threshold))).run();
+      continue;
+    }
+    const newer = db
+      .select({ name: clientSecrets.name, hint: clientSecrets.hint, expiresOn: clientSecrets.expiresOn })
+      .from(clientSecrets)
+      .where(and(eq(clientSecrets.applicationId, app.id), isNull(clientSecrets.deletedAt), sql`${clientSecrets.createdAt} > ${secret.createdAt}`, sql`${clientSecrets.expiresAt} > ${now}`, sql`${clientSecrets.expiresOn} > ${secret.expiresOn}`))
+      .get();
+    const daysLeft = daysBetween(today, secret.expiresOn);
+    const daysText = expired ? 'expired' : daysLeft === 0 ? 'expires today' : `${daysLeft} day${daysLeft === 1 ? '' : 's'} left`;
+    const subject = expired
+      ? `Client secret of ${app.name} has expired`
+      : `Client secret of ${app.name} expires in ${daysLeft} day${daysLeft === 1 ? '' : 's'}`;
+    const model = {
+      subject,
+      lead: expired
+        ? `The client secret “${secret.name}” of ${app.name} expired on ${formatDate(secret.expiresOn)}. Systems that still use it can no longer get tokens.`
+        : `The client secret “${secret.name}” of ${app.name} expires on ${formatDate(secret.expiresOn)}. After that date, systems that use it can no longer get tokens.`,
+      applicationName: app.name,
+      clientId: app.clientId,
+      secretName: secret.name,
+      hint: secret.hint,
+      expires: formatDate(secret.expiresOn),
+      daysText,
+      newerSecret: newer ? `“${newer.name}” (${newer.hint}…), expires ${formatDate(newer.expiresOn)}` : '',
+      link: `${config.baseUrl}/manage-api-credentials`,
+      supportEmail: config.supportEmail,
+    };
+    try {
+      await mailer.send({ to: recipients.map((r) => ({ name: r.name, address: r.email })), subject, ...renderEmail('reminder', model) });
+      db.update(remindersSent).set({ sentAt: clock.now() }).where(and(eq(remindersSent.secretId, secret.id), eq(remindersSent.threshold, threshold))).run();
+      summary.sent++;
+    } catch (err) {
+      // Release the claim: the next run tries again.
+      db.delete(remindersSent).where(and(eq(remindersSent.secretId, secret.id), eq(remindersSent.threshold, threshold), isNull(remindersSent.sentAt))).run();
+      summary.failed++;
+      logger.error('expiry reminder failed', { secretId: secret.id, threshold, error: String((err as Error)?.message ?? err) });
+    }
+  }
+  logger.info('expiry reminders', { ...summary });
+  return summary;
+}
+
+export function formatSummary(s: ReminderSummary): string {
+  return `considered ${s.considered} secret${s.considered === 1 ? '' : 's'}, sent ${s.sent} mail${s.sent === 1 ? '' : 's'}, ${s.failed} failure${s.failed === 1 ? '' : 's'}`;
+}

@@ -1,0 +1,243 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import { eq } from 'drizzle-orm';
+import { startPortal, type TestPortal } from '../helpers/portal.ts';
+import { startSmtp, startSilentServer, readable, header } from '../helpers/smtp.ts';
+import { makeApplication, makeOrganisation } from '../helpers/fixtures.ts';
+import { createAdmin, createUser, signIn } from '../helpers/accounts.ts';
+import { fixedClock } from '../../server/clock.ts';
+import { cliActor } from '../../server/audit/audit.ts';
+import { createClientSecret, deleteClientSecret } from '../../server/credentials/secrets.ts';
+import { findApplicationByClientId } from '../../server/admin/applications.ts';
+import { sendExpiryReminders } from '../../server/notifications/reminders.ts';
+import { inviteUser } from '../../server/admin/users.ts';
+import { addDays, startOfDateInZone } from '../../server/dates.ts';
+import { applications, remindersSent, users } from '../../db/schema.ts';
+
+const TZ = 'Pacific/Auckland';
+const EXPIRES = '2027-06-30';
+
+// A portal in a non-UTC zone whose "today" is well before EXPIRES, an organisation,
+// an application with two managers, a manager of another application, a user
+// without the role, and one secret expiring on EXPIRES.
+async function world(t: Parameters<typeof startPortal>[0], env: Record<string, string> = {}, timeouts?: { connectionTimeout: number; greetingTimeout: number; socketTimeout: number }) {
+  const portal = await startPortal(t, { PORTAL_TIMEZONE: TZ, ...env }, '2027-01-10T12:00:00Z', { mailTimeouts: timeouts });
+  const org = makeOrganisation(portal, 'Hospital A');
+  const clientId = makeApplication(portal, org, 'Partner-NL-HospitalA-DM');
+  const otherClientId = makeApplication(portal, org, 'Partner-NL-HospitalA-SMC', ['SMC']);
+  const invite = (email: string, managerOf: string[]) => {
+    const r = inviteUser(portal.deps.db, portal.clock, cliActor, { organisationId: org, email, name: email.split('@')[0], managerOf });
+    assert.ok(r.ok);
+    return r.value.userId;
+  };
+  invite('m1@hospital-a.example', [clientId]);
+  invite('m2@hospital-a.example', [clientId]);
+  const disabled = invite('gone@hospital-a.example', [clientId]);
+  portal.deps.db.update(users).set({ disabledAt: portal.clock.now() }).where(eq(users.id, disabled)).run();
+  invite('other@hospital-a.example', [otherClientId]);
+  invite('plain@hospital-a.example', []);
+  const app = findApplicationByClientId(portal.deps.db, clientId)!;
+  const created = createClientSecret(portal.deps, cliActor, app, { name: 'Secret by VM', expires: EXPIRES });
+  assert.ok(created.ok);
+  return { portal, org, clientId, otherClientId, app, secretId: created.row.id };
+}
+
+// The instant a local calendar date and time happens in TZ.
+const at = (date: string, hh = 0, mm = 0) => startOfDateInZone(date, TZ) + (hh * 60 + mm) * 60_000;
+
+function run(portal: TestPortal, when: number) {
+  return sendExpiryReminders({ ...portal.deps, clock: fixedClock(when) });
+}
+
+test('thresholds fire at their exact local-day boundaries in a non-UTC zone, each once, then once after expiry', async (t) => {
+  const smtp = await startSmtp(t);
+  const { portal, clientId } = await world(t, { SMTP_URL: smtp.url });
+  const expectations: Array<[number, number, string]> = [
+    [at(addDays(EXPIRES, -31), 23, 59), 0, '31 days left: nothing yet'],
+    [at(addDays(EXPIRES, -30), 0, 0), 1, 'the first minute of the day with 30 days left'],
+    [at(addDays(EXPIRES, -30), 7, 0), 1, 'the same day again: nothing new'],
+    [at(addDays(EXPIRES, -15), 7, 0), 1, '15 days: nothing'],
+    [at(addDays(EXPIRES, -14), 0, 0), 2, '14 days'],
+    [at(addDays(EXPIRES, -8), 23, 59), 2, '8 days'],
+    [at(addDays(EXPIRES, -7), 0, 0), 3, '7 days'],
+    [at(addDays(EXPIRES, -1), 7, 0), 4, '1 day'],
+    [at(EXPIRES, 23, 59), 4, 'the last minute of the expiry date: no "expired" yet'],
+    [at(addDays(EXPIRES, 1), 0, 0), 5, 'the day after expiry'],
+    [at(addDays(EXPIRES, 2), 7, 0), 5, 'never again'],
+  ];
+  for (const [when, total, label] of expectations) {
+    await run(portal, when);
+    assert.equal(smtp.messages.length, total, label);
+  }
+  const subjects = smtp.messages.map((m) => header(m.raw, 'Subject'));
+  assert.deepEqual(subjects, [
+    'Client secret of Partner-NL-HospitalA-DM expires in 30 days',
+    'Client secret of Partner-NL-HospitalA-DM expires in 14 days',
+    'Client secret of Partner-NL-HospitalA-DM expires in 7 days',
+    'Client secret of Partner-NL-HospitalA-DM expires in 1 day',
+    'Client secret of Partner-NL-HospitalA-DM has expired',
+  ]);
+  const first = smtp.messages[0]!;
+  assert.deepEqual(first.to.sort(), ['m1@hospital-a.example', 'm2@hospital-a.example'], 'only the active managers of that application');
+  const body = readable(first.raw);
+  for (const part of ['Partner-NL-HospitalA-DM', clientId, 'Secret by VM', '30 days left', '30 Jun 2027', `${portal.baseUrl}/manage-api-credentials`, 'Confirm that they connect', 'Content-Type: text/html', 'Content-Type: text/plain']) {
+    assert.ok(body.includes(part), `the mail contains ${part}`);
+  }
+  assert.doesNotMatch(body, /already has a newer secret/);
+});
+
+test('no duplicates across repeated runs and across concurrent processes', async (t) => {
+  const smtp = await startSmtp(t);
+  const { portal } = await world(t, { SMTP_URL: smtp.url });
+  const when = new Date(at(addDays(EXPIRES, -7), 7)).toISOString();
+  const cli = () =>
+    new Promise<{ code: number | null; out: string }>((resolve) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', 'server/cli.ts', 'send-expiry-reminders', '--now', when], {
+        env: { ...process.env, DATA_DIR: portal.dataDir, BASE_URL: portal.baseUrl, PORTAL_ENV: 'production', SMTP_URL: smtp.url, PORTAL_TIMEZONE: TZ },
+      });
+      let out = '';
+      child.stdout.on('data', (d) => (out += d));
+      child.on('exit', (code) => resolve({ code, out: out.trim() }));
+    });
+  const results = await Promise.all([cli(), cli(), cli(), run(portal, Date.parse(when)), run(portal, Date.parse(when))]);
+  const cliResults = results.slice(0, 3) as Array<{ code: number | null; out: string }>;
+  for (const r of cliResults) {
+    assert.equal(r.code, 0);
+    assert.match(r.out, /^considered \d+ secrets?, sent [01] mails?, 0 failures$/);
+  }
+  assert.equal(smtp.messages.length, 1, 'one mail, however many runs at once');
+  await run(portal, Date.parse(when) + 3600_000);
+  assert.equal(smtp.messages.length, 1, 'and none on a later run');
+  const rows = portal.deps.db.select().from(remindersSent).all();
+  assert.equal(rows.length, 1);
+  assert.equal(rows[0]!.threshold, 7);
+  assert.ok(rows[0]!.sentAt);
+});
+
+test('SMTP refusing: nothing marked sent, the next run retries', async (t) => {
+  const smtp = await startSmtp(t);
+  const { portal } = await world(t, { SMTP_URL: smtp.url });
+  smtp.setMode('refuse');
+  const failed = await run(portal, at(addDays(EXPIRES, -14), 7));
+  assert.deepEqual(failed, { considered: 1, sent: 0, failed: 1 });
+  assert.equal(portal.deps.db.select().from(remindersSent).all().length, 0, 'the claim was released');
+  assert.ok(portal.logs.some((l) => l.includes('expiry reminder failed')));
+  smtp.setMode('accept');
+  const retried = await run(portal, at(addDays(EXPIRES, -14), 8));
+  assert.deepEqual(retried, { considered: 1, sent: 1, failed: 0 });
+  assert.equal(smtp.messages.length, 1);
+});
+
+test('SMTP hanging: the job ends in bounded time, nothing is marked sent, and the web server keeps answering', async (t) => {
+  const silent = await startSilentServer(t);
+  const { portal } = await world(t, { SMTP_URL: silent.url }, { connectionTimeout: 400, greetingTimeout: 400, socketTimeout: 800 });
+  const started = Date.now();
+  const job = run(portal, at(addDays(EXPIRES, -7), 7));
+  const health = await fetch(`${portal.baseUrl}/healthz`);
+  assert.equal(health.status, 200, 'web requests are answered while SMTP hangs');
+  const login = await fetch(`${portal.baseUrl}/login`);
+  assert.equal(login.status, 200);
+  const summary = await job;
+  assert.ok(Date.now() - started < 5000, 'bounded by the SMTP timeouts');
+  assert.deepEqual(summary, { considered: 1, sent: 0, failed: 1 });
+  assert.equal(portal.deps.db.select().from(remindersSent).all().length, 0);
+  assert.ok(silent.connections() >= 1, 'the mailer did try');
+});
+
+test('deleted secrets get no reminder; a crossed-over period gives one mail, for the nearest threshold', async (t) => {
+  const smtp = await startSmtp(t);
+  const { portal, app, secretId } = await world(t, { SMTP_URL: smtp.url });
+  const second = createClientSecret(portal.deps, cliActor, app, { name: 'Second', expires: EXPIRES });
+  assert.ok(second.ok);
+  deleteClientSecret(portal.deps, cliActor, app, second.row.id);
+  // Down since long before the 30-day mark; back 5 days before expiry: only the 7-day mail.
+  const summary = await run(portal, at(addDays(EXPIRES, -5), 9));
+  assert.equal(summary.sent, 1);
+  assert.equal(smtp.messages.length, 1, 'one mail per secret, not one per missed threshold');
+  assert.match(header(smtp.messages[0]!.raw, 'Subject')!, /expires in 5 days/);
+  const rows = portal.deps.db.select().from(remindersSent).all();
+  assert.deepEqual(rows.map((r) => [r.secretId, r.threshold]), [[secretId, 7]]);
+  await run(portal, at(addDays(EXPIRES, -4), 9));
+  assert.equal(smtp.messages.length, 1);
+});
+
+test('a newer active secret adds the line suggesting the old one be deleted', async (t) => {
+  const smtp = await startSmtp(t);
+  const { portal, app } = await world(t, { SMTP_URL: smtp.url });
+  portal.clock.advance(60_000);
+  const newer = createClientSecret(portal.deps, cliActor, app, { name: 'Rotated by VM', expires: addDays(EXPIRES, 60) });
+  assert.ok(newer.ok);
+  await run(portal, at(addDays(EXPIRES, -14), 7));
+  assert.equal(smtp.messages.length, 1, 'the newer secret is not due yet');
+  const body = readable(smtp.messages[0]!.raw);
+  assert.match(body, /already has a newer secret \(“Rotated by VM”/);
+  assert.match(body, /delete the old secret/);
+});
+
+test('security notices go to the other credential managers when a secret is created or deleted', async (t) => {
+  const smtp = await startSmtp(t);
+  const portal = await startPortal(t, { SMTP_URL: smtp.url });
+  const org = makeOrganisation(portal, 'Hospital A');
+  const clientId = makeApplication(portal, org, 'Partner-NL-HospitalA-DM');
+  const m1 = await createUser(portal, org, 'm1@hospital-a.example', [clientId]);
+  await createUser(portal, org, 'm2@hospital-a.example', [clientId]);
+  const c = await signIn(portal, m1);
+  await c.get('/manage-api-credentials');
+  const created = await c.post(`/manage-api-credentials/applications/${clientId}/secrets`, { name: 'Secret by M1', expires: addDays(new Date(portal.clock.now()).toISOString().slice(0, 10), 30) }, { 'HX-Request': 'true' });
+  assert.equal(created.status, 201);
+  await (portal.deps.notify as unknown as { idle(): Promise<void> }).idle();
+  assert.equal(smtp.messages.length, 1);
+  const notice = smtp.messages[0]!;
+  assert.deepEqual(notice.to, ['m2@hospital-a.example'], 'the other manager only, not the actor');
+  assert.equal(header(notice.raw, 'Subject'), 'Client secret created for Partner-NL-HospitalA-DM');
+  const body = readable(notice.raw);
+  for (const part of ['m1@hospital-a.example', 'Secret by M1', '127.0.0.1']) assert.ok(body.includes(part), part);
+
+  const id = /secrets\/([0-9a-f-]{36})\/delete/.exec((await c.get('/manage-api-credentials')).text)![1]!;
+  await c.post(`/manage-api-credentials/applications/${clientId}/secrets/${id}/delete`, {}, { 'HX-Request': 'true' });
+  await (portal.deps.notify as unknown as { idle(): Promise<void> }).idle();
+  assert.equal(smtp.messages.length, 2);
+  assert.equal(header(smtp.messages[1]!.raw, 'Subject'), 'Client secret deleted for Partner-NL-HospitalA-DM');
+
+  // A refusing mail server does not touch the web request.
+  smtp.setMode('refuse');
+  const again = await c.post(`/manage-api-credentials/applications/${clientId}/secrets`, { name: 'While SMTP refuses', expires: addDays(new Date(portal.clock.now()).toISOString().slice(0, 10), 30) }, { 'HX-Request': 'true' });
+  assert.equal(again.status, 201);
+  await (portal.deps.notify as unknown as { idle(): Promise<void> }).idle();
+  assert.ok(portal.logs.some((l) => l.includes('security notice failed')), 'the failure is logged');
+});
+
+test('names with CR/LF cannot inject headers into mail', async (t) => {
+  const smtp = await startSmtp(t);
+  const { portal, clientId } = await world(t, { SMTP_URL: smtp.url });
+  portal.deps.db.update(applications).set({ name: 'Evil\r\nBcc: attacker@evil.example\r\nX-Injected: yes' }).where(eq(applications.clientId, clientId)).run();
+  portal.deps.db.update(users).set({ displayName: 'M1\r\nBcc: attacker@evil.example' }).where(eq(users.email, 'm1@hospital-a.example')).run();
+  await run(portal, at(addDays(EXPIRES, -7), 7));
+  assert.equal(smtp.messages.length, 1);
+  const m = smtp.messages[0]!;
+  assert.deepEqual(m.to.sort(), ['m1@hospital-a.example', 'm2@hospital-a.example'], 'no extra recipient');
+  const head = m.raw.split(/\r?\n\r?\n/)[0]!;
+  assert.doesNotMatch(head, /^Bcc:/im);
+  assert.doesNotMatch(head, /^X-Injected:/im);
+  assert.ok(!JSON.stringify(m.to).includes('evil'));
+});
+
+test('without SMTP_URL, mail is written to DATA_DIR/outbox and a sandbox administrator can read it', async (t) => {
+  const { portal } = await world(t, { PORTAL_ENV: 'sandbox' });
+  const summary = await run(portal, at(addDays(EXPIRES, -7), 7));
+  assert.equal(summary.sent, 1);
+  const files = fs.readdirSync(`${portal.dataDir}/outbox`);
+  assert.equal(files.length, 1);
+  assert.match(fs.readFileSync(`${portal.dataDir}/outbox/${files[0]}`, 'utf8'), /Subject: Client secret of Partner-NL-HospitalA-DM expires in 7 days/);
+  const admin = await createAdmin(portal);
+  const c = await signIn(portal, admin);
+  const list = await c.get('/admin/outbox');
+  assert.equal(list.status, 200);
+  assert.match(list.text, /expires in 7 days/);
+  const message = await c.get(`/admin/outbox/${files[0]}`);
+  assert.equal(message.status, 200);
+  assert.match(message.text, /Secret by VM/);
+  assert.equal((await c.get('/admin/outbox/..%2Fportal.sqlite')).status, 404);
+});
