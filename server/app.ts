@@ -11,11 +11,11 @@ import { SqliteSessionStore, IDLE_TIMEOUT_MS } from './auth/session-store.ts';
 import { authRoutes, configurePassport } from './auth/routes.ts';
 import { credentialRoutes } from './credentials/routes.ts';
 import { outboxRoutes } from './notifications/routes.ts';
-import { requireSignedIn, requireAdmin, homeFor, currentUser } from './auth/guards.ts';
+import { adminRoutes } from './admin/routes.ts';
+import { homeFor, currentUser } from './auth/guards.ts';
 import { csrfCheck, originCheck, securityHeaders } from './http/security.ts';
 import { requestLog } from './http/request-log.ts';
 import { errorHandler, notFoundHandler } from './http/error-handler.ts';
-import { layoutModel, sendHtml } from './http/views.ts';
 
 export const publicDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../public');
 const require = createRequire(import.meta.url);
@@ -62,6 +62,7 @@ export function createApp(deps: Deps): Express & { sessionStore: SqliteSessionSt
 
   app.use(authRoutes(deps, passport));
   app.use(credentialRoutes(deps));
+  app.use(adminRoutes(deps));
   app.use(outboxRoutes(deps));
 
   // GET / — send people where they belong.
@@ -70,10 +71,6 @@ export function createApp(deps: Deps): Express & { sessionStore: SqliteSessionSt
     res.redirect(303, user && req.session.authAt ? homeFor(user) : '/login');
   });
 
-  // Placeholder until the admin console lands.
-  app.get('/admin', requireSignedIn(deps), requireAdmin, (req, res) => {
-    sendHtml(res, views.render('/pages/placeholder', { ...layoutModel(req, config, 'Administration', 'admin'), heading: 'Administration' }));
-  });
 
   app.use(notFoundHandler);
   app.use(errorHandler(config, views, logger));

@@ -13,6 +13,9 @@ import type { applications, clientSecrets } from '../db/schema.ts';
 export interface SecretNotifier {
   secretCreated(app: typeof applications.$inferSelect, secret: typeof clientSecrets.$inferSelect, actor: AuditActor): void;
   secretDeleted(app: typeof applications.$inferSelect, secret: typeof clientSecrets.$inferSelect, actor: AuditActor): void;
+  secretRevoked(app: typeof applications.$inferSelect, secret: typeof clientSecrets.$inferSelect, actor: AuditActor, reason: string): void;
+  // Resolves once every notice under way has been sent or has failed.
+  idle(): Promise<void>;
 }
 
 // Everything a route or domain function may need, passed explicitly.

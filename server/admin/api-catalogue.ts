@@ -1,6 +1,11 @@
+import { eq, sql } from 'drizzle-orm';
 import type { Db } from '../../db/client.ts';
-import { apis } from '../../db/schema.ts';
+import { immediate } from '../../db/client.ts';
+import { apis, applicationApis } from '../../db/schema.ts';
 import type { Clock } from '../clock.ts';
+import { recordAudit, type AuditActor } from '../audit/audit.ts';
+import { parseApiCode, parseName } from '../validation.ts';
+import type { DomainResult } from './organisations.ts';
 
 // The association's APIs as the sandbox seeds them (also what tests start from).
 export const DEMO_APIS = [
@@ -11,4 +16,61 @@ export const DEMO_APIS = [
 
 export function seedApiCatalogue(db: Db, clock: Clock): void {
   for (const api of DEMO_APIS) db.insert(apis).values({ ...api, createdAt: clock.now() }).onConflictDoNothing().run();
+}
+
+export function listApis(db: Db) {
+  return db
+    .select({
+      code: apis.code,
+      name: apis.name,
+      sandboxResource: apis.sandboxResource,
+      productionResource: apis.productionResource,
+      inUse: sql<number>`(select count(*) from application_apis g where g.api_code = "apis"."code")`,
+    })
+    .from(apis)
+    .orderBy(apis.code)
+    .all();
+}
+
+function parseResource(input: unknown, label: string): { ok: true; value: string } | { ok: false; message: string } {
+  if (typeof input !== 'string' || input.trim() === '') return { ok: false, message: `Enter the ${label} resource identifier.` };
+  const value = input.trim();
+  try {
+    const u = new URL(value);
+    if (u.hash || !/^https?:$/.test(u.protocol)) throw new Error('bad');
+  } catch {
+    return { ok: false, message: `The ${label} resource identifier must be an absolute http(s) URI without a fragment.` };
+  }
+  return { ok: true, value };
+}
+
+export function createApi(db: Db, clock: Clock, actor: AuditActor, input: { code: unknown; name: unknown; sandbox: unknown; production: unknown }): DomainResult<{ code: string }> {
+  const code = parseApiCode(input.code);
+  if (!code.ok) return { ok: false, field: 'code', message: code.message };
+  const name = parseName(input.name, 'API name', 100);
+  if (!name.ok) return { ok: false, field: 'name', message: name.message };
+  const sandbox = parseResource(input.sandbox, 'sandbox');
+  if (!sandbox.ok) return { ok: false, field: 'sandbox', message: sandbox.message };
+  const production = parseResource(input.production, 'production');
+  if (!production.ok) return { ok: false, field: 'production', message: production.message };
+  if (sandbox.value === production.value) return { ok: false, field: 'production', message: 'Sandbox and production need different resource identifiers.' };
+  const taken = db.select().from(apis).all().find((a) => a.code === code.value || [a.sandboxResource, a.productionResource].some((r) => r === sandbox.value || r === production.value));
+  if (taken) return { ok: false, field: taken.code === code.value ? 'code' : 'sandbox', message: taken.code === code.value ? `The code ${code.value} is taken.` : `A resource identifier is already used by ${taken.code}.` };
+  db.insert(apis).values({ code: code.value, name: name.value, sandboxResource: sandbox.value, productionResource: production.value, createdAt: clock.now() }).run();
+  recordAudit(db, clock, actor, { action: 'api.create', target: code.value, details: { name: name.value } });
+  return { ok: true, value: { code: code.value } };
+}
+
+// An API granted to any application cannot be deleted.
+export function deleteApi(db: Db, clock: Clock, actor: AuditActor, code: string): DomainResult<null> {
+  return immediate(db, () => {
+    const api = db.select().from(apis).where(eq(apis.code, code)).get();
+    if (!api) return { ok: false, field: 'code', message: 'No such API.', status: 404 };
+    if (db.select().from(applicationApis).where(eq(applicationApis.apiCode, code)).get()) {
+      return { ok: false, field: 'code', message: `${code} is granted to applications; revoke those grants first.`, status: 409 };
+    }
+    db.delete(apis).where(eq(apis.code, code)).run();
+    recordAudit(db, clock, actor, { action: 'api.delete', target: code });
+    return { ok: true, value: null };
+  });
 }

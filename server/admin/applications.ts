@@ -1,8 +1,8 @@
 import crypto from 'node:crypto';
-import { eq, inArray } from 'drizzle-orm';
+import { and, eq, inArray } from 'drizzle-orm';
 import type { Db } from '../../db/client.ts';
 import { immediate } from '../../db/client.ts';
-import { apis, applicationApis, applications } from '../../db/schema.ts';
+import { apis, applicationApis, applications, credentialManagers, users } from '../../db/schema.ts';
 import type { Clock } from '../clock.ts';
 import { recordAudit, type AuditActor } from '../audit/audit.ts';
 import { parseApiCode, parseId, parseName } from '../validation.ts';
@@ -59,4 +59,80 @@ export function createApplication(
 
 export function findApplicationByClientId(db: Db, clientId: string) {
   return db.select().from(applications).where(eq(applications.clientId, clientId)).get();
+}
+
+type App = typeof applications.$inferSelect;
+
+export function findApplication(db: Db, id: number): App | undefined {
+  return db.select().from(applications).where(eq(applications.id, id)).get();
+}
+
+function audit(db: Db, clock: Clock, actor: AuditActor, app: App, action: string, target: string | null, details: Record<string, unknown> = {}) {
+  recordAudit(db, clock, actor, { action, organisationId: app.organisationId, applicationId: app.id, target, details });
+}
+
+export function grantApi(db: Db, clock: Clock, actor: AuditActor, app: App, codeInput: unknown): DomainResult<null> {
+  const code = parseApiCode(codeInput);
+  if (!code.ok) return { ok: false, field: 'api', message: code.message };
+  if (!db.select().from(apis).where(eq(apis.code, code.value)).get()) return { ok: false, field: 'api', message: `Unknown API code: ${code.value}.` };
+  const added = db.insert(applicationApis).values({ applicationId: app.id, apiCode: code.value }).onConflictDoNothing().run().changes;
+  if (added) audit(db, clock, actor, app, 'application.grant', code.value);
+  return { ok: true, value: null };
+}
+
+export function revokeApi(db: Db, clock: Clock, actor: AuditActor, app: App, code: string): DomainResult<null> {
+  const removed = db.delete(applicationApis).where(and(eq(applicationApis.applicationId, app.id), eq(applicationApis.apiCode, code))).run().changes;
+  if (!removed) return { ok: false, field: 'api', message: 'That API is not granted to this application.', status: 404 };
+  audit(db, clock, actor, app, 'application.revoke_api', code);
+  return { ok: true, value: null };
+}
+
+export function setSandboxOnly(db: Db, clock: Clock, actor: AuditActor, app: App, sandboxOnly: boolean): void {
+  db.update(applications).set({ sandboxOnly }).where(eq(applications.id, app.id)).run();
+  audit(db, clock, actor, app, 'application.sandbox_only', app.name, { sandboxOnly });
+}
+
+export function setApplicationDisabled(db: Db, clock: Clock, actor: AuditActor, app: App, disabled: boolean): void {
+  db.update(applications).set({ disabledAt: disabled ? clock.now() : null }).where(eq(applications.id, app.id)).run();
+  audit(db, clock, actor, app, disabled ? 'application.disable' : 'application.enable', app.name);
+}
+
+// The role is granted per application, to users of the application's own organisation.
+export function assignManager(db: Db, clock: Clock, actor: AuditActor, app: App, userIdInput: unknown): DomainResult<null> {
+  const userId = parseId(userIdInput);
+  const user = userId === null ? undefined : db.select().from(users).where(eq(users.id, userId)).get();
+  if (!user || user.organisationId !== app.organisationId) {
+    return { ok: false, field: 'user', message: 'Choose a user of the application’s organisation.' };
+  }
+  const added = db.insert(credentialManagers).values({ userId: user.id, applicationId: app.id, createdAt: clock.now() }).onConflictDoNothing().run().changes;
+  if (added) audit(db, clock, actor, app, 'manager.assign', user.email);
+  return { ok: true, value: null };
+}
+
+export function removeManager(db: Db, clock: Clock, actor: AuditActor, app: App, userId: number): DomainResult<null> {
+  const user = db.select().from(users).where(eq(users.id, userId)).get();
+  const removed = db.delete(credentialManagers).where(and(eq(credentialManagers.applicationId, app.id), eq(credentialManagers.userId, userId))).run().changes;
+  if (!removed || !user) return { ok: false, field: 'user', message: 'That user is not a credential manager of this application.', status: 404 };
+  audit(db, clock, actor, app, 'manager.remove', user.email);
+  return { ok: true, value: null };
+}
+
+export function managersOfApplication(db: Db, applicationId: number) {
+  return db
+    .select({ id: users.id, email: users.email, displayName: users.displayName, disabledAt: users.disabledAt })
+    .from(credentialManagers)
+    .innerJoin(users, eq(users.id, credentialManagers.userId))
+    .where(eq(credentialManagers.applicationId, applicationId))
+    .orderBy(users.email)
+    .all();
+}
+
+export function applicationsOf(db: Db, organisationId: number) {
+  return db.select().from(applications).where(eq(applications.organisationId, organisationId)).orderBy(applications.name).all();
+}
+
+// The guide's naming convention: Partner-<CC>-<Organisation>-<API>.
+export function suggestApplicationName(countryCode: string, organisationName: string, apiCode: string): string {
+  const org = organisationName.normalize('NFKD').replace(/[^A-Za-z0-9]/g, '');
+  return `Partner-${countryCode}-${org}-${apiCode}`;
 }

@@ -1,4 +1,4 @@
-import { eq } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import type { Db } from '../../db/client.ts';
 import { organisations } from '../../db/schema.ts';
 import type { Clock } from '../clock.ts';
@@ -19,4 +19,30 @@ export function createOrganisation(db: Db, clock: Clock, actor: AuditActor, inpu
 
 export function findOrganisation(db: Db, id: number) {
   return db.select().from(organisations).where(eq(organisations.id, id)).get();
+}
+
+export function renameOrganisation(db: Db, clock: Clock, actor: AuditActor, id: number, input: { name: unknown }): DomainResult<{ id: number }> {
+  const org = findOrganisation(db, id);
+  if (!org) return { ok: false, field: 'organisation', message: 'No such organisation.', status: 404 };
+  const name = parseName(input.name, 'Organisation name', 200);
+  if (!name.ok) return { ok: false, field: 'name', message: name.message };
+  db.update(organisations).set({ name: name.value }).where(eq(organisations.id, id)).run();
+  recordAudit(db, clock, actor, { action: 'organisation.rename', organisationId: id, target: name.value, details: { from: org.name } });
+  return { ok: true, value: { id } };
+}
+
+// Organisations with their numbers of users, applications and active secrets.
+export function listOrganisations(db: Db, now: number) {
+  return db
+    .select({
+      id: organisations.id,
+      name: organisations.name,
+      countryCode: organisations.countryCode,
+      users: sql<number>`(select count(*) from users u where u.organisation_id = "organisations"."id")`,
+      applications: sql<number>`(select count(*) from applications a where a.organisation_id = "organisations"."id")`,
+      activeSecrets: sql<number>`(select count(*) from client_secrets s join applications a on a.id = s.application_id where a.organisation_id = "organisations"."id" and s.deleted_at is null and s.expires_at > ${now})`,
+    })
+    .from(organisations)
+    .orderBy(organisations.name)
+    .all();
 }

@@ -1,8 +1,9 @@
 // Users are created by invitation only: by the CLI or, later, the admin console.
-import { eq, inArray } from 'drizzle-orm';
+import { and, eq, inArray, isNotNull, isNull } from 'drizzle-orm';
 import type { Db } from '../../db/client.ts';
 import { immediate } from '../../db/client.ts';
-import { applications, credentialManagers, users } from '../../db/schema.ts';
+import { applications, credentialManagers, recoveryCodes, users } from '../../db/schema.ts';
+import { revokeUserSessions } from '../auth/session-store.ts';
 import type { Clock } from '../clock.ts';
 import { recordAudit, type AuditActor } from '../audit/audit.ts';
 import { createInvitation } from '../auth/invitations.ts';
@@ -80,4 +81,92 @@ export function inviteUser(
     recordAudit(db, clock, actor, { action: 'user.invite', organisationId, target: email.value });
     return { ok: true, value: { userId: user.id, token } };
   });
+}
+
+type UserRow = typeof users.$inferSelect;
+
+export function findUser(db: Db, id: number): UserRow | undefined {
+  return db.select().from(users).where(eq(users.id, id)).get();
+}
+
+// Administrators who can sign in: enabled and set up.
+function activeAdminCount(db: Db): number {
+  return db
+    .select({ id: users.id })
+    .from(users)
+    .where(and(eq(users.isAdmin, true), isNull(users.disabledAt), isNotNull(users.passwordHash), isNotNull(users.totpSecret)))
+    .all().length;
+}
+
+function wouldLeaveNoAdmin(db: Db, user: UserRow): boolean {
+  const counts = user.isAdmin && user.disabledAt === null && user.passwordHash !== null && user.totpSecret !== null;
+  return counts && activeAdminCount(db) <= 1;
+}
+
+// A new setup link for a user who has not finished setup; the old link dies.
+export function reissueInvitation(db: Db, clock: Clock, actor: AuditActor, userId: number): DomainResult<{ token: string; user: UserRow }> {
+  const user = findUser(db, userId);
+  if (!user) return { ok: false, field: 'user', message: 'No such user.', status: 404 };
+  if (user.disabledAt !== null) return { ok: false, field: 'user', message: 'Enable the user before sending a new link.', status: 409 };
+  if (user.passwordHash !== null && user.totpSecret !== null) {
+    return { ok: false, field: 'user', message: 'This user has finished setup. Use “Reset MFA” to send a new setup link.', status: 409 };
+  }
+  const token = immediate(db, () => {
+    const t = createInvitation(db, clock, user.id);
+    recordAudit(db, clock, actor, { action: 'user.invite_resend', organisationId: user.organisationId, target: user.email });
+    return t;
+  });
+  return { ok: true, value: { token, user } };
+}
+
+export function setUserDisabled(db: Db, clock: Clock, actor: AuditActor, userId: number, disabled: boolean): DomainResult<UserRow> {
+  const user = findUser(db, userId);
+  if (!user) return { ok: false, field: 'user', message: 'No such user.', status: 404 };
+  return immediate(db, () => {
+    if (disabled && wouldLeaveNoAdmin(db, user)) {
+      return { ok: false, field: 'user', message: 'This is the last administrator who can sign in; the portal would have none.', status: 409 };
+    }
+    db.update(users).set({ disabledAt: disabled ? clock.now() : null }).where(eq(users.id, userId)).run();
+    // Disabling ends every session of the user at once.
+    if (disabled) revokeUserSessions(db, clock, userId);
+    recordAudit(db, clock, actor, { action: disabled ? 'user.disable' : 'user.enable', organisationId: user.organisationId, target: user.email });
+    return { ok: true, value: user };
+  });
+}
+
+// Removes the TOTP seed and recovery codes (and the password, which the setup page
+// sets again), ends the user's sessions and issues a new setup link.
+export function resetMfa(db: Db, clock: Clock, actor: AuditActor, userId: number): DomainResult<{ token: string; user: UserRow }> {
+  const user = findUser(db, userId);
+  if (!user) return { ok: false, field: 'user', message: 'No such user.', status: 404 };
+  if (user.disabledAt !== null) return { ok: false, field: 'user', message: 'Enable the user first.', status: 409 };
+  return immediate(db, () => {
+    if (wouldLeaveNoAdmin(db, user)) {
+      return { ok: false, field: 'user', message: 'This is the last administrator who can sign in; reset MFA after another administrator is set up.', status: 409 };
+    }
+    db.update(users).set({ totpSecret: null, totpLastStep: null, passwordHash: null, failedTotpCount: 0, totpLockedUntil: null }).where(eq(users.id, userId)).run();
+    db.delete(recoveryCodes).where(eq(recoveryCodes.userId, userId)).run();
+    revokeUserSessions(db, clock, userId);
+    const token = createInvitation(db, clock, userId);
+    recordAudit(db, clock, actor, { action: 'user.reset_mfa', organisationId: user.organisationId, target: user.email });
+    return { ok: true, value: { token, user } };
+  });
+}
+
+export function listUsers(db: Db, organisationId: number | null) {
+  const rows = db
+    .select()
+    .from(users)
+    .where(organisationId === null ? isNull(users.organisationId) : eq(users.organisationId, organisationId))
+    .orderBy(users.email)
+    .all();
+  return rows.map((u) => ({
+    id: u.id,
+    email: u.email,
+    displayName: u.displayName,
+    isAdmin: u.isAdmin,
+    disabled: u.disabledAt !== null,
+    setUp: u.passwordHash !== null && u.totpSecret !== null,
+    lastSignInAt: u.lastSignInAt,
+  }));
 }

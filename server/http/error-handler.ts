@@ -67,6 +67,6 @@ function layoutModelSafe(req: Request, config: Config) {
   try {
     return layoutModel(req, config, 'Error');
   } catch {
-    return { title: 'Error', csrfToken: '', sandbox: config.portalEnv === 'sandbox', supportEmail: config.supportEmail, user: null, nav: '' };
+    return { title: 'Error', csrfToken: '', sandbox: config.portalEnv === 'sandbox', supportEmail: config.supportEmail, user: null, nav: '', flash: '' };
   }
 }

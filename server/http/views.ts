@@ -19,6 +19,7 @@ export interface LayoutModel {
   supportEmail: string;
   user: { email: string; displayName: string; isAdmin: boolean } | null;
   nav: string; // which header link is current
+  flash: string; // a one-time message from the previous request
 }
 
 export function layoutModel(req: Request, config: Config, title: string, nav = ''): LayoutModel {
@@ -30,7 +31,20 @@ export function layoutModel(req: Request, config: Config, title: string, nav = '
     supportEmail: config.supportEmail,
     user: u ? { email: u.email, displayName: u.displayName, isAdmin: u.isAdmin } : null,
     nav,
+    flash: takeFlash(req),
   };
+}
+
+// A message shown once on the next page (after a redirect).
+export function setFlash(req: Request, message: string): void {
+  if (req.session) (req.session as unknown as { flash?: string }).flash = message;
+}
+
+function takeFlash(req: Request): string {
+  const s = req.session as unknown as { flash?: string } | undefined;
+  const message = s?.flash ?? '';
+  if (s?.flash !== undefined) delete s.flash;
+  return message;
 }
 
 export function sendHtml(res: Response, html: string, status = 200): void {

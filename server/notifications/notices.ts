@@ -16,18 +16,21 @@ export interface MailStats {
   failed: number;
 }
 
-export function createSecretNotifier(deps: { db: Db; clock: Clock; config: Config; logger: Logger; mailer: Mailer }): SecretNotifier & { stats: MailStats; idle(): Promise<void> } {
+export function createSecretNotifier(deps: { db: Db; clock: Clock; config: Config; logger: Logger; mailer: Mailer }): SecretNotifier & { stats: MailStats } {
   const { db, clock, config, logger, mailer } = deps;
   const stats: MailStats = { sent: 0, failed: 0 };
   const pending = new Set<Promise<void>>();
 
-  const notify: (verb: 'created' | 'deleted') => SecretNotifier['secretCreated'] = (verb) => (app, secret, actor) => {
+  const notify = (verb: 'created' | 'deleted' | 'revoked') => (app: Parameters<SecretNotifier['secretCreated']>[0], secret: Parameters<SecretNotifier['secretCreated']>[1], actor: Parameters<SecretNotifier['secretCreated']>[2], reason?: string) => {
     const recipients = managersOf(db, app.id, app.organisationId).filter((m) => m.id !== actor.userId);
     if (recipients.length === 0) return;
     const subject = `Client secret ${verb} for ${app.name}`;
     const model = {
       subject,
-      lead: `${actor.label} ${verb} a client secret of ${app.name}.`,
+      lead:
+        verb === 'revoked'
+          ? `An administrator (${actor.label}) revoked a client secret of ${app.name}. Systems that used it can no longer get tokens. Reason: ${reason ?? ''}`
+          : `${actor.label} ${verb} a client secret of ${app.name}.`,
       applicationName: app.name,
       clientId: app.clientId,
       secretName: secret.name,
@@ -56,6 +59,7 @@ export function createSecretNotifier(deps: { db: Db; clock: Clock; config: Confi
   return {
     secretCreated: notify('created'),
     secretDeleted: notify('deleted'),
+    secretRevoked: notify('revoked'),
     stats,
     // Resolves when every notice under way has been sent or has failed (tests, shutdown).
     idle: async () => {

@@ -187,7 +187,7 @@ test('security notices go to the other credential managers when a secret is crea
   await c.get('/manage-api-credentials');
   const created = await c.post(`/manage-api-credentials/applications/${clientId}/secrets`, { name: 'Secret by M1', expires: addDays(new Date(portal.clock.now()).toISOString().slice(0, 10), 30) }, { 'HX-Request': 'true' });
   assert.equal(created.status, 201);
-  await (portal.deps.notify as unknown as { idle(): Promise<void> }).idle();
+  await portal.deps.notify!.idle();
   assert.equal(smtp.messages.length, 1);
   const notice = smtp.messages[0]!;
   assert.deepEqual(notice.to, ['m2@hospital-a.example'], 'the other manager only, not the actor');
@@ -197,7 +197,7 @@ test('security notices go to the other credential managers when a secret is crea
 
   const id = /secrets\/([0-9a-f-]{36})\/delete/.exec((await c.get('/manage-api-credentials')).text)![1]!;
   await c.post(`/manage-api-credentials/applications/${clientId}/secrets/${id}/delete`, {}, { 'HX-Request': 'true' });
-  await (portal.deps.notify as unknown as { idle(): Promise<void> }).idle();
+  await portal.deps.notify!.idle();
   assert.equal(smtp.messages.length, 2);
   assert.equal(header(smtp.messages[1]!.raw, 'Subject'), 'Client secret deleted for Partner-NL-HospitalA-DM');
 
@@ -205,7 +205,7 @@ test('security notices go to the other credential managers when a secret is crea
   smtp.setMode('refuse');
   const again = await c.post(`/manage-api-credentials/applications/${clientId}/secrets`, { name: 'While SMTP refuses', expires: addDays(new Date(portal.clock.now()).toISOString().slice(0, 10), 30) }, { 'HX-Request': 'true' });
   assert.equal(again.status, 201);
-  await (portal.deps.notify as unknown as { idle(): Promise<void> }).idle();
+  await portal.deps.notify!.idle();
   assert.ok(portal.logs.some((l) => l.includes('security notice failed')), 'the failure is logged');
 });
 
