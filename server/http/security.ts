@@ -26,7 +26,8 @@ export function securityHeaders(secure: boolean): RequestHandler {
       },
     },
     strictTransportSecurity: secure ? { maxAge: 31536000 } : false,
-    referrerPolicy: { policy: 'no-referrer' },
+    // same-origin, not no-referrer: under no-referrer Chromium sends `Origin: null` on our own form posts.
+    referrerPolicy: { policy: 'same-origin' },
     crossOriginEmbedderPolicy: false,
   });
 }
