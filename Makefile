@@ -4,7 +4,7 @@ SHELL := /bin/bash
 NODE_TEST := node --import tsx --test --test-concurrency=2
 export PORTAL_ENV ?= sandbox
 
-.PHONY: install run test test-fast typecheck bench migrations clean
+.PHONY: install run test test-fast typecheck bench migrations clean binary
 
 node_modules/.installed: package-lock.json package.json
 	npm ci --no-audit --no-fund
@@ -20,7 +20,7 @@ typecheck: install
 	npx tsc --noEmit
 
 # Browser tests need Debian's Chromium at /usr/bin/chromium (.ci/run installs it); they fail, never skip, without it.
-test: typecheck
+test: typecheck binary
 	$(NODE_TEST) $$(find test -name '*.test.ts' | sort)
 
 test-fast: typecheck
@@ -32,5 +32,11 @@ migrations: install
 clean:
 	rm -rf node_modules dist test-output
 
-bench: install
+bench: install binary
 	node --import tsx test/bench/token-bench.ts
+
+# One executable file for internal hosting (Node's single executable applications; build with Node 20.12 or later).
+binary: dist/credentials-portal
+
+dist/credentials-portal: node_modules/.installed $(shell find server db views public -type f 2>/dev/null)
+	node --import tsx server/sea/build.ts

@@ -3,16 +3,19 @@
 import Database from 'better-sqlite3';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { resourcePath } from '../server/paths.ts';
 import * as schema from './schema.ts';
 
 export type Db = BetterSQLite3Database<typeof schema> & { $client: Database.Database };
 
-export const migrationsFolder = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations');
+// The single executable loads the native addon itself (from a private temporary file).
+let nativeBinding: object | undefined;
+export function useNativeBinding(addon: object): void {
+  nativeBinding = addon;
+}
 
 export function openConnection(file: string): Database.Database {
-  const sqlite = new Database(file);
+  const sqlite = new Database(file, nativeBinding ? ({ nativeBinding } as unknown as Database.Options) : {});
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
@@ -23,7 +26,7 @@ export function openConnection(file: string): Database.Database {
 export function openDatabase(file: string, options: { migrationsFolder?: string } = {}): Db {
   const sqlite = openConnection(file);
   const db = drizzle(sqlite, { schema });
-  migrate(db, { migrationsFolder: options.migrationsFolder ?? migrationsFolder });
+  migrate(db, { migrationsFolder: options.migrationsFolder ?? resourcePath('db', 'migrations') });
   return db as Db;
 }
 

@@ -2,9 +2,7 @@
 import express, { type Express } from 'express';
 import session from 'express-session';
 import crypto from 'node:crypto';
-import path from 'node:path';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { htmxFile, resourcePath } from './paths.ts';
 import { sql } from 'drizzle-orm';
 import type { Deps } from './deps.ts';
 import { SqliteSessionStore, IDLE_TIMEOUT_MS } from './auth/session-store.ts';
@@ -17,9 +15,6 @@ import { csrfCheck, originCheck, securityHeaders } from './http/security.ts';
 import { requestLog } from './http/request-log.ts';
 import { errorHandler, notFoundHandler } from './http/error-handler.ts';
 
-export const publicDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../public');
-const require = createRequire(import.meta.url);
-export const htmxFile = (): string => require.resolve('htmx.org/dist/htmx.min.js');
 
 export function createApp(deps: Deps): Express & { sessionStore: SqliteSessionStore } {
   const { config, db, clock, views, logger } = deps;
@@ -37,7 +32,7 @@ export function createApp(deps: Deps): Express & { sessionStore: SqliteSessionSt
 
   // Static files: our CSS and JS, and htmx from node_modules (never a CDN).
   app.get('/assets/htmx.min.js', (_req, res) => res.sendFile(htmxFile(), { maxAge: '1d' }));
-  app.use('/assets', express.static(publicDir, { maxAge: '1h', index: false }));
+  app.use('/assets', express.static(resourcePath('public'), { maxAge: '1h', index: false }));
 
   app.use(express.urlencoded({ extended: false, limit: '32kb', parameterLimit: 100 }));
 

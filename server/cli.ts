@@ -1,5 +1,7 @@
 // The admin command line (DESIGN.md "Command line"): the same domain functions as the
 // admin console. Exit 0 on success; bad input: a message on stderr and exit code 2.
+import fs from 'node:fs';
+import path from 'node:path';
 import { ConfigError } from './config.ts';
 import { bootstrap } from './bootstrap.ts';
 import { cliActor, recordAudit } from './audit/audit.ts';
@@ -108,6 +110,21 @@ export const commands: Record<string, CommandSpec> = {
       return formatSummary(await sendExpiryReminders({ ...deps, clock }));
     },
   },
+  backup: {
+    usage: 'backup --to FILE',
+    flags: { to: 'value' },
+    required: ['to'],
+    // SQLite's online backup: consistent, while the portal keeps serving.
+    run: async (deps, f) => {
+      const to = path.resolve(one(f, 'to')!);
+      if (fs.existsSync(to)) throw new UsageError(`--to: ${to} already exists; choose a new file`);
+      if (!fs.existsSync(path.dirname(to))) throw new UsageError(`--to: the folder ${path.dirname(to)} does not exist`);
+      await deps.db.$client.backup(to);
+      fs.chmodSync(to, 0o600);
+      recordAudit(deps.db, deps.clock, cliActor, { action: 'backup', target: to });
+      return to;
+    },
+  },
   'rotate-signing-key': {
     usage: 'rotate-signing-key',
     flags: {},
@@ -183,7 +200,8 @@ export async function runCli(argv: string[], makeDeps: () => Deps = cliDeps): Pr
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('/cli.ts')) {
+// Run when this file is the entry point (tsx server/cli.ts); the single executable calls runCli itself.
+if (process.argv[1]?.endsWith('/cli.ts')) {
   runCli(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
   });

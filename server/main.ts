@@ -1,4 +1,4 @@
-// load config -> open db -> migrate -> createApp -> listen; graceful shutdown.
+// load config -> open db -> migrate -> createApp -> listen; start cron; graceful shutdown.
 import { ConfigError } from './config.ts';
 import { bootstrap } from './bootstrap.ts';
 import { serve } from './serve.ts';
@@ -6,7 +6,7 @@ import { startReminderSchedule } from './notifications/cron.ts';
 import { prepareSandbox, SANDBOX_ADMIN_EMAIL } from './sandbox.ts';
 import type { Deps } from './deps.ts';
 
-async function main() {
+export async function runServer(): Promise<void> {
   let deps: Deps;
   try {
     deps = bootstrap();
@@ -32,16 +32,21 @@ async function main() {
   const reminders = startReminderSchedule(deps);
   const stop = (signal: string) => {
     deps.logger.info('shutting down', { signal });
-    reminders
-      .stop()
-      .then(() => running.close())
-      .then(() => process.exit(0));
+    // Stop accepting and let in-flight requests finish (bounded), stop the cron job, let
+    // mail under way settle, and only then close the database.
+    Promise.all([running.closeServer(), reminders.stop()])
+      .then(() => Promise.race([deps.notify?.idle(), new Promise((r) => setTimeout(r, 5000).unref())]))
+      .then(() => running.closeDatabase())
+      .then(() => process.exit(0), () => process.exit(1));
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
 }
 
-main().catch((err) => {
-  process.stderr.write(`fatal: ${(err as Error).message}\n`);
-  process.exit(1);
-});
+// Run when this file is the entry point (tsx server/main.ts); the single executable calls runServer itself.
+if (process.argv[1]?.endsWith('main.ts')) {
+  runServer().catch((err) => {
+    process.stderr.write(`fatal: ${(err as Error).message}\n`);
+    process.exit(1);
+  });
+}

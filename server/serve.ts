@@ -3,7 +3,7 @@ import http from 'node:http';
 import { createPortalHandler } from './handler.ts';
 import type { Deps } from './deps.ts';
 
-export async function serve(deps: Deps): Promise<{ server: http.Server; close: () => Promise<void> }> {
+export async function serve(deps: Deps) {
   const { config, logger } = deps;
   const { handler, app, close: closeHandler } = createPortalHandler(deps);
   const server = http.createServer(handler);
@@ -17,19 +17,21 @@ export async function serve(deps: Deps): Promise<{ server: http.Server; close: (
   const address = server.address();
   logger.info('listening', { address: typeof address === 'object' && address ? `${address.address}:${address.port}` : String(address), baseUrl: config.baseUrl, env: config.portalEnv });
   let closing: Promise<void> | null = null;
-  const close = () =>
+  // Stops accepting connections; requests in flight get up to 10 seconds to finish.
+  const closeServer = () =>
     (closing ??= new Promise<void>((resolve) => {
       clearInterval(pruneTimer);
       server.close(() => resolve());
       server.closeIdleConnections();
-      // In-flight requests get a bounded time to finish.
       setTimeout(() => {
         server.closeAllConnections();
         resolve();
       }, 10_000).unref();
-    }).then(() => {
-      closeHandler();
-      deps.db.$client.close();
     }));
-  return { server, close };
+  const closeDatabase = () => {
+    closeHandler();
+    deps.db.$client.close();
+  };
+  const close = () => closeServer().then(closeDatabase);
+  return { server, close, closeServer, closeDatabase };
 }

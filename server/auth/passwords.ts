@@ -1,8 +1,7 @@
 // Password hashing with scrypt (node:crypto) and the password policy.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { resourcePath } from '../paths.ts';
 import { promisify } from 'node:util';
 
 const scrypt = promisify(crypto.scrypt) as (pw: string, salt: Buffer, len: number, opts: crypto.ScryptOptions) => Promise<Buffer>;
@@ -39,12 +38,11 @@ export async function burnPasswordCheck(password: string): Promise<false> {
   return false;
 }
 
-const commonPasswordsFile = path.join(path.dirname(fileURLToPath(import.meta.url)), 'common-passwords.txt');
 let commonPasswords: Set<string> | null = null;
 export function commonPasswordList(): Set<string> {
   commonPasswords ??= new Set(
     fs
-      .readFileSync(commonPasswordsFile, 'utf8')
+      .readFileSync(resourcePath('server', 'auth', 'common-passwords.txt'), 'utf8')
       .split('\n')
       .map((l) => l.trim().toLowerCase())
       .filter(Boolean),

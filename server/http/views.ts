@@ -1,14 +1,13 @@
 // Eta rendering. Pages get the base layout's common view model; fragments (htmx) do not.
 import { Eta } from 'eta';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { resourcePath } from '../paths.ts';
 import type { Request, Response } from 'express';
 import type { Config } from '../config.ts';
 import { ensureCsrfToken } from './security.ts';
 
-export const viewsDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../views');
+export const viewsDir = () => resourcePath('views');
 
-export function createViews(dir = viewsDir, cache = true): Eta {
+export function createViews(dir = viewsDir(), cache = true): Eta {
   return new Eta({ views: dir, cache, autoEscape: true, autoTrim: false });
 }
 

@@ -60,7 +60,53 @@ async function load(name: string, url: string, requests: autocannon.Request[] | 
 
 const basic = (id: string, secret: string) => 'Basic ' + Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64');
 
+function rssMiB(pid: number): number {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) / 1024;
+}
+
+// Start to a ready endpoint, and resident memory once idle, of a command.
+async function startup(command: string, args: string[], env: NodeJS.ProcessEnv, readyPath: string): Promise<{ ms: number; rss: number }> {
+  const port = await freePort();
+  const started = performance.now();
+  const child = spawn(command, args.map((a) => a.replace('PORT', String(port))), { env: { ...env, PORT: String(port), BASE_URL: `http://127.0.0.1:${port}` }, stdio: 'ignore' });
+  try {
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`${command} exited`);
+      const ok = await fetch(`http://127.0.0.1:${port}${readyPath}`).then((r) => r.ok, () => false);
+      if (ok) break;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const ms = performance.now() - started;
+    await new Promise((r) => setTimeout(r, 2000));
+    return { ms, rss: rssMiB(child.pid!) };
+  } finally {
+    child.kill('SIGKILL');
+  }
+}
+
+async function binaryFigures() {
+  const exe = path.resolve('dist/credentials-portal');
+  const runs = { binary: [] as Array<{ ms: number; rss: number }>, hello: [] as Array<{ ms: number; rss: number }> };
+  for (let i = 0; i < 5; i++) {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'portal-bin-bench-'));
+    runs.binary.push(await startup(exe, [], { PATH: process.env.PATH, DATA_DIR: dataDir, PORTAL_ENV: 'production' }, '/healthz'));
+    fs.rmSync(dataDir, { recursive: true, force: true });
+    runs.hello.push(await startup(process.execPath, ['-e', `require('node:http').createServer((q, s) => s.end('ok')).listen(PORT, '127.0.0.1')`], {}, '/'));
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const b = { ms: median(runs.binary.map((r) => r.ms)), rss: median(runs.binary.map((r) => r.rss)) };
+  const h = { ms: median(runs.hello.map((r) => r.ms)), rss: median(runs.hello.map((r) => r.rss)) };
+  console.log(`\nsingle executable: ${(fs.statSync(exe).size / 2 ** 20).toFixed(1)} MiB (node itself: ${(fs.statSync(process.execPath).size / 2 ** 20).toFixed(1)} MiB)`);
+  console.log('| run (median of 5) | start to ready ms | idle RSS MiB | × baseline (start) | × baseline (RSS) |');
+  console.log('| --- | ---: | ---: | ---: | ---: |');
+  console.log(`| baseline: node -e hello world | ${h.ms.toFixed(0)} | ${h.rss.toFixed(1)} | 1.00 | 1.00 |`);
+  console.log(`| credentials-portal, empty DATA_DIR | ${b.ms.toFixed(0)} | ${b.rss.toFixed(1)} | ${(b.ms / h.ms).toFixed(2)} | ${(b.rss / h.rss).toFixed(2)} |`);
+  console.log(`targets: ready < 1 s: ${b.ms < 1000 ? 'met' : 'MISSED'}; idle RSS < 100 MB: ${b.rss * 1.048576 < 100 ? 'met' : 'MISSED'}`);
+}
+
 async function main() {
+  if (process.argv.includes('--binary-only')) return binaryFigures();
   const children: ChildProcess[] = [];
   const cleanup = () => children.forEach((c) => c.kill('SIGKILL'));
   process.on('exit', cleanup);
@@ -141,6 +187,7 @@ async function main() {
   console.log(`\ntargets: success ≥ 0.5× baseline: ${(success.rps / base.rps).toFixed(2)}× ${success.rps / base.rps >= 0.5 ? 'met' : 'MISSED'}; ` +
     `success p99 < 20 ms: ${success.p99} ms ${success.p99 < 20 ? 'met' : 'MISSED'}; ` +
     `wrong secret no slower than success: ${(wrong.rps / success.rps).toFixed(2)}× ${wrong.rps >= success.rps * 0.95 ? 'met' : 'MISSED'}`);
+  await binaryFigures();
 }
 
 main().catch((err) => {

@@ -1,0 +1,27 @@
+// Where the portal's files (views, public assets, migrations, the password list) live:
+// beside the sources normally; in a private folder the single executable extracts them to.
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+const holder = globalThis as unknown as { __PORTAL_ROOT__?: string };
+
+export function setResourceRoot(dir: string): void {
+  holder.__PORTAL_ROOT__ = dir;
+}
+
+export function isPackaged(): boolean {
+  return holder.__PORTAL_ROOT__ !== undefined;
+}
+
+export function resourceRoot(): string {
+  return holder.__PORTAL_ROOT__ ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+}
+
+export const resourcePath = (...parts: string[]) => path.join(resourceRoot(), ...parts);
+
+// htmx, served from node_modules (or from the executable's extracted files).
+export function htmxFile(): string {
+  if (isPackaged()) return resourcePath('vendor', 'htmx.min.js');
+  return createRequire(import.meta.url).resolve('htmx.org/dist/htmx.min.js');
+}
