@@ -55,6 +55,16 @@ async function readForm(req: IncomingMessage): Promise<URLSearchParams> {
   return new URLSearchParams(raw);
 }
 
+// Both POST endpoints: POST only, parameters in a form body and never in the URL.
+async function readPostForm(req: IncomingMessage): Promise<URLSearchParams> {
+  if (req.method !== 'POST') throw new OAuthError(405, 'invalid_request', 'Use POST.', { Allow: 'POST' });
+  if ((req.url ?? '').includes('?')) {
+    req.resume();
+    throw invalidRequest('Send parameters in the request body, never in the URL.');
+  }
+  return readForm(req);
+}
+
 export function createOAuthEndpoints(deps: Deps) {
   const { db, clock, config, logger } = deps;
   // A connection of our own: its data_version tells the client cache about every commit
@@ -141,12 +151,7 @@ export function createOAuthEndpoints(deps: Deps) {
   }
 
   async function token(req: IncomingMessage, res: ServerResponse) {
-    if (req.method !== 'POST') throw new OAuthError(405, 'invalid_request', 'Use POST.', { Allow: 'POST' });
-    if ((req.url ?? '').includes('?')) {
-      req.resume();
-      throw invalidRequest('Send parameters in the request body, never in the URL.');
-    }
-    const params = await readForm(req);
+    const params = await readPostForm(req);
     for (const name of ['grant_type', 'scope']) if (params.getAll(name).length > 1) throw invalidRequest(`${name} may be sent only once.`);
     const grantType = params.get('grant_type');
     if (!grantType) throw invalidRequest('grant_type is missing.');
@@ -170,12 +175,7 @@ export function createOAuthEndpoints(deps: Deps) {
   }
 
   async function introspect(req: IncomingMessage, res: ServerResponse) {
-    if (req.method !== 'POST') throw new OAuthError(405, 'invalid_request', 'Use POST.', { Allow: 'POST' });
-    if ((req.url ?? '').includes('?')) {
-      req.resume();
-      throw invalidRequest('Send parameters in the request body, never in the URL.');
-    }
-    const params = await readForm(req);
+    const params = await readPostForm(req);
     authenticateClient(req, params);
     const token = params.get('token');
     if (!token) throw invalidRequest('token is missing.');
