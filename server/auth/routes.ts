@@ -3,7 +3,7 @@ import { Router, type Request, type Response } from 'express';
 import { Passport } from 'passport';
 import { Strategy as LocalStrategy } from 'passport-local';
 import QRCode from 'qrcode';
-import { and, eq, sql } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import { immediate } from '../../db/client.ts';
 import { users } from '../../db/schema.ts';
 import type { Deps } from '../deps.ts';
@@ -199,7 +199,7 @@ export function authRoutes(deps: Deps, passport: InstanceType<typeof Passport>):
       }
       db.update(users)
         .set({ failedTotpCount: 0, totpLockedUntil: null, lastSignInAt: now })
-        .where(and(eq(users.id, user.id)))
+        .where(eq(users.id, user.id))
         .run();
       const sessionUser = toSessionUser(user);
       await logIn(req, sessionUser);

@@ -10,6 +10,7 @@ import { HttpError } from '../http/errors.ts';
 import { formField } from '../http/form.ts';
 import { isHtmx, redirectTo } from '../http/htmx.ts';
 import { layoutModel, sendHtml } from '../http/views.ts';
+import { ensureCsrfToken } from '../http/security.ts';
 import { dateInZone, formatDate, formatDateTime, relativeTime } from '../dates.ts';
 import {
   activeSecretCount,
@@ -136,7 +137,7 @@ export function credentialRoutes(deps: Deps): Router {
   const formModel = (req: Request, app: Application, values: { name: string; expires: string }, errors: FieldErrors = {}) => {
     const rules = expiryRules(config, clock);
     return {
-      csrfToken: layoutModel(req, config, '').csrfToken,
+      csrfToken: ensureCsrfToken(req),
       app: applicationView(deps, app),
       rules,
       values: { name: values.name, expires: values.expires || rules.suggested },
@@ -174,7 +175,7 @@ export function credentialRoutes(deps: Deps): Router {
     }
     deps.notify?.secretCreated(app, result.row, actorOf(req));
     const model = {
-      csrfToken: layoutModel(req, config, '').csrfToken,
+      csrfToken: ensureCsrfToken(req),
       app: applicationView(deps, app),
       secret: result.secret,
       secretName: result.row.name,
@@ -189,7 +190,7 @@ export function credentialRoutes(deps: Deps): Router {
 
   // GET …/secrets/:secretId/delete — the confirmation dialog (or page).
   router.get(`${PAGE}/applications/:clientId/secrets/:secretId/delete`, signedIn, loadApplication, loadSecret, (req, res) => {
-    const model = { csrfToken: layoutModel(req, config, '').csrfToken, app: applicationView(deps, res.locals.application), secret: res.locals.secret };
+    const model = { csrfToken: ensureCsrfToken(req), app: applicationView(deps, res.locals.application), secret: res.locals.secret };
     if (isHtmx(req)) return sendHtml(res, views.render('/partials/credentials/delete-dialog', model));
     sendHtml(res, views.render('/pages/credentials/delete', { ...layoutModel(req, config, 'Delete secret', 'credentials'), ...model }));
   });
@@ -201,7 +202,7 @@ export function credentialRoutes(deps: Deps): Router {
     if (deleted) deps.notify?.secretDeleted(app, deleted, actorOf(req));
     if (isHtmx(req)) {
       res.set('HX-Trigger', JSON.stringify({ 'secret-deleted': { clientId: app.clientId } }));
-      return sendHtml(res, views.render('/partials/credentials/deleted', { app: applicationView(deps, app), csrfToken: layoutModel(req, config, '').csrfToken }));
+      return sendHtml(res, views.render('/partials/credentials/deleted', { app: applicationView(deps, app), csrfToken: ensureCsrfToken(req) }));
     }
     redirectTo(req, res, `${PAGE}?deleted=1#app-${app.clientId}`);
   });
