@@ -84,7 +84,7 @@ export const commands: Record<string, CommandSpec> = {
     usage: 'create-secret --client-id ID --name N --expires YYYY-MM-DD',
     flags: { 'client-id': 'value', name: 'value', expires: 'value' },
     required: ['client-id', 'name', 'expires'],
-    run: (deps, f) => {
+    run: async (deps, f) => {
       const app = findApplicationByClientId(deps.db, one(f, 'client-id')!);
       if (!app) throw new UsageError(`--client-id: no application has the client ID "${one(f, 'client-id')}"`);
       if (app.disabledAt !== null) throw new UsageError(`--client-id: the application ${app.name} is disabled`);
@@ -92,6 +92,9 @@ export const commands: Record<string, CommandSpec> = {
       if (!result.ok) {
         throw new UsageError(result.status === 409 ? result.message : Object.entries(result.errors).map(([k, v]) => `--${k}: ${v}`).join('; '));
       }
+      // The application's credential managers hear of it, as when a secret is made on the page.
+      deps.notify?.secretCreated(app, result.row, cliActor);
+      await deps.notify?.idle();
       return result.secret;
     },
   },

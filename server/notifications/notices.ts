@@ -30,7 +30,7 @@ export function createSecretNotifier(deps: { db: Db; clock: Clock; config: Confi
       lead:
         verb === 'revoked'
           ? `An administrator (${actor.label}) revoked a client secret of ${app.name}. Systems that used it can no longer get tokens. Reason: ${reason ?? ''}`
-          : `${actor.label} ${verb} a client secret of ${app.name}.`,
+          : `${actor.label === 'cli' ? 'An operator, on the command line,' : actor.label} ${verb} a client secret of ${app.name}.`,
       applicationName: app.name,
       clientId: app.clientId,
       secretName: secret.name,

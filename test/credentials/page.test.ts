@@ -336,6 +336,12 @@ test('CLI create-secret prints the secret once and validates its input', async (
   assert.match(ok.stdout.trim(), /^[0-9A-Za-z]{44}$/);
   const row = portal.deps.db.select().from(clientSecrets).where(and(eq(clientSecrets.name, 'Made by CLI'))).get()!;
   assert.equal(row.hint, ok.stdout.trim().slice(0, 3));
+  const outbox = fs.readdirSync(`${portal.dataDir}/outbox`);
+  assert.equal(outbox.length, 1, 'the credential manager is told (outbox: no SMTP_URL)');
+  const mail = fs.readFileSync(`${portal.dataDir}/outbox/${outbox[0]}`, 'utf8');
+  assert.match(mail, /^To: a1 <a1@hospital-a\.example>/m);
+  assert.match(mail, /Subject: Client secret created for Partner-NL-HospitalA-DM/);
+  assert.ok(!mail.includes(ok.stdout.trim()), 'never the secret itself');
   for (const [args, message] of [
     [['--client-id', 'nope', '--name', 'x', '--expires', addDays(today(portal), 30)], /no application has the client ID/],
     [['--client-id', world.appA1, '--name', 'x', '--expires', '2020-01-01'], /tomorrow or later/],
