@@ -2,6 +2,7 @@
 // checked at start; a bad one is a ConfigError whose message is one line for stderr.
 import path from 'node:path';
 import cron from 'node-cron';
+import { parseEmail } from './validation.ts';
 
 export interface Config {
   port: number;
@@ -46,7 +47,6 @@ function isValidTimeZone(tz: string): boolean {
   }
 }
 
-const emailPattern = /^[^\s@<>()",;]+@[^\s@<>()",;]+\.[^\s@<>()",;]+$/;
 // The longest a secret may live: the user guide promises one year at most.
 export const ABSOLUTE_MAX_SECRET_DAYS = 365;
 
@@ -87,7 +87,7 @@ export function loadConfig(env: Env = process.env): Config {
   const mailFrom = env.MAIL_FROM?.trim() || `Credentials Portal <no-reply@${mailDomain}>`;
   if (/[\r\n]/.test(mailFrom)) throw new ConfigError('MAIL_FROM must be one line');
   const supportEmail = env.SUPPORT_EMAIL?.trim() || `support@${mailDomain}`;
-  if (!emailPattern.test(supportEmail)) throw new ConfigError(`SUPPORT_EMAIL must be an email address, got "${supportEmail}"`);
+  if (!parseEmail(supportEmail).ok) throw new ConfigError(`SUPPORT_EMAIL must be an email address, got "${supportEmail}"`);
 
   const timezone = env.PORTAL_TIMEZONE?.trim() || 'UTC';
   if (!isValidTimeZone(timezone)) throw new ConfigError(`PORTAL_TIMEZONE must be an IANA time zone such as Europe/Amsterdam, got "${timezone}"`);

@@ -13,7 +13,7 @@ import { formField } from '../http/form.ts';
 import { layoutModel, sendHtml, setFlash } from '../http/views.ts';
 import { dateInZone, formatDate, formatDateTime, relativeTime } from '../dates.ts';
 import { parseId } from '../validation.ts';
-import { deleteClientSecret, grantedApis, secretStatus } from '../credentials/secrets.ts';
+import { deleteClientSecret, grantedApis, lastUsedLabel, secretStatus } from '../credentials/secrets.ts';
 import { sendInvitationMail, type InvitationKind } from '../notifications/invitations.ts';
 import { createOrganisation, findOrganisation, listOrganisations, renameOrganisation, type DomainResult } from './organisations.ts';
 import { findUser, inviteAdmin, inviteUser, listUsers, reissueInvitation, resetMfa, setUserDisabled } from './users.ts';
@@ -83,22 +83,32 @@ export function adminRoutes(deps: Deps): Router {
     back(req, res, `/admin/organisations/${r.value.id}`, `Organisation ${values.name.trim()} created.`);
   });
 
-  const loadOrganisation = (req: Request, res: Response, next: NextFunction) => {
-    const id = parseId(req.params.orgId);
-    const org = id === null ? undefined : findOrganisation(db, id);
-    if (!org) return next(new HttpError(404, 'No such organisation.'));
-    res.locals.organisation = org;
-    next();
+  // Loads the row named by a numeric URL parameter into res.locals, or answers 404.
+  const loader =
+    <T>(param: string, local: string, find: (id: number) => T | undefined, missing: string) =>
+    (req: Request, res: Response, next: NextFunction) => {
+      const id = parseId(req.params[param]);
+      const row = id === null ? undefined : find(id);
+      if (!row) return next(new HttpError(404, missing));
+      res.locals[local] = row;
+      next();
+    };
+
+  // Users of an organisation (or the administrators) with how long ago they last signed in.
+  const usersView = (organisationId: number | null) => {
+    const now = clock.now();
+    return listUsers(db, organisationId).map((u) => ({ ...u, lastSignIn: u.lastSignInAt ? relativeTime(u.lastSignInAt, now) : 'never' }));
   };
+
+  const loadOrganisation = loader('orgId', 'organisation', (id) => findOrganisation(db, id), 'No such organisation.');
 
   const renderOrganisation = (req: Request, res: Response, errors: Errors = {}, values: Record<string, string> = {}, status = 200) => {
     const org = res.locals.organisation as typeof organisations.$inferSelect;
     const apps = applicationsOf(db, org.id).map((a) => ({ ...a, managers: managersOfApplication(db, a.id).filter((m) => m.disabledAt === null).length, apis: grantedApis(db, a.id).map((g) => g.code) }));
     const apiList = listApis(db);
-    const now = clock.now();
     page(req, res, 'organisation', org.name, {
       org,
-      users: listUsers(db, org.id).map((u) => ({ ...u, lastSignIn: u.lastSignInAt ? `${relativeTime(u.lastSignInAt, now)}` : 'never' })),
+      users: usersView(org.id),
       apps,
       apis: apiList,
       suggestion: suggestApplicationName(org.countryCode, org.name, apiList[0]?.code ?? 'API'),
@@ -142,13 +152,7 @@ export function adminRoutes(deps: Deps): Router {
 
   // ---- Users -------------------------------------------------------------------
 
-  const loadUser = (req: Request, res: Response, next: NextFunction) => {
-    const id = parseId(req.params.userId);
-    const user = id === null ? undefined : findUser(db, id);
-    if (!user) return next(new HttpError(404, 'No such user.'));
-    res.locals.target = user;
-    next();
-  };
+  const loadUser = loader('userId', 'target', (id) => findUser(db, id), 'No such user.');
   const userHome = (u: { organisationId: number | null }) => (u.organisationId === null ? '/admin/administrators' : `/admin/organisations/${u.organisationId}`);
 
   const userAction = (path: string, act: (req: Request, user: NonNullable<ReturnType<typeof findUser>>) => { ok: boolean; message: string }) =>
@@ -185,8 +189,7 @@ export function adminRoutes(deps: Deps): Router {
 
   // GET /admin/administrators — the association's administrators.
   const renderAdmins = (req: Request, res: Response, errors: Errors = {}, values: Record<string, string> = {}, status = 200) => {
-    const now = clock.now();
-    page(req, res, 'administrators', 'Administrators', { users: listUsers(db, null).map((u) => ({ ...u, lastSignIn: u.lastSignInAt ? relativeTime(u.lastSignInAt, now) : 'never' })), errors, values }, status);
+    page(req, res, 'administrators', 'Administrators', { users: usersView(null), errors, values }, status);
   };
   router.get('/admin/administrators', (req, res) => renderAdmins(req, res));
   router.post('/admin/administrators', (req, res) => {
@@ -199,13 +202,7 @@ export function adminRoutes(deps: Deps): Router {
 
   // ---- Applications -------------------------------------------------------------
 
-  const loadApplication = (req: Request, res: Response, next: NextFunction) => {
-    const id = parseId(req.params.appId);
-    const app = id === null ? undefined : findApplication(db, id);
-    if (!app) return next(new HttpError(404, 'No such application.'));
-    res.locals.app = app;
-    next();
-  };
+  const loadApplication = loader('appId', 'app', (id) => findApplication(db, id), 'No such application.');
 
   const renderApplication = (req: Request, res: Response, errors: Errors = {}, status = 200) => {
     const app = res.locals.app as typeof applications.$inferSelect;
@@ -226,7 +223,7 @@ export function adminRoutes(deps: Deps): Router {
         ...s,
         expires: formatDate(s.expiresOn),
         status: secretStatus(s, now, config.timezone),
-        lastUsed: s.lastUsedAt ? `Last used ${relativeTime(s.lastUsedAt, now)}` : 'Never used',
+        lastUsed: lastUsedLabel(s.lastUsedAt, now),
       })),
       errors,
     }, status);
@@ -287,7 +284,7 @@ export function adminRoutes(deps: Deps): Router {
       ...r,
       expires: formatDate(r.secret.expiresOn),
       status: secretStatus(r.secret, now, config.timezone),
-      lastUsed: r.secret.lastUsedAt ? `Last used ${relativeTime(r.secret.lastUsedAt, now)}` : 'Never used',
+      lastUsed: lastUsedLabel(r.secret.lastUsedAt, now),
     }));
     page(req, res, 'secrets', 'Client secrets', { rows, within: within ?? '', errors }, status);
   };

@@ -11,7 +11,7 @@ import { formField } from '../http/form.ts';
 import { isHtmx, redirectTo } from '../http/htmx.ts';
 import { layoutModel, sendHtml } from '../http/views.ts';
 import { ensureCsrfToken } from '../http/security.ts';
-import { dateInZone, formatDate, formatDateTime, relativeTime } from '../dates.ts';
+import { dateInZone, formatDate, formatDateTime } from '../dates.ts';
 import {
   activeSecretCount,
   capMessage,
@@ -19,6 +19,7 @@ import {
   deleteClientSecret,
   expiryRules,
   grantedApis,
+  lastUsedLabel,
   holdsManagerRole,
   liveSecret,
   managedApplication,
@@ -60,7 +61,7 @@ export function applicationView(deps: Deps, app: Application) {
       expires: formatDate(secret.expiresOn),
       expiresOn: secret.expiresOn,
       status: secretStatus(secret, now, config.timezone),
-      lastUsed: secret.lastUsedAt === null ? 'Never used' : `Last used ${relativeTime(secret.lastUsedAt, now)}`,
+      lastUsed: lastUsedLabel(secret.lastUsedAt, now),
       lastUsedTitle: secret.lastUsedAt === null ? '' : formatDateTime(secret.lastUsedAt, config.timezone),
     })),
     atCap: activeSecretCount(db, app.id, now) >= config.maxSecretsPerApplication,
@@ -136,13 +137,14 @@ export function credentialRoutes(deps: Deps): Router {
 
   const formModel = (req: Request, app: Application, values: { name: string; expires: string }, errors: FieldErrors = {}) => {
     const rules = expiryRules(config, clock);
+    const view = applicationView(deps, app);
     return {
       csrfToken: ensureCsrfToken(req),
-      app: applicationView(deps, app),
+      app: view,
       rules,
       values: { name: values.name, expires: values.expires || rules.suggested },
       errors,
-      capMessage: activeSecretCount(db, app.id, clock.now()) >= config.maxSecretsPerApplication ? capMessage(config) : '',
+      capMessage: view.atCap ? capMessage(config) : '',
     };
   };
 

@@ -11,7 +11,7 @@ import type { Config } from '../config.ts';
 import { ABSOLUTE_MAX_SECRET_DAYS } from '../config.ts';
 import { randomString, sha256Hex } from '../crypto.ts';
 import { recordAudit, type AuditActor } from '../audit/audit.ts';
-import { addDays, addMonths, dateInZone, daysBetween, endOfDateInZone, isValidDateString } from '../dates.ts';
+import { addDays, addMonths, dateInZone, daysBetween, endOfDateInZone, isValidDateString, relativeTime } from '../dates.ts';
 import { parseName } from '../validation.ts';
 
 export type Application = typeof applications.$inferSelect;
@@ -226,6 +226,11 @@ export function secretsOf(db: Db, applicationId: number) {
 
 export function recentEvents(db: Db, applicationId: number, limit = 20) {
   return db.select().from(auditEvents).where(eq(auditEvents.applicationId, applicationId)).orderBy(desc(auditEvents.at), desc(auditEvents.id)).limit(limit).all();
+}
+
+// "Never used" until the token endpoint records a use; then how long ago.
+export function lastUsedLabel(lastUsedAt: number | null, now: number): string {
+  return lastUsedAt === null ? 'Never used' : `Last used ${relativeTime(lastUsedAt, now)}`;
 }
 
 export type SecretStatus = { kind: 'active' | 'expiring' | 'expired'; label: string; daysLeft: number };

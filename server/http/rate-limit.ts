@@ -30,14 +30,18 @@ export class RateLimiter {
   // Is the key still under its limit? Does not count.
   check(key: string): LimitResult {
     const w = this.current(key);
-    return { allowed: w.count < this.max, retryAfterSeconds: Math.max(1, Math.ceil((w.start + this.windowMs - this.clock.now()) / 1000)) };
+    return { allowed: w.count < this.max, retryAfterSeconds: this.retryAfter(w) };
   }
 
   // Counts one event for the key and says whether it was still allowed.
   hit(key: string): LimitResult {
     const w = this.current(key);
     w.count++;
-    return { allowed: w.count <= this.max, retryAfterSeconds: Math.max(1, Math.ceil((w.start + this.windowMs - this.clock.now()) / 1000)) };
+    return { allowed: w.count <= this.max, retryAfterSeconds: this.retryAfter(w) };
+  }
+
+  private retryAfter(w: { start: number }): number {
+    return Math.max(1, Math.ceil((w.start + this.windowMs - this.clock.now()) / 1000));
   }
 
   private prune(now: number) {

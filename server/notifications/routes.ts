@@ -18,6 +18,8 @@ function decodeBody(raw: string): string {
     .replace(/(?:=[0-9A-F]{2})+/g, (seq) => Buffer.from(seq.replace(/=/g, ''), 'hex').toString('utf8'));
 }
 
+const headerOf = (raw: string, name: string) => new RegExp(`^${name}: (.*)$`, 'mi').exec(raw)?.[1] ?? '';
+
 export function outboxRoutes(deps: Deps): Router {
   const { config, views } = deps;
   const router = Router();
@@ -29,8 +31,7 @@ export function outboxRoutes(deps: Deps): Router {
     const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.eml')).sort().reverse().slice(0, 200) : [];
     const messages = files.map((file) => {
       const head = fs.readFileSync(path.join(dir, file), 'utf8').slice(0, 4000);
-      const header = (name: string) => new RegExp(`^${name}: (.*)$`, 'mi').exec(head)?.[1] ?? '';
-      return { file, to: header('To'), subject: header('Subject'), date: header('Date') };
+      return { file, to: headerOf(head, 'To'), subject: headerOf(head, 'Subject'), date: headerOf(head, 'Date') };
     });
     sendHtml(res, views.render('/pages/admin/outbox', { ...layoutModel(req, config, 'Outbox', 'admin'), messages }));
   });
@@ -39,9 +40,8 @@ export function outboxRoutes(deps: Deps): Router {
     const file = String(req.params.file);
     if (!/^[\w.-]+\.eml$/.test(file) || !fs.existsSync(path.join(dir, file))) return next(new HttpError(404, 'No such message'));
     const raw = fs.readFileSync(path.join(dir, file), 'utf8');
-    const header = (name: string) => new RegExp(`^${name}: (.*)$`, 'mi').exec(raw)?.[1] ?? '';
     res.set('Cache-Control', 'no-store');
-    sendHtml(res, views.render('/pages/admin/outbox-message', { ...layoutModel(req, config, 'Message', 'admin'), to: header('To'), subject: header('Subject'), date: header('Date'), body: decodeBody(raw) }));
+    sendHtml(res, views.render('/pages/admin/outbox-message', { ...layoutModel(req, config, 'Message', 'admin'), to: headerOf(raw, 'To'), subject: headerOf(raw, 'Subject'), date: headerOf(raw, 'Date'), body: decodeBody(raw) }));
   });
   return router;
 }
