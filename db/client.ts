@@ -14,19 +14,60 @@ export function useNativeBinding(addon: object): void {
   nativeBinding = addon;
 }
 
-export function openConnection(file: string): Database.Database {
+// How long a statement waits for another connection's write lock. better-sqlite3 is
+// synchronous, so the wait freezes the event loop: the server keeps it short (a CLI
+// command's write takes milliseconds) and answers 503 when the lock outlasts it; the
+// command line can afford to wait longer.
+export const SERVER_BUSY_TIMEOUT_MS = 200;
+export const CLI_BUSY_TIMEOUT_MS = 5000;
+
+export function openConnection(file: string, busyTimeoutMs = CLI_BUSY_TIMEOUT_MS): Database.Database {
   const sqlite = new Database(file, nativeBinding ? ({ nativeBinding } as unknown as Database.Options) : {});
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('foreign_keys = ON');
-  sqlite.pragma('busy_timeout = 5000');
+  sqlite.pragma(`busy_timeout = ${Math.floor(busyTimeoutMs)}`);
   sqlite.pragma('synchronous = NORMAL');
+  busyTimeouts.set(sqlite, Math.floor(busyTimeoutMs));
   return sqlite;
 }
 
-export function openDatabase(file: string, options: { migrationsFolder?: string } = {}): Db {
-  const sqlite = openConnection(file);
+// SQLITE_BUSY (another connection holds the write lock past our busy timeout) and
+// SQLITE_LOCKED: the database is there but cannot take this write right now.
+export function isBusyError(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  return typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'));
+}
+
+const busyTimeouts = new WeakMap<Database.Database, number>();
+const failFast = new WeakMap<Database.Database, NodeJS.Timeout>();
+// After a busy error, the connection stops waiting for the lock for a second: while
+// the lock lasts, every write fails at once (503) instead of each freezing the event
+// loop for the busy timeout in turn; a write made after the lock ended succeeds.
+export const FAIL_FAST_MS = 1000;
+export function noteBusy(sqlite: Database.Database): void {
+  const normal = busyTimeouts.get(sqlite);
+  if (normal === undefined || !sqlite.open) return;
+  const pending = failFast.get(sqlite);
+  if (pending) pending.refresh();
+  else sqlite.pragma('busy_timeout = 0');
+  const timer =
+    pending ??
+    setTimeout(() => {
+      failFast.delete(sqlite);
+      if (sqlite.open) sqlite.pragma(`busy_timeout = ${normal}`);
+    }, FAIL_FAST_MS);
+  timer.unref();
+  failFast.set(sqlite, timer);
+}
+
+export function openDatabase(file: string, options: { migrationsFolder?: string; busyTimeoutMs?: number } = {}): Db {
+  // Migrations may wait as long as the command line does; then the asked-for timeout.
+  const sqlite = openConnection(file, CLI_BUSY_TIMEOUT_MS);
   const db = drizzle(sqlite, { schema });
   migrate(db, { migrationsFolder: options.migrationsFolder ?? resourcePath('db', 'migrations') });
+  const busyTimeoutMs = Math.floor(options.busyTimeoutMs ?? CLI_BUSY_TIMEOUT_MS);
+  sqlite.pragma(`busy_timeout = ${busyTimeoutMs}`);
+  busyTimeouts.set(sqlite, busyTimeoutMs);
   return db as Db;
 }
 

@@ -20,7 +20,9 @@ export function createApp(deps: Deps): Express & { sessionStore: SqliteSessionSt
   const { config, db, clock, views, logger } = deps;
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', 'loopback');
+  // req.ip comes from the same TRUST_PROXY test as the token endpoint's address
+  // (http/client-address.ts); without TRUST_PROXY, X-Forwarded-For is ignored.
+  app.set('trust proxy', config.trustProxy.length ? config.trustProxyFn : false);
   app.use(requestLog(logger));
   app.use(securityHeaders(config.secureCookies));
 
@@ -36,24 +38,37 @@ export function createApp(deps: Deps): Express & { sessionStore: SqliteSessionSt
 
   app.use(express.urlencoded({ extended: false, limit: '32kb', parameterLimit: 100 }));
 
-  const sessionStore = new SqliteSessionStore(db, clock);
-  app.use(
-    session({
+  const sessionStore = new SqliteSessionStore(db, clock, logger);
+  const sessions = session({
       name: 'portal.sid',
       store: sessionStore,
       secret: crypto.createHmac('sha256', deps.masterKey).update('session-cookie').digest('base64'),
       resave: false,
       saveUninitialized: false,
       rolling: true,
-      proxy: config.secureCookies,
+      // Whether the connection was HTTPS: decided by Express's trust proxy setting.
+      proxy: undefined,
       cookie: { httpOnly: true, sameSite: 'lax', secure: config.secureCookies, maxAge: IDLE_TIMEOUT_MS, path: '/' },
-    }),
-  );
+  });
+  // express-session saves a changed session as the response ends and reports a failed
+  // save by calling next(err) a second time, after the answer was sent, which would make
+  // Express drop the connection. Routes whose outcome depends on the session save it
+  // themselves first (and fail with 503); a late failure is only logged.
+  app.use((req, res, next) => {
+    let continued = false;
+    sessions(req, res, (err?: unknown) => {
+      if (!continued) {
+        continued = true;
+        return next(err);
+      }
+      if (err) logger.warn('session not saved after the answer', { id: res.locals.requestId, error: String((err as Error)?.message ?? err) });
+    });
+  });
   const passport = configurePassport(deps);
   app.use(passport.initialize());
   app.use(passport.session());
   app.use(originCheck(config.baseUrl));
-  app.use(csrfCheck());
+  app.use(csrfCheck(deps.masterKey, config.secureCookies));
 
   app.use(authRoutes(deps, passport));
   app.use(credentialRoutes(deps));
@@ -68,6 +83,6 @@ export function createApp(deps: Deps): Express & { sessionStore: SqliteSessionSt
 
 
   app.use(notFoundHandler);
-  app.use(errorHandler(config, views, logger));
+  app.use(errorHandler(config, views, logger, db.$client));
   return Object.assign(app, { sessionStore });
 }

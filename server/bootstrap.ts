@@ -2,7 +2,7 @@
 // folder, the database (migrated) and the master key.
 import fs from 'node:fs';
 import path from 'node:path';
-import { openDatabase } from '../db/client.ts';
+import { openDatabase, SERVER_BUSY_TIMEOUT_MS } from '../db/client.ts';
 import { loadConfig, type Config } from './config.ts';
 import { loadMasterKey } from './crypto.ts';
 import { systemClock, type Clock } from './clock.ts';
@@ -12,10 +12,11 @@ import type { Deps } from './deps.ts';
 import { createMailer, type SmtpTimeouts } from './notifications/mailer.ts';
 import { createSecretNotifier } from './notifications/notices.ts';
 
-export function bootstrap(options: { env?: Record<string, string | undefined>; clock?: Clock; logger?: Logger; mailTimeouts?: SmtpTimeouts } = {}): Deps {
+export function bootstrap(options: { env?: Record<string, string | undefined>; clock?: Clock; logger?: Logger; mailTimeouts?: SmtpTimeouts; busyTimeoutMs?: number } = {}): Deps {
   const config: Config = loadConfig(options.env ?? process.env);
   fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  const db = openDatabase(path.join(config.dataDir, 'portal.sqlite'));
+  // The server's default; the command line passes its own longer wait.
+  const db = openDatabase(path.join(config.dataDir, 'portal.sqlite'), { busyTimeoutMs: options.busyTimeoutMs ?? SERVER_BUSY_TIMEOUT_MS });
   const masterKey = loadMasterKey(config.dataDir, config.masterKey);
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger();

@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from './config.ts';
 import { bootstrap } from './bootstrap.ts';
+import { CLI_BUSY_TIMEOUT_MS } from '../db/client.ts';
 import { cliActor, recordAudit } from './audit/audit.ts';
 import { rotateSigningKey } from './oauth/keys.ts';
 import { inviteAdmin, inviteUser } from './admin/users.ts';
@@ -168,7 +169,7 @@ function usage(): string {
 }
 
 // The CLI's stdout carries only the command's result; its log lines go to stderr.
-const cliDeps = () => bootstrap({ logger: createLogger((line) => process.stderr.write(line + '\n')) });
+const cliDeps = () => bootstrap({ busyTimeoutMs: CLI_BUSY_TIMEOUT_MS, logger: createLogger((line) => process.stderr.write(line + '\n')) });
 
 export async function runCli(argv: string[], makeDeps: () => Deps = cliDeps): Promise<number> {
   const [name, ...rest] = argv;
@@ -199,6 +200,7 @@ export async function runCli(argv: string[], makeDeps: () => Deps = cliDeps): Pr
     process.stderr.write(`${name} failed: ${(err as Error).message}\n`);
     return 1;
   } finally {
+    deps?.mailer.close();
     deps?.db.$client.close();
   }
 }

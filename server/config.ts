@@ -2,6 +2,7 @@
 // checked at start; a bad one is a ConfigError whose message is one line for stderr.
 import path from 'node:path';
 import cron from 'node-cron';
+import proxyaddr from 'proxy-addr';
 import { parseEmail } from './validation.ts';
 
 export interface Config {
@@ -21,6 +22,11 @@ export interface Config {
   tokenFailuresPerMinute: number;
   reminderDays: number[];
   reminderCron: string;
+  reminderDeadlineSeconds: number;
+  // Which peers may tell us the client's address in X-Forwarded-For (TRUST_PROXY);
+  // `trustProxy` is the checked list as written, `trustProxyFn` the compiled test.
+  trustProxy: string[];
+  trustProxyFn: (addr: string, hop: number) => boolean;
   masterKey: string | null; // base64 or hex of 32 bytes; null: a 0600 file in DATA_DIR
   isDevelopment: boolean;
 }
@@ -45,6 +51,21 @@ function isValidTimeZone(tz: string): boolean {
   } catch {
     return false;
   }
+}
+
+// TRUST_PROXY: unset or `none` trusts nobody (X-Forwarded-For is ignored everywhere);
+// otherwise a comma-separated list of addresses, CIDR ranges or the names proxy-addr
+// knows (`loopback`, `linklocal`, `uniquelocal`).
+function parseTrustProxy(raw: string | undefined): string[] {
+  const value = raw?.trim() ?? '';
+  if (value === '' || value.toLowerCase() === 'none') return [];
+  const list = value.split(',').map((s) => s.trim()).filter(Boolean);
+  try {
+    proxyaddr.compile(list);
+  } catch {
+    throw new ConfigError(`TRUST_PROXY must be "none", "loopback" or a comma-separated list of addresses and CIDR ranges such as 10.0.0.0/8, got "${value}"`);
+  }
+  return list;
 }
 
 // The longest a secret may live: the user guide promises one year at most.
@@ -106,6 +127,8 @@ export function loadConfig(env: Env = process.env): Config {
   const reminderCron = env.REMINDER_CRON?.trim() || '0 7 * * *';
   if (!/^(\S+\s+){4,5}\S+$/.test(reminderCron) || !cron.validate(reminderCron)) throw new ConfigError(`REMINDER_CRON must be a cron expression such as "0 7 * * *", got "${reminderCron}"`);
 
+  const trustProxy = parseTrustProxy(env.TRUST_PROXY);
+
   return {
     port,
     host,
@@ -123,6 +146,9 @@ export function loadConfig(env: Env = process.env): Config {
     tokenFailuresPerMinute: integer(env, 'TOKEN_FAILURES_PER_MINUTE', 10, 1, 1_000_000),
     reminderDays: [...new Set(reminderDays.map(Number))].sort((a, b) => b - a),
     reminderCron,
+    reminderDeadlineSeconds: integer(env, 'REMINDER_DEADLINE_SECONDS', 300, 1, 86400),
+    trustProxy,
+    trustProxyFn: proxyaddr.compile(trustProxy),
     masterKey,
     isDevelopment: env.NODE_ENV === 'development',
   };

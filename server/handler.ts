@@ -11,5 +11,5 @@ export function createPortalHandler(deps: Deps) {
   const handler = (req: IncomingMessage, res: ServerResponse) => {
     if (!oauth.handle(req, res)) app(req, res);
   };
-  return { handler, app, close: oauth.close };
+  return { handler, app, flush: oauth.flush, close: oauth.close };
 }

@@ -30,15 +30,34 @@ export async function runServer(): Promise<void> {
   }
   process.stdout.write(`Credentials Portal is running at ${deps.config.baseUrl}\n`);
   const reminders = startReminderSchedule(deps);
-  const stop = (signal: string) => {
+  let stopping = false;
+  const stop = (signal: string, code = 0) => {
+    if (stopping) return;
+    stopping = true;
     deps.logger.info('shutting down', { signal });
     // Stop accepting and let in-flight requests finish (bounded), stop the cron job, let
     // mail under way settle, and only then close the database.
     Promise.all([running.closeServer(), reminders.stop()])
       .then(() => Promise.race([deps.notify?.idle(), new Promise((r) => setTimeout(r, 5000).unref())]))
-      .then(() => running.closeDatabase())
-      .then(() => process.exit(0), () => process.exit(1));
+      .then(() => {
+        deps.mailer.close();
+        running.closeDatabase();
+      })
+      .then(() => process.exit(code), () => process.exit(1));
   };
+  // Process-level policy (README, "Faults we survive"). Every background task catches
+  // its own errors; these handlers are the last line. An unhandled rejection is a bug
+  // in one task, not a broken process: log it and keep serving. An uncaught exception
+  // may have left state half-changed: log it, shut down in order, exit 1, and let the
+  // service manager (systemd Restart=on-failure) start a clean process.
+  process.on('unhandledRejection', (reason) => {
+    deps.logger.error('unhandled promise rejection; still serving', { error: String((reason as Error)?.message ?? reason), stack: String((reason as Error)?.stack ?? '') });
+  });
+  process.on('uncaughtException', (err) => {
+    deps.logger.error('uncaught exception; shutting down', { error: String(err?.message ?? err), stack: String(err?.stack ?? '') });
+    process.exitCode = 1;
+    stop('uncaughtException', 1);
+  });
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
 }

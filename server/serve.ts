@@ -12,7 +12,13 @@ export async function serve(deps: Deps) {
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve());
   });
-  const pruneTimer = setInterval(() => app.sessionStore.prune(), 10 * 60 * 1000);
+  const pruneTimer = setInterval(() => {
+    try {
+      app.sessionStore.prune();
+    } catch (err) {
+      logger.warn('could not prune sessions; next time', { error: String((err as Error)?.message ?? err) });
+    }
+  }, 10 * 60 * 1000);
   pruneTimer.unref();
   const address = server.address();
   logger.info('listening', { address: typeof address === 'object' && address ? `${address.address}:${address.port}` : String(address), baseUrl: config.baseUrl, env: config.portalEnv });

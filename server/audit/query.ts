@@ -69,11 +69,14 @@ export function queryAudit(db: Db, f: AuditFilter, timeZone: string, limit = PAG
   return { total, rows };
 }
 
-// One CSV cell: quoted, quotes doubled, and a leading =, +, -, @, tab or CR neutralised
-// with an apostrophe so that a spreadsheet never runs it as a formula.
+// One CSV cell: quoted, quotes doubled, and neutralised with a leading apostrophe when
+// a spreadsheet could read it as a formula: it starts with = + - @ (or their fullwidth
+// forms ＝ ＋ － ＠), or with whitespace or a control character that a spreadsheet may
+// skip before one (tab, CR, LF, space, NBSP and the other Unicode spaces).
+const FORMULA_START = /^[=+\-@\uFF1D\uFF0B\uFF0D\uFF20\s\u0000-\u001f\u007f-\u009f\u200b-\u200d\u2060\ufeff]/;
 export function csvCell(value: unknown): string {
   let s = value === null || value === undefined ? '' : String(value);
-  if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`;
+  if (FORMULA_START.test(s)) s = `'${s}`;
   return `"${s.replace(/"/g, '""')}"`;
 }
 

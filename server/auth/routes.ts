@@ -75,6 +75,10 @@ function regenerate(req: Request): Promise<void> {
   return new Promise((resolve, reject) => req.session.regenerate((err) => (err ? reject(err) : resolve())));
 }
 
+function saveSession(req: Request): Promise<void> {
+  return new Promise((resolve, reject) => req.session.save((err) => (err ? reject(err) : resolve())));
+}
+
 function logIn(req: Request, user: SessionUser): Promise<void> {
   // passport >= 0.6 regenerates the session here: a new id after the second step.
   return new Promise((resolve, reject) => req.login(user, (err) => (err ? reject(err) : resolve())));
@@ -99,11 +103,15 @@ export function authRoutes(deps: Deps, passport: InstanceType<typeof Passport>):
     renderLogin(req, res, { notice });
   });
 
-  // POST /login — first step. Throttled per address; the same answer for an unknown
-  // email, a wrong password, a disabled account or an unfinished invitation.
+  // POST /login — first step. Failed attempts are limited per address (TRUST_PROXY
+  // decides the address); a successful one is not counted, so an office behind one NAT
+  // does not lock itself out. The same answer for an unknown email, a wrong password, a
+  // disabled account or an unfinished invitation.
   router.post('/login', (req, res, next) => {
     const ip = req.ip ?? 'unknown';
     const emailInput = formField(req.body, 'email') ?? '';
+    // Counted up front (so parallel guesses cannot all slip under the limit), taken
+    // back when the attempt turns out not to be a failure.
     const limit = passwordLimiter.hit(ip);
     if (!limit.allowed) {
       logger.warn('password attempts throttled', { ip });
@@ -117,6 +125,7 @@ export function authRoutes(deps: Deps, passport: InstanceType<typeof Passport>):
       );
     }
     if (typeof formField(req.body, 'password') !== 'string' || emailInput === '') {
+      passwordLimiter.release(ip);
       return renderLogin(req, res, { email: emailInput, error: 'Enter your email address and password.' }, 422);
     }
     passport.authenticate('local', { session: false }, async (err: unknown, user: UserRow | false) => {
@@ -126,9 +135,11 @@ export function authRoutes(deps: Deps, passport: InstanceType<typeof Passport>):
           recordAudit(db, clock, { label: 'anonymous', ip }, { action: 'login.failed', target: emailInput.slice(0, 254) });
           return renderLogin(req, res, { email: emailInput, error: 'The email address or password is incorrect.' }, 401);
         }
+        passwordLimiter.release(ip);
         await regenerate(req); // a new session id after the password
         req.session.pendingUserId = user.id;
         req.session.pendingAt = clock.now();
+        await saveSession(req); // stored before the redirect, or a 503 now
         recordAudit(db, clock, { userId: user.id, label: user.email, ip }, { action: 'login.password_ok', organisationId: user.organisationId });
         res.redirect(303, '/login/verify');
       } catch (e) {

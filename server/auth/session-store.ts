@@ -6,6 +6,7 @@ import { and, eq, isNull, lt, or, isNotNull } from 'drizzle-orm';
 import type { Db } from '../../db/client.ts';
 import { sessions } from '../../db/schema.ts';
 import type { Clock } from '../clock.ts';
+import type { Logger } from '../log.ts';
 
 export const IDLE_TIMEOUT_MS = 30 * 60 * 1000;
 export const ABSOLUTE_TIMEOUT_MS = 12 * 60 * 60 * 1000;
@@ -22,6 +23,7 @@ export class SqliteSessionStore extends session.Store {
   constructor(
     private readonly db: Db,
     private readonly clock: Clock,
+    private readonly logger?: Logger,
   ) {
     super();
   }
@@ -60,10 +62,12 @@ export class SqliteSessionStore extends session.Store {
         .set({ expiresAt: this.clock.now() + IDLE_TIMEOUT_MS })
         .where(and(eq(sessions.sid, sid), isNull(sessions.revokedAt)))
         .run();
-      cb?.();
     } catch (err) {
-      cb?.(err);
+      // Extending the idle timeout is not worth failing a page that was only read
+      // (the database may be locked for a moment): log it and carry on.
+      this.logger?.warn('session not extended', { error: String((err as Error)?.message ?? err) });
     }
+    cb?.();
   }
 
   override destroy(sid: string, cb?: Callback): void {

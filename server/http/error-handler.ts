@@ -2,7 +2,9 @@
 // depending on what was asked; never a stack trace outside development.
 import type { NextFunction, Request, Response } from 'express';
 import type { Eta } from 'eta';
+import type Database from 'better-sqlite3';
 import type { Config } from '../config.ts';
+import { isBusyError, noteBusy } from '../../db/client.ts';
 import type { Logger } from '../log.ts';
 import { HttpError } from './errors.ts';
 import { isHtmx } from './htmx.ts';
@@ -17,35 +19,50 @@ function wantsJson(req: Request): boolean {
   return req.path.startsWith('/oauth/') || req.path.startsWith('/.well-known/') || (req.accepts(['html', 'json']) === 'json');
 }
 
-export function errorHandler(config: Config, views: Eta, logger: Logger) {
+export const BUSY_MESSAGE = 'The portal is busy for a moment and could not save this. Nothing was changed. Please try again in a few seconds.';
+
+export function errorHandler(config: Config, views: Eta, logger: Logger, sqlite?: Database.Database) {
   return (err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const e = err as { status?: unknown; statusCode?: unknown; expose?: unknown; message?: unknown; type?: unknown; stack?: unknown };
-    const raw = typeof e?.status === 'number' ? e.status : typeof e?.statusCode === 'number' ? e.statusCode : 500;
+    // The database held by another connection past our short wait: 503, try again.
+    const busy = isBusyError(err);
+    if (busy && sqlite) noteBusy(sqlite);
+    const raw = busy ? 503 : typeof e?.status === 'number' ? e.status : typeof e?.statusCode === 'number' ? e.statusCode : 500;
     const status = raw >= 400 && raw < 600 ? raw : 500;
     const requestId = String(res.locals.requestId ?? '');
     let message: string;
-    if (err instanceof HttpError && err.expose) message = err.message;
+    if (busy) message = BUSY_MESSAGE;
+    else if (err instanceof HttpError && err.expose) message = err.message;
     else if (status === 413) message = 'The request was too large.';
     else if (status === 400) message = 'The request could not be understood.';
     else if (status === 404) message = 'Page not found';
     else if (status < 500 && e?.expose === true && typeof e.message === 'string') message = e.message;
     else message = 'Something went wrong on our side. Please try again; if it keeps happening, contact support and mention the reference below.';
-    if (status >= 500) {
+    if (busy) {
+      logger.warn('database busy', { id: requestId, method: req.method, path: safePath(req.path) });
+    } else if (status >= 500) {
       logger.error('unhandled error', { id: requestId, path: safePath(req.path), error: String(e?.message ?? err), stack: String(e?.stack ?? '') });
     } else if (status === 403) {
       logger.warn('forbidden', { id: requestId, method: req.method, path: safePath(req.path), reason: message });
     }
     if (res.headersSent) return;
     res.set('Cache-Control', 'no-store');
+    if (busy) res.set('Retry-After', '1');
     if (wantsJson(req)) {
-      res.status(status).json({ error: status >= 500 ? 'server_error' : status === 404 ? 'not_found' : 'invalid_request', error_description: message });
+      if (status >= 500) (req as { session?: unknown }).session = undefined;
+      const error = busy ? 'temporarily_unavailable' : status >= 500 ? 'server_error' : status === 404 ? 'not_found' : 'invalid_request';
+      const reference = status >= 500 && !busy ? { error_description: `${message} Reference: ${requestId}.`, request_id: requestId } : {};
+      res.status(status).json({ error, error_description: message, ...reference });
       return;
     }
+    const layout = layoutModelSafe(req, config);
+    // A failed request leaves the session as it was: nothing is saved at the end.
+    if (status >= 500) (req as { session?: unknown }).session = undefined;
     const model = {
-      ...layoutModelSafe(req, config),
+      ...layout,
       status,
       message,
-      requestId: status >= 500 ? requestId : '',
+      requestId: status >= 500 && !busy ? requestId : '',
       stack: config.isDevelopment && status >= 500 ? String(e?.stack ?? '') : '',
     };
     try {

@@ -1,5 +1,6 @@
-// In-memory fixed-window counters, one per key (an IP, a client id). The portal is
-// one process, so memory is the right place; a restart forgetting counts is fine.
+// In-memory fixed-window counters, one per key (an address, a client id and address).
+// The portal is one process, so memory is the right place; a restart forgetting counts
+// is fine.
 import type { Clock } from '../clock.ts';
 
 export interface LimitResult {
@@ -7,8 +8,15 @@ export interface LimitResult {
   retryAfterSeconds: number;
 }
 
+interface Window {
+  start: number;
+  count: number;
+  // Fingerprints already counted in this window (see hit()).
+  seen?: Set<string>;
+}
+
 export class RateLimiter {
-  private readonly windows = new Map<string, { start: number; count: number }>();
+  private readonly windows = new Map<string, Window>();
 
   constructor(
     readonly max: number,
@@ -16,7 +24,7 @@ export class RateLimiter {
     private readonly clock: Clock,
   ) {}
 
-  private current(key: string) {
+  private current(key: string): Window {
     const now = this.clock.now();
     let w = this.windows.get(key);
     if (!w || now - w.start >= this.windowMs) {
@@ -33,11 +41,25 @@ export class RateLimiter {
     return { allowed: w.count < this.max, retryAfterSeconds: this.retryAfter(w) };
   }
 
-  // Counts one event for the key and says whether it was still allowed.
-  hit(key: string): LimitResult {
+  // Counts one event for the key and says whether it was still allowed. With a
+  // fingerprint, an event already counted in this window is not counted again: a
+  // system repeating the same stale secret is one failure, a guesser's every new
+  // guess is another.
+  hit(key: string, fingerprint?: string): LimitResult {
     const w = this.current(key);
+    if (fingerprint !== undefined) {
+      w.seen ??= new Set();
+      if (w.seen.has(fingerprint)) return { allowed: w.count <= this.max, retryAfterSeconds: this.retryAfter(w) };
+      if (w.seen.size <= this.max) w.seen.add(fingerprint);
+    }
     w.count++;
     return { allowed: w.count <= this.max, retryAfterSeconds: this.retryAfter(w) };
+  }
+
+  // Takes back one event counted by hit() (a reservation that turned out not to be a failure).
+  release(key: string): void {
+    const w = this.windows.get(key);
+    if (w && w.count > 0) w.count--;
   }
 
   private retryAfter(w: { start: number }): number {

@@ -3,6 +3,7 @@
 // and an Origin check on every state-changing request.
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import helmet from 'helmet';
+import crypto from 'node:crypto';
 import { constantTimeEqual, randomToken } from '../crypto.ts';
 import { HttpError } from './errors.ts';
 import { formField } from './form.ts';
@@ -42,24 +43,61 @@ declare module 'express-session' {
   }
 }
 
+// CSRF tokens. Anyone with a session (signed in, half-way through signing in, or
+// setting up) gets a synchronizer token kept in the session. An anonymous visitor of a
+// sign-in page gets no session row: their token is an HMAC of a random value held in a
+// short-lived cookie (the signed double-submit pattern), so a page view costs no write.
+export const PRE_SESSION_COOKIE = 'portal.pre';
+const PRE_SESSION_MAX_AGE_MS = 2 * 60 * 60 * 1000;
+
+function hasSessionState(req: Request): boolean {
+  const s = req.session as (typeof req.session & { passport?: unknown }) | undefined;
+  return !!s && (s.csrfToken !== undefined || s.passport !== undefined || s.pendingUserId !== undefined || s.setup !== undefined);
+}
+
+function preSessionToken(key: Buffer, value: string): string {
+  return crypto.createHmac('sha256', key).update(`csrf:${value}`).digest('base64url');
+}
+
+function cookieValue(req: Request, name: string): string | undefined {
+  for (const part of (req.headers.cookie ?? '').split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return undefined;
+}
+
 export function ensureCsrfToken(req: Request): string {
   if (!req.session) return '';
-  req.session.csrfToken ??= randomToken();
-  return req.session.csrfToken;
+  if (hasSessionState(req)) {
+    req.session.csrfToken ??= randomToken();
+    return req.session.csrfToken;
+  }
+  const settings = req.res?.locals.csrf as { key: Buffer; secure: boolean } | undefined;
+  if (!settings) return '';
+  const { key, secure } = settings;
+  const res = req.res!;
+  let value = (res.locals.preSessionValue as string | undefined) ?? cookieValue(req, PRE_SESSION_COOKIE);
+  if (!value || !/^[A-Za-z0-9_-]{32,64}$/.test(value)) {
+    value = randomToken();
+    res.cookie(PRE_SESSION_COOKIE, value, { httpOnly: true, sameSite: 'lax', secure, maxAge: PRE_SESSION_MAX_AGE_MS, path: '/' });
+  }
+  res.locals.preSessionValue = value;
+  return preSessionToken(key, value);
 }
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
-// Same-origin only: the Origin (when sent) must be the portal's own, and the browser
-// must not call the request cross-site. `Origin: null` is refused.
+// Same-origin only: the Origin (when sent) must be BASE_URL's origin, and the browser
+// must not call the request cross-site. `Origin: null` is refused. The Host header is
+// not consulted: a client chooses it.
 export function originCheck(baseUrl: string): RequestHandler {
   const allowed = new URL(baseUrl).origin;
   return (req: Request, _res: Response, next: NextFunction) => {
     if (SAFE_METHODS.has(req.method)) return next();
     const origin = req.get('Origin');
     const site = req.get('Sec-Fetch-Site');
-    const hostOrigin = `${req.protocol}://${req.get('Host') ?? ''}`;
-    if (origin !== undefined && origin !== allowed && origin !== hostOrigin) {
+    if (origin !== undefined && origin !== allowed) {
       return next(new HttpError(403, 'This request came from another site and was refused.'));
     }
     if (site === 'cross-site') return next(new HttpError(403, 'This request came from another site and was refused.'));
@@ -67,11 +105,19 @@ export function originCheck(baseUrl: string): RequestHandler {
   };
 }
 
-export function csrfCheck(): RequestHandler {
-  return (req: Request, _res: Response, next: NextFunction) => {
+// A signed-in session must send its own session token; a visitor without session state
+// (the sign-in form) sends the token derived from the pre-session cookie.
+export function csrfCheck(masterKey: Buffer, secure: boolean): RequestHandler {
+  const key = crypto.createHmac('sha256', masterKey).update('csrf-pre-session').digest();
+  return (req: Request, res: Response, next: NextFunction) => {
+    res.locals.csrf = { key, secure };
     if (SAFE_METHODS.has(req.method)) return next();
     const sent = formField(req.body, '_csrf') ?? req.get('X-CSRF-Token');
-    const expected = req.session?.csrfToken;
+    let expected = req.session?.csrfToken;
+    if (!hasSessionState(req)) {
+      const value = cookieValue(req, PRE_SESSION_COOKIE);
+      expected = value ? preSessionToken(key, value) : undefined;
+    }
     if (!sent || !expected || !constantTimeEqual(sent, expected)) {
       return next(new HttpError(403, 'This form has expired or did not come from this site. Reload the page and try again.'));
     }

@@ -17,6 +17,8 @@ export interface MailMessage {
 
 export interface Mailer {
   send(message: MailMessage): Promise<void>;
+  // Closes pooled connections (shutdown; the end of a CLI command).
+  close(): void;
   readonly kind: 'smtp' | 'outbox';
 }
 
@@ -44,18 +46,22 @@ export function createMailer(config: Config, timeouts: SmtpTimeouts = DEFAULT_TI
     headers: { 'Auto-Submitted': 'auto-generated' },
   });
   if (config.smtpUrl) {
-    const transport = nodemailer.createTransport({ url: config.smtpUrl, ...timeouts, pool: false } as Parameters<typeof nodemailer.createTransport>[0]);
+    // Pooled: one reminder run's mails share up to two connections instead of a
+    // handshake each.
+    const transport = nodemailer.createTransport({ url: config.smtpUrl, ...timeouts, pool: true, maxConnections: 2, maxMessages: 100 } as Parameters<typeof nodemailer.createTransport>[0]);
     return {
       kind: 'smtp',
       async send(m) {
         await transport.sendMail(envelope(m));
       },
+      close: () => transport.close(),
     };
   }
   const dir = outboxDir(config);
   const transport = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'windows' });
   return {
     kind: 'outbox',
+    close: () => {},
     async send(m) {
       const info = await transport.sendMail(envelope(m));
       fs.mkdirSync(dir, { recursive: true, mode: 0o700 });

@@ -32,6 +32,26 @@ export interface ReminderSummary {
   considered: number;
   sent: number;
   failed: number;
+  // Due reminders this run did not get to (its deadline passed, or the database was
+  // busy): nothing of theirs is marked sent, so the next run sends them.
+  left: number;
+}
+
+class DeadlineReached extends Error {}
+
+// Waits for the send, but no longer than the run's deadline. A send still under way
+// then settles on its own (its rejection is caught here); its claim has been released,
+// so at worst the next run sends that one reminder twice.
+function beforeDeadline<T>(work: Promise<T>, deadline: number): Promise<T> {
+  work.catch(() => {});
+  const ms = deadline - performance.now();
+  if (ms <= 0) return Promise.reject(new DeadlineReached());
+  let timer: NodeJS.Timeout;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new DeadlineReached()), ms);
+    timer.unref();
+  });
+  return Promise.race([work, expired]).finally(() => clearTimeout(timer));
 }
 
 // Which threshold applies today to a secret, if any.
@@ -78,7 +98,11 @@ export async function sendExpiryReminders(deps: ReminderDeps): Promise<ReminderS
   const now = clock.now();
   const today = dateInZone(now, config.timezone);
   const horizon = addDays(today, Math.max(...config.reminderDays));
-  const summary: ReminderSummary = { considered: 0, sent: 0, failed: 0 };
+  const summary: ReminderSummary = { considered: 0, sent: 0, failed: 0, left: 0 };
+  // Wall time, not the injected clock: the deadline bounds how long this run takes.
+  const deadline = performance.now() + config.reminderDeadlineSeconds * 1000;
+  let stopped: string | null = null;
+  const alreadySent = db.$client.prepare<[string, number], { one: number }>('select 1 as one from reminders_sent where secret_id = ? and threshold = ? and sent_at is not null');
   const rows = db
     .select({ secret: clientSecrets, app: applications })
     .from(clientSecrets)
@@ -91,8 +115,26 @@ export async function sendExpiryReminders(deps: ReminderDeps): Promise<ReminderS
     const expired = secret.expiresAt <= now;
     const threshold = dueThreshold(secret.expiresOn, expired, today, config.reminderDays);
     if (threshold === null) continue;
-    const recipients = managersOf(db, app.id, app.organisationId);
-    if (!claim(db, secret.id, threshold, now)) continue;
+    if (stopped === null && performance.now() >= deadline) stopped = 'deadline reached';
+    if (stopped !== null) {
+      try {
+        if (!alreadySent.get(secret.id, threshold)) summary.left++;
+      } catch {
+        summary.left++;
+      }
+      continue;
+    }
+    let recipients: ReturnType<typeof managersOf>;
+    try {
+      recipients = managersOf(db, app.id, app.organisationId);
+      if (!claim(db, secret.id, threshold, now)) continue;
+    } catch (err) {
+      // The database is locked or failing: stop here; the next run picks up the rest.
+      stopped = 'database unavailable';
+      summary.left++;
+      logger.warn('expiry reminders: could not claim; the rest is left for the next run', { error: String((err as Error)?.message ?? err) });
+      continue;
+    }
     if (recipients.length === 0) {
       logger.warn('expiry reminder has no credential manager to go to', { applicationId: app.id, secretId: secret.id });
       db.update(remindersSent).set({ sentAt: now }).where(and(eq(remindersSent.secretId, secret.id), eq(remindersSent.threshold, threshold))).run();
@@ -123,21 +165,45 @@ export async function sendExpiryReminders(deps: ReminderDeps): Promise<ReminderS
       link: `${config.baseUrl}/manage-api-credentials`,
       supportEmail: config.supportEmail,
     };
+    const claimed = and(eq(remindersSent.secretId, secret.id), eq(remindersSent.threshold, threshold));
     try {
-      await mailer.send({ to: recipients.map((r) => ({ name: r.name, address: r.email })), subject, ...renderEmail('reminder', model) });
-      db.update(remindersSent).set({ sentAt: clock.now() }).where(and(eq(remindersSent.secretId, secret.id), eq(remindersSent.threshold, threshold))).run();
+      await beforeDeadline(mailer.send({ to: recipients.map((r) => ({ name: r.name, address: r.email })), subject, ...renderEmail('reminder', model) }), deadline);
+    } catch (err) {
+      if (err instanceof DeadlineReached) {
+        stopped = 'deadline reached';
+        summary.left++;
+        logger.warn('expiry reminders: deadline reached; the rest is left for the next run', { secretId: secret.id, threshold });
+      } else {
+        summary.failed++;
+        logger.error('expiry reminder failed', { secretId: secret.id, threshold, error: String((err as Error)?.message ?? err) });
+      }
+      // Release the claim: the next run tries again.
+      releaseClaim(db, secret.id, threshold, logger);
+      continue;
+    }
+    try {
+      db.update(remindersSent).set({ sentAt: clock.now() }).where(claimed).run();
       summary.sent++;
     } catch (err) {
-      // Release the claim: the next run tries again.
-      db.delete(remindersSent).where(and(eq(remindersSent.secretId, secret.id), eq(remindersSent.threshold, threshold), isNull(remindersSent.sentAt))).run();
-      summary.failed++;
-      logger.error('expiry reminder failed', { secretId: secret.id, threshold, error: String((err as Error)?.message ?? err) });
+      // Sent but not marked: the stale claim is taken over later (at most one duplicate).
+      summary.sent++;
+      logger.warn('expiry reminder sent but not marked sent', { secretId: secret.id, threshold, error: String((err as Error)?.message ?? err) });
     }
   }
-  logger.info('expiry reminders', { ...summary });
+  logger.info('expiry reminders', { ...summary, ...(stopped ? { stopped } : {}) });
   return summary;
 }
 
+function releaseClaim(db: Db, secretId: string, threshold: number, logger: Logger) {
+  try {
+    db.delete(remindersSent).where(and(eq(remindersSent.secretId, secretId), eq(remindersSent.threshold, threshold), isNull(remindersSent.sentAt))).run();
+  } catch (err) {
+    // The claim goes stale and is taken over by a run after STALE_CLAIM_MS.
+    logger.warn('expiry reminder claim not released', { secretId, threshold, error: String((err as Error)?.message ?? err) });
+  }
+}
+
 export function formatSummary(s: ReminderSummary): string {
-  return `considered ${s.considered} secret${s.considered === 1 ? '' : 's'}, sent ${s.sent} mail${s.sent === 1 ? '' : 's'}, ${s.failed} failure${s.failed === 1 ? '' : 's'}`;
+  const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+  return `considered ${plural(s.considered, 'secret')}, sent ${plural(s.sent, 'mail')}, ${plural(s.failed, 'failure')}, ${s.left} left for the next run`;
 }

@@ -119,7 +119,9 @@ export function createClientAuthenticator(sqlite: Database.Database) {
     return entry;
   }
 
-  return function authenticate(clientId: string, secret: string, now: number): AuthenticatedClient | null {
+  // The client when the secret is right; otherwise a short fingerprint of what was
+  // presented, so that the limits can tell a repeated wrong secret from a new guess.
+  return function authenticate(clientId: string, secret: string, now: number): { client: AuthenticatedClient; fingerprint?: undefined } | { client: null; fingerprint: string } {
     const presented = crypto.createHash('sha256').update(secret, 'utf8').digest();
     const { app, secrets, grants } = lookup(clientId);
     let match: SecretRow | null = null;
@@ -127,7 +129,7 @@ export function createClientAuthenticator(sqlite: Database.Database) {
     for (const row of secrets.length ? secrets : [DUMMY]) {
       if (crypto.timingSafeEqual(row.hash, presented) && row !== DUMMY && row.expires_at > now && !match) match = row;
     }
-    if (!app || !match) return null;
-    return { applicationId: app.id, organisationId: app.organisation_id, clientId: app.client_id, sandboxOnly: app.sandbox_only === 1, secretId: match.id, grants };
+    if (!app || !match) return { client: null, fingerprint: presented.toString('base64', 0, 12) };
+    return { client: { applicationId: app.id, organisationId: app.organisation_id, clientId: app.client_id, sandboxOnly: app.sandbox_only === 1, secretId: match.id, grants } };
   };
 }

@@ -18,3 +18,6 @@ export const invalidClient = (basic: boolean) =>
   new OAuthError(401, 'invalid_client', 'Client authentication failed.', basic ? { 'WWW-Authenticate': 'Basic realm="token", charset="UTF-8"' } : {});
 export const slowDown = (retryAfter: number) =>
   new OAuthError(429, 'slow_down', 'Too many failed client authentications. Try again later.', { 'Retry-After': String(retryAfter) });
+// The database is write-locked (or failing) past our short wait: try again shortly.
+export const temporarilyUnavailable = () =>
+  new OAuthError(503, 'temporarily_unavailable', 'The service is briefly unavailable. Try again in a moment.', { 'Retry-After': '1' });

@@ -282,7 +282,23 @@ test('audit log: filters, paging, and a CSV export that neutralises formula inje
   assert.ok(csv.text.includes(`"'@SUM(A1)"`));
   assert.ok(csv.text.includes(`"Normal ""quoted"" org"`));
   assert.ok(!/(^|,)"[=+\-@]/m.test(csv.text), 'no cell starts with a formula character');
-  assert.equal(csvCell('\tcmd'), `"'\tcmd"`);
+  // Spreadsheets skip leading whitespace and control characters and read fullwidth
+  // operators as formulas: each is neutralised; ordinary text is left alone.
+  const cases: Array<[string, string]> = [
+    ['\tcmd', `"'\tcmd"`],
+    ['\r=1+1', `"'\r=1+1"`],
+    ['\n=1+1', `"'\n=1+1"`],
+    [' =1+1', `"' =1+1"`],
+    ['\u00a0=1+1', `"'\u00a0=1+1"`],
+    ['\u0001=1', `"'\u0001=1"`],
+    ['\uff1dSUM(A1)', `"'\uff1dSUM(A1)"`],
+    ['\uff0b1', `"'\uff0b1"`],
+    ['\uff0d1', `"'\uff0d1"`],
+    ['\uff20A1', `"'\uff20A1"`],
+    ['Erasmus MC', '"Erasmus MC"'],
+    ['a=b', '"a=b"'],
+  ];
+  for (const [input, expected] of cases) assert.equal(csvCell(input), expected, JSON.stringify(input));
   assert.ok(actions(portal).includes('audit.export'));
 });
 

@@ -186,9 +186,14 @@ test('sessions: new id at both steps, second step enforced, logout ends it on th
   const portal = await startPortal(t);
   const account = await createAdmin(portal);
   const c = portal.client();
+  const rows = () => portal.deps.db.select().from(sessions).all().length;
+  const before = rows();
   await c.get('/login');
-  const anonymous = c.sessionId();
-  assert.ok(anonymous);
+  await c.get('/login');
+  assert.equal(c.sessionId(), undefined, 'an anonymous visit to the sign-in page sets no session cookie');
+  assert.equal(rows(), before, 'and writes no session row');
+  const anonymous = 's%3Aplanted-by-an-attacker.x';
+  c.cookies.set('portal.sid', anonymous);
   const cookie = (await c.post('/login', { email: account.email, password: account.password })).headers.get('set-cookie')!;
   assert.match(cookie, /HttpOnly/);
   assert.match(cookie, /SameSite=Lax/);
@@ -308,4 +313,56 @@ test('setup of a user who is mid-way does not let an old invitation survive a ne
   const second = createInvitation(portal.deps.db, portal.clock, first.value.userId);
   assert.equal((await portal.client().get(`/setup/${first.value.token}`)).status, 410, 'the older link is dead');
   await completeSetup(portal, `/setup/${second}`, 'two@example.org');
+});
+
+// POST /login from a chosen local address, optionally with X-Forwarded-For.
+async function loginFrom(portal: Awaited<ReturnType<typeof startPortal>>, localAddress: string, form: Record<string, string>, xff?: string) {
+  const http = await import('node:http');
+  const page = await new Promise<{ cookie: string; csrf: string }>((resolve, reject) => {
+    http.get(`${portal.baseUrl}/login`, { localAddress }, (res) => {
+      let text = '';
+      res.on('data', (d) => (text += d));
+      res.on('end', () => resolve({ cookie: (res.headers['set-cookie'] ?? []).map((c) => c.split(';')[0]).join('; '), csrf: /name="_csrf" value="([^"]+)"/.exec(text)?.[1] ?? '' }));
+    }).on('error', reject);
+  });
+  return new Promise<number>((resolve, reject) => {
+    const headers: Record<string, string> = { Cookie: page.cookie, 'Content-Type': 'application/x-www-form-urlencoded' };
+    if (xff) headers['X-Forwarded-For'] = xff;
+    const req = http.request(`${portal.baseUrl}/login`, { method: 'POST', localAddress, headers }, (res) => {
+      res.resume();
+      resolve(res.statusCode!);
+    });
+    req.on('error', reject);
+    req.end(new URLSearchParams({ _csrf: page.csrf, ...form }).toString());
+  });
+}
+
+test('without TRUST_PROXY, a rotating X-Forwarded-For neither bypasses the sign-in limit nor reaches the audit log', async (t) => {
+  const portal = await startPortal(t);
+  const statuses: number[] = [];
+  for (let i = 0; i < 12; i++) statuses.push(await loginFrom(portal, '127.0.0.9', { email: `v${i}@example.org`, password: 'wrong password here' }, `203.0.113.${i}`));
+  assert.deepEqual(statuses.slice(0, 10), Array(10).fill(401));
+  assert.deepEqual(statuses.slice(10), [429, 429], 'the forged addresses do not reset the count');
+  const failed = portal.deps.db.select().from(auditEvents).where(eq(auditEvents.action, 'login.failed')).all();
+  assert.ok(failed.length === 10 && failed.every((e) => e.ip === '127.0.0.9'), 'the audit log holds the real peer address');
+  assert.equal(await loginFrom(portal, '127.0.0.10', { email: 'v@example.org', password: 'wrong password here' }), 401, 'another address is not limited');
+});
+
+test('with TRUST_PROXY=loopback, X-Forwarded-For is the address: limited per client behind the proxy, and audited as such', async (t) => {
+  const portal = await startPortal(t, { TRUST_PROXY: 'loopback' });
+  for (let i = 0; i < 10; i++) assert.equal(await loginFrom(portal, '127.0.0.1', { email: `v${i}@example.org`, password: 'wrong password here' }, '203.0.113.7'), 401);
+  assert.equal(await loginFrom(portal, '127.0.0.1', { email: 'v@example.org', password: 'wrong password here' }, '203.0.113.7'), 429);
+  assert.equal(await loginFrom(portal, '127.0.0.1', { email: 'v@example.org', password: 'wrong password here' }, '198.51.100.2'), 401, 'another client behind the same proxy is not limited');
+  const failed = portal.deps.db.select().from(auditEvents).where(eq(auditEvents.action, 'login.failed')).all();
+  assert.equal(failed[0]!.ip, '203.0.113.7');
+});
+
+test('successful sign-ins are not counted: an office behind one address keeps signing in', async (t) => {
+  const portal = await startPortal(t);
+  const account = await createAdmin(portal);
+  for (let i = 0; i < 15; i++) {
+    assert.equal(await loginFrom(portal, '127.0.0.11', { email: account.email, password: account.password }), 303, `sign-in ${i + 1}`);
+  }
+  for (let i = 0; i < 9; i++) assert.equal(await loginFrom(portal, '127.0.0.11', { email: account.email, password: 'mistyped password!' }), 401);
+  assert.equal(await loginFrom(portal, '127.0.0.11', { email: account.email, password: account.password }), 303, 'nine mistakes and fifteen successes: still under the limit');
 });

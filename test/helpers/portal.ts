@@ -24,6 +24,8 @@ export interface TestPortal {
   logs: string[];
   dataDir: string;
   client(): Client;
+  // Writes what the token endpoint queued (audit events, last use) now.
+  settle(): void;
 }
 
 export function tempDir(t: TestContext, prefix = 'portal-test-'): string {
@@ -57,8 +59,9 @@ export async function startPortal(
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
     portalHandler.close();
+    deps.mailer.close();
     deps.db.$client.close();
   });
   const baseUrl = `http://127.0.0.1:${port}`;
-  return { baseUrl, deps, clock, logs: logger.lines, dataDir, client: () => new Client(baseUrl) };
+  return { baseUrl, deps, clock, logs: logger.lines, dataDir, client: () => new Client(baseUrl), settle: () => portalHandler.flush() };
 }

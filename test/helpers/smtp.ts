@@ -17,6 +17,8 @@ export async function startSmtp(t: TestContext) {
   let mode: SmtpMode = 'accept';
   const server = new SMTPServer({
     authOptional: true,
+    // The portal's pooled SMTP connections may still be open when a test ends.
+    closeTimeout: 200,
     disabledCommands: ['STARTTLS'],
     logger: false,
     onData(stream, session, callback) {

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { startPortal } from '../helpers/portal.ts';
 import { createAdmin, createUser, signIn } from '../helpers/accounts.ts';
 import { makeApplication, makeOrganisation } from '../helpers/fixtures.ts';
@@ -40,4 +41,44 @@ test('an organisation can be renamed; an empty name is refused beside the field'
   const list = await c.get('/admin');
   assert.match(list.text, />New Name</);
   assert.doesNotMatch(list.text, />Old Name</);
+});
+
+test('a JSON 500 carries the request id it asks the reader to mention, and the log holds the same id', async (t) => {
+  const portal = await startPortal(t);
+  const org = makeOrganisation(portal, 'A');
+  const app = makeApplication(portal, org, 'Partner-NL-A-DM');
+  const manager = await createUser(portal, org, 'm@a.example', [app]);
+  const c = await signIn(portal, manager);
+  portal.deps.db.$client.exec('drop table application_apis');
+  const r = await c.get('/manage-api-credentials', { Accept: 'application/json' });
+  assert.equal(r.status, 500);
+  const body = JSON.parse(r.text) as { error: string; error_description: string; request_id: string };
+  assert.equal(body.error, 'server_error');
+  assert.match(body.request_id, /^[0-9a-f]{8}$/);
+  assert.ok(body.error_description.includes(body.request_id), 'the description names the reference');
+  assert.equal(r.headers.get('x-request-id'), body.request_id);
+  assert.ok(portal.logs.some((l) => l.includes('unhandled error') && l.includes(body.request_id)));
+});
+
+test('Origin is compared with BASE_URL only: an Origin matching a forged Host header is refused', async (t) => {
+  const portal = await startPortal(t);
+  const admin = await createAdmin(portal);
+  const c = await signIn(portal, admin);
+  await c.get('/admin');
+  // node:http, so the forged Host header is really sent.
+  const forged = await new Promise<number>((resolve, reject) => {
+    const body = new URLSearchParams({ _csrf: c.csrf }).toString();
+    const req = http.request(`${portal.baseUrl}/logout`, {
+      method: 'POST',
+      headers: { Host: 'evil.example', Origin: 'http://evil.example', Cookie: c.cookieHeader, 'Content-Type': 'application/x-www-form-urlencoded' },
+    }, (res) => {
+      res.resume();
+      resolve(res.statusCode!);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+  assert.equal(forged, 403, 'Origin equal to the Host header but not to BASE_URL');
+  assert.equal((await c.get('/admin')).status, 200, 'still signed in');
+  assert.equal((await c.post('/logout', {}, { Origin: portal.baseUrl })).status, 303, "BASE_URL's origin is accepted");
 });

@@ -12,6 +12,7 @@ import { cliActor } from '../../server/audit/audit.ts';
 import { createClientSecret, deleteClientSecret } from '../../server/credentials/secrets.ts';
 import { findApplicationByClientId } from '../../server/admin/applications.ts';
 import { sendExpiryReminders } from '../../server/notifications/reminders.ts';
+import { createMailer } from '../../server/notifications/mailer.ts';
 import { inviteUser } from '../../server/admin/users.ts';
 import { addDays, startOfDateInZone } from '../../server/dates.ts';
 import { applications, remindersSent, users } from '../../db/schema.ts';
@@ -105,7 +106,7 @@ test('no duplicates across repeated runs and across concurrent processes', async
   const cliResults = results.slice(0, 3) as Array<{ code: number | null; out: string }>;
   for (const r of cliResults) {
     assert.equal(r.code, 0);
-    assert.match(r.out, /^considered \d+ secrets?, sent [01] mails?, 0 failures$/);
+    assert.match(r.out, /^considered \d+ secrets?, sent [01] mails?, 0 failures, 0 left for the next run$/);
   }
   assert.equal(smtp.messages.length, 1, 'one mail, however many runs at once');
   await run(portal, Date.parse(when) + 3600_000);
@@ -121,12 +122,12 @@ test('SMTP refusing: nothing marked sent, the next run retries', async (t) => {
   const { portal } = await world(t, { SMTP_URL: smtp.url });
   smtp.setMode('refuse');
   const failed = await run(portal, at(addDays(EXPIRES, -14), 7));
-  assert.deepEqual(failed, { considered: 1, sent: 0, failed: 1 });
+  assert.deepEqual(failed, { considered: 1, sent: 0, failed: 1, left: 0 });
   assert.equal(portal.deps.db.select().from(remindersSent).all().length, 0, 'the claim was released');
   assert.ok(portal.logs.some((l) => l.includes('expiry reminder failed')));
   smtp.setMode('accept');
   const retried = await run(portal, at(addDays(EXPIRES, -14), 8));
-  assert.deepEqual(retried, { considered: 1, sent: 1, failed: 0 });
+  assert.deepEqual(retried, { considered: 1, sent: 1, failed: 0, left: 0 });
   assert.equal(smtp.messages.length, 1);
 });
 
@@ -141,9 +142,30 @@ test('SMTP hanging: the job ends in bounded time, nothing is marked sent, and th
   assert.equal(login.status, 200);
   const summary = await job;
   assert.ok(Date.now() - started < 5000, 'bounded by the SMTP timeouts');
-  assert.deepEqual(summary, { considered: 1, sent: 0, failed: 1 });
+  assert.deepEqual(summary, { considered: 1, sent: 0, failed: 1, left: 0 });
   assert.equal(portal.deps.db.select().from(remindersSent).all().length, 0);
   assert.ok(silent.connections() >= 1, 'the mailer did try');
+});
+
+test('a reminder run has an overall deadline: against SMTP that never answers it stops in time, marks nothing sent, and the next run sends', async (t) => {
+  const silent = await startSilentServer(t);
+  const smtp = await startSmtp(t);
+  // Default SMTP timeouts (10 s greeting): only the run's own deadline can stop it early.
+  const { portal, app } = await world(t, { SMTP_URL: silent.url, REMINDER_DEADLINE_SECONDS: '2' });
+  for (const name of ['second', 'third']) assert.ok(createClientSecret(portal.deps, cliActor, app, { name, expires: EXPIRES }).ok);
+  const when = at(addDays(EXPIRES, -7), 7);
+  const started = Date.now();
+  const summary = await run(portal, when);
+  const took = Date.now() - started;
+  assert.ok(took >= 1900 && took < 3500, `ended by its 2 s deadline (${took} ms)`);
+  assert.deepEqual(summary, { considered: 3, sent: 0, failed: 0, left: 3 });
+  assert.equal(portal.deps.db.select().from(remindersSent).all().length, 0, 'nothing is marked sent or left claimed');
+  assert.ok(portal.logs.some((l) => l.includes('deadline reached')));
+  const working = createMailer({ ...portal.deps.config, smtpUrl: smtp.url });
+  t.after(() => working.close());
+  const next = await sendExpiryReminders({ ...portal.deps, mailer: working, clock: fixedClock(when + 3600_000) });
+  assert.deepEqual(next, { considered: 3, sent: 3, failed: 0, left: 0 }, 'the next run sends all three');
+  assert.equal(smtp.messages.length, 3);
 });
 
 test('deleted secrets get no reminder; a crossed-over period gives one mail, for the nearest threshold', async (t) => {

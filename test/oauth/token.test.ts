@@ -278,6 +278,19 @@ test('introspection: active with claims; deleting the secret makes its tokens in
   assert.equal((await introspect(fromSecond)).text, '{"active":false}', 'an expired token is inactive');
 });
 
+test('introspection by a client of another organisation: {"active":false}, nothing else', async (t) => {
+  const { portal, clientId, secret } = await world(t);
+  const otherOrg = makeOrganisation(portal, 'Registry B', 'BE');
+  const foreignApi = makeApplication(portal, otherOrg, 'Registry B resource server', ['DM']);
+  const foreignSecret = makeSecret(portal, foreignApi).secret;
+  const token = String((await tokenWithBasic(portal, clientId, secret)).body.access_token);
+  const foreign = await call(portal, '/oauth/introspect', { form: { token }, headers: { Authorization: basic(foreignApi, foreignSecret) } });
+  assert.equal(foreign.status, 200);
+  assert.equal(foreign.text, '{"active":false}', 'no claims leak across organisations');
+  const own = await call(portal, '/oauth/introspect', { form: { token }, headers: { Authorization: basic(clientId, secret) } });
+  assert.equal(own.body.active, true, 'the same token is active for its own organisation');
+});
+
 test('introspection refuses forged tokens: alg none, HS256, tampered claims, foreign keys', async (t) => {
   const { portal, clientId, secret } = await world(t);
   const auth = { Authorization: basic(clientId, secret) };
@@ -383,7 +396,7 @@ function postFrom(localAddress: string, url: string, body: string, headers: Reco
   });
 }
 
-test('guessing secrets is throttled per client id and per address; other clients are unaffected; audit is bounded', async (t) => {
+test('guessing is throttled per (client id, address) and per address; the owner elsewhere is never locked out; audit is bounded', async (t) => {
   const { portal, org, clientId, secret } = await world(t);
   const other = makeApplication(portal, org, 'Other', ['DM']);
   const otherSecret = makeSecret(portal, other).secret;
@@ -391,25 +404,78 @@ test('guessing secrets is throttled per client id and per address; other clients
   const attacker = '127.0.0.2';
   const statuses: number[] = [];
   let retryAfter: string | undefined;
-  for (let i = 0; i < 30; i++) {
+  for (let i = 0; i < 20; i++) {
     const r = await postFrom(attacker, url, 'grant_type=client_credentials', { Authorization: basic(clientId, `guess${i}`) });
     statuses.push(r.status);
     if (r.status === 429) retryAfter = String(r.headers['retry-after']);
   }
-  assert.deepEqual(statuses.slice(0, 10), Array(10).fill(401));
-  assert.ok(statuses.slice(10).every((s) => s === 429), 'then 429');
+  assert.deepEqual(statuses.slice(0, 10), Array(10).fill(401), 'ten wrong guesses: 401 each');
+  assert.deepEqual(statuses.slice(10), Array(10).fill(429), 'then 429 for that client from that address');
   assert.ok(Number(retryAfter) > 0 && Number(retryAfter) <= 60, 'with Retry-After');
-  const fromElsewhere = await postFrom('127.0.0.3', url, 'grant_type=client_credentials', { Authorization: basic(other, otherSecret) });
-  assert.equal(fromElsewhere.status, 200, 'another client from another address is not slowed');
-  const sameClientElsewhere = await postFrom('127.0.0.4', url, 'grant_type=client_credentials', { Authorization: basic(clientId, secret) });
-  assert.equal(sameClientElsewhere.status, 429, 'the attacked client id is throttled everywhere');
-  const fromAttacker = await postFrom(attacker, url, 'grant_type=client_credentials', { Authorization: basic(other, otherSecret) });
-  assert.equal(fromAttacker.status, 429, 'the attacking address is throttled for every client');
-  await new Promise((r) => setImmediate(r));
+  const correctFromAttacker = await postFrom(attacker, url, 'grant_type=client_credentials', { Authorization: basic(clientId, secret) });
+  assert.equal(correctFromAttacker.status, 429, 'the guessing address learns nothing more about that client');
+  const owner = await postFrom('127.0.0.3', url, 'grant_type=client_credentials', { Authorization: basic(clientId, secret) });
+  assert.equal(owner.status, 200, "the attacked client's correct secret from another address still works");
+  const otherFromAttacker = await postFrom(attacker, url, 'grant_type=client_credentials', { Authorization: basic(other, otherSecret) });
+  assert.equal(otherFromAttacker.status, 200, 'another client from the same address is not blocked by 10 failures');
+  // Per address: 5 × the per-client limit of distinct failures, over any client ids.
+  const sprayer = '127.0.0.5';
+  const spray: number[] = [];
+  for (let i = 0; i < 55; i++) spray.push((await postFrom(sprayer, url, 'grant_type=client_credentials', { Authorization: basic(`unknown-${i}`, 'x') })).status);
+  assert.deepEqual(spray.slice(0, 50), Array(50).fill(401));
+  assert.deepEqual(spray.slice(50), Array(5).fill(429), 'the spraying address is throttled for every client');
+  assert.equal((await postFrom(sprayer, url, 'grant_type=client_credentials', { Authorization: basic(other, otherSecret) })).status, 429);
+  portal.settle();
   const audited = portal.deps.db.select().from(auditEvents).where(eq(auditEvents.action, 'token.auth_failed')).all();
-  assert.ok(audited.length >= 1 && audited.length <= 3, `failure audit events are rate-limited (${audited.length})`);
+  const forClient = audited.filter((a) => a.target === clientId);
+  assert.ok(forClient.length >= 1 && forClient.length <= 3, `failure audit events are rate-limited per client (${forClient.length})`);
+  assert.equal(forClient[0]!.ip, attacker, 'the audit event names the address');
   portal.clock.advance(61_000);
-  assert.equal((await postFrom('127.0.0.4', url, 'grant_type=client_credentials', { Authorization: basic(clientId, secret) })).status, 200, 'after a minute it works again');
+  assert.equal((await postFrom(attacker, url, 'grant_type=client_credentials', { Authorization: basic(clientId, secret) })).status, 200, 'after a minute it works again');
+});
+
+test('a stale system hammering a deleted secret does not block its sibling secret, even from the same address', async (t) => {
+  const { portal, clientId, secret: oldSecret, secretId: oldId } = await world(t);
+  const sibling = makeSecret(portal, clientId, 60, 'sibling').secret;
+  const app = findApplicationByClientId(portal.deps.db, clientId)!;
+  assert.ok(deleteClientSecret(portal.deps, cliActor, app, oldId), "deleted");
+  const url = `${portal.baseUrl}/oauth/token`;
+  for (let i = 0; i < 40; i++) {
+    const r = await postFrom('127.0.0.6', url, 'grant_type=client_credentials', { Authorization: basic(clientId, oldSecret) });
+    assert.equal(r.status, 401, `the deleted secret is refused with 401, not 429 (request ${i + 1})`);
+  }
+  const fromSameHost = await postFrom('127.0.0.6', url, 'grant_type=client_credentials', { Authorization: basic(clientId, sibling) });
+  assert.equal(fromSameHost.status, 200, 'the sibling secret from the same host works');
+  const fromElsewhere = await postFrom('127.0.0.7', url, 'grant_type=client_credentials', { Authorization: basic(clientId, sibling) });
+  assert.equal(fromElsewhere.status, 200);
+});
+
+test('TRUST_PROXY=loopback: the address comes from X-Forwarded-For, for limits and audit', async (t) => {
+  const { portal, clientId, secret } = await world(t, { TRUST_PROXY: 'loopback' });
+  const url = `${portal.baseUrl}/oauth/token`;
+  for (let i = 0; i < 12; i++) {
+    const r = await postFrom('127.0.0.1', url, 'grant_type=client_credentials', { Authorization: basic(clientId, `guess${i}`), 'X-Forwarded-For': '203.0.113.9' });
+    assert.equal(r.status, i < 10 ? 401 : 429, `guess ${i + 1} from 203.0.113.9`);
+  }
+  const owner = await postFrom('127.0.0.1', url, 'grant_type=client_credentials', { Authorization: basic(clientId, secret), 'X-Forwarded-For': '198.51.100.4' });
+  assert.equal(owner.status, 200, 'the same proxy, another client address: the owner gets a token');
+  portal.settle();
+  const audited = portal.deps.db.select().from(auditEvents).where(eq(auditEvents.action, 'token.auth_failed')).all();
+  assert.ok(audited.length >= 1);
+  assert.ok(audited.every((a) => a.ip === '203.0.113.9'), 'the audit log holds the forwarded address');
+});
+
+test('without TRUST_PROXY, X-Forwarded-For is ignored by the token endpoint', async (t) => {
+  const { portal, clientId } = await world(t);
+  const url = `${portal.baseUrl}/oauth/token`;
+  const statuses: number[] = [];
+  for (let i = 0; i < 12; i++) {
+    statuses.push((await postFrom('127.0.0.8', url, 'grant_type=client_credentials', { Authorization: basic(clientId, `guess${i}`), 'X-Forwarded-For': `198.51.100.${i}` })).status);
+  }
+  assert.deepEqual(statuses.slice(10), [429, 429], 'a rotating X-Forwarded-For does not reset the limit');
+  portal.settle();
+  const audited = portal.deps.db.select().from(auditEvents).where(eq(auditEvents.action, 'token.auth_failed')).all();
+  assert.ok(audited.every((a) => a.ip === '127.0.0.8'), 'the audit log holds the peer address, not the forged one');
 });
 
 test('last use is recorded at most once a minute and shown on the page', async (t) => {
@@ -417,15 +483,15 @@ test('last use is recorded at most once a minute and shown on the page', async (
   const lastUsed = () => portal.deps.db.select().from(clientSecrets).where(eq(clientSecrets.id, secretId)).get()!.lastUsedAt;
   assert.equal(lastUsed(), null);
   await tokenWithBasic(portal, clientId, secret);
-  await new Promise((r) => setTimeout(r, 20));
+  portal.settle();
   const first = lastUsed();
   assert.equal(first, portal.clock.now());
   portal.clock.advance(30_000);
   await tokenWithBasic(portal, clientId, secret);
-  await new Promise((r) => setTimeout(r, 20));
+  portal.settle();
   assert.equal(lastUsed(), first, 'not written again within a minute');
   portal.clock.advance(31_000);
   await tokenWithBasic(portal, clientId, secret);
-  await new Promise((r) => setTimeout(r, 20));
+  portal.settle();
   assert.equal(lastUsed(), portal.clock.now(), 'written again after a minute');
 });

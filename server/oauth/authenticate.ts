@@ -1,0 +1,112 @@
+// Client authentication as the endpoints use it: limits, the secret check, the audit
+// of failures and the record of last use.
+//
+// Limits (failures only; a success is never counted):
+//   - per (client id, address): TOKEN_FAILURES_PER_MINUTE distinct wrong secrets;
+//   - per address: five times that, over every client id.
+// A wrong secret presented again in the same minute is not counted again, so a stale
+// system repeating a deleted secret never blocks its sibling secret, while a guesser's
+// every new guess counts. Failures from one address never deny a correct secret
+// presented from another, so knowing a client id is not enough to lock it out.
+import type { IncomingMessage } from 'node:http';
+import type Database from 'better-sqlite3';
+import type { Clock } from '../clock.ts';
+import type { Config } from '../config.ts';
+import type { Logger } from '../log.ts';
+import type { AddressOf } from '../http/client-address.ts';
+import type { AuditQueue } from '../audit/queue.ts';
+import { RateLimiter } from '../http/rate-limit.ts';
+import { createClientAuthenticator, presentedCredentials, type AuthenticatedClient } from './client-auth.ts';
+import { invalidClient, slowDown } from './errors.ts';
+
+export const PER_ADDRESS_FACTOR = 5;
+// last_used_at is written at most once a minute per secret.
+const LAST_USE_EVERY_MS = 60_000;
+const LAST_USE_FLUSH_MS = 50;
+
+export interface ClientAuthenticationDeps {
+  sqlite: Database.Database;
+  clock: Clock;
+  config: Config;
+  logger: Logger;
+  addressOf: AddressOf;
+  audit: AuditQueue;
+}
+
+export function createClientAuthentication({ sqlite, clock, config, logger, addressOf, audit }: ClientAuthenticationDeps) {
+  const authenticate = createClientAuthenticator(sqlite);
+  const perClientAndAddress = new RateLimiter(config.tokenFailuresPerMinute, 60_000, clock);
+  const perAddress = new RateLimiter(config.tokenFailuresPerMinute * PER_ADDRESS_FACTOR, 60_000, clock);
+  // Audit events for failures are themselves limited, so a flood cannot fill the disk.
+  const auditPerClient = new RateLimiter(3, 60_000, clock);
+  const auditGlobal = new RateLimiter(60, 60_000, clock);
+  const lastUse = createLastUseRecorder(sqlite, clock, logger);
+
+  function authenticateClient(req: IncomingMessage, params: URLSearchParams): AuthenticatedClient {
+    const ip = addressOf(req);
+    const creds = presentedCredentials(req.headers.authorization, params);
+    const pairKey = `${ip} ${creds.clientId}`;
+    const pairLimit = perClientAndAddress.check(pairKey);
+    const addressLimit = perAddress.check(ip);
+    if (!pairLimit.allowed || !addressLimit.allowed) {
+      throw slowDown(Math.max(pairLimit.allowed ? 0 : pairLimit.retryAfterSeconds, addressLimit.allowed ? 0 : addressLimit.retryAfterSeconds));
+    }
+    const result = authenticate(creds.clientId, creds.secret, clock.now());
+    if (!result.client) {
+      perClientAndAddress.hit(pairKey, result.fingerprint);
+      perAddress.hit(ip, `${creds.clientId} ${result.fingerprint}`);
+      const target = creds.clientId.slice(0, 100);
+      if (auditPerClient.hit(target).allowed && auditGlobal.hit('all').allowed) {
+        audit.push({ label: `client:${target}`, ip }, { action: 'token.auth_failed', target, details: { path: req.url?.split('?')[0] } });
+      }
+      throw invalidClient(creds.basic);
+    }
+    lastUse.note(result.client.secretId);
+    return result.client;
+  }
+
+  return { authenticateClient, flush: () => lastUse.flush(), close: () => lastUse.close() };
+}
+
+// Last use: noted in memory, written in one batch a second later on the endpoints'
+// connection. A locked or failing database keeps the note for the next try.
+function createLastUseRecorder(sqlite: Database.Database, clock: Clock, logger: Logger) {
+  const touch = sqlite.prepare<[number, string]>('update client_secrets set last_used_at = max(coalesce(last_used_at, 0), ?) where id = ?');
+  const writeAll = sqlite.transaction((rows: Array<[string, number]>) => {
+    for (const [id, at] of rows) touch.run(at, id);
+  });
+  const lastNoted = new Map<string, number>();
+  const pending = new Map<string, number>();
+  let timer: NodeJS.Timeout | null = null;
+
+  function flush() {
+    if (timer) clearTimeout(timer);
+    timer = null;
+    if (pending.size === 0 || !sqlite.open) return;
+    const rows = [...pending];
+    try {
+      writeAll(rows);
+      for (const [id, at] of rows) if (pending.get(id) === at) pending.delete(id);
+    } catch (err) {
+      logger.warn('last use not recorded yet; retrying', { secrets: rows.length, error: String((err as Error)?.message ?? err) });
+      schedule(1000);
+    }
+  }
+  function schedule(ms: number) {
+    if (timer) return;
+    timer = setTimeout(flush, ms);
+    timer.unref();
+  }
+  return {
+    note(secretId: string) {
+      const now = clock.now();
+      if (now - (lastNoted.get(secretId) ?? 0) < LAST_USE_EVERY_MS) return;
+      if (lastNoted.size > 100_000) lastNoted.clear();
+      lastNoted.set(secretId, now);
+      pending.set(secretId, now);
+      schedule(LAST_USE_FLUSH_MS);
+    },
+    flush,
+    close: flush,
+  };
+}

@@ -1,0 +1,32 @@
+// GET /.well-known/jwks.json (public signing keys) and
+// GET /.well-known/oauth-authorization-server (RFC 8414 metadata).
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { asc } from 'drizzle-orm';
+import { apis } from '../../db/schema.ts';
+import type { Db } from '../../db/client.ts';
+import type { Clock } from '../clock.ts';
+import type { Config } from '../config.ts';
+import { sendPublicJson } from './http.ts';
+import { publishedKeys } from './keys.ts';
+
+export function createDiscoveryEndpoints(db: Db, clock: Clock, config: Config) {
+  return {
+    jwks(_req: IncomingMessage, res: ServerResponse): void {
+      sendPublicJson(res, { keys: publishedKeys(db, clock, config.tokenLifetimeSeconds) });
+    },
+    metadata(_req: IncomingMessage, res: ServerResponse): void {
+      const scopes = db.select({ code: apis.code }).from(apis).orderBy(asc(apis.code)).all().map((a) => a.code);
+      sendPublicJson(res, {
+        issuer: config.baseUrl,
+        token_endpoint: `${config.baseUrl}/oauth/token`,
+        jwks_uri: `${config.baseUrl}/.well-known/jwks.json`,
+        introspection_endpoint: `${config.baseUrl}/oauth/introspect`,
+        grant_types_supported: ['client_credentials'],
+        token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+        introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+        scopes_supported: scopes,
+        resource_indicators_supported: true,
+      });
+    },
+  };
+}

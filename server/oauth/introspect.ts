@@ -1,0 +1,45 @@
+// POST /oauth/introspect — RFC 7662. The caller authenticates with its own client
+// credentials and may only learn about tokens of its own organisation's applications
+// (RFC 7662 §4): any other token, and any token whose secret has been deleted or whose
+// application is disabled, is simply {"active": false}.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type Database from 'better-sqlite3';
+import type { AuthenticatedClient } from './client-auth.ts';
+import { invalidRequest } from './errors.ts';
+import { readPostForm, sendJson } from './http.ts';
+import type { AccessTokenClaims } from './jwt.ts';
+
+export interface IntrospectionDeps {
+  sqlite: Database.Database;
+  authenticateClient(req: IncomingMessage, params: URLSearchParams): AuthenticatedClient;
+  verify(token: string): AccessTokenClaims | null;
+}
+
+export function createIntrospectionEndpoint({ sqlite, authenticateClient, verify }: IntrospectionDeps) {
+  // The organisation of the application whose live secret minted the token, if any.
+  const liveSecretOrganisation = sqlite.prepare<[string, string], { organisation_id: number }>(
+    `select a.organisation_id from client_secrets s join applications a on a.id = s.application_id
+     where s.id = ? and a.client_id = ? and s.deleted_at is null and a.disabled_at is null`,
+  );
+  return async function introspect(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const params = await readPostForm(req);
+    const caller = authenticateClient(req, params);
+    const token = params.get('token');
+    if (!token) throw invalidRequest('token is missing.');
+    const claims = verify(token);
+    const owner = claims ? liveSecretOrganisation.get(claims.secret_id, claims.client_id) : undefined;
+    if (!claims || !owner || owner.organisation_id !== caller.organisationId) return sendJson(res, 200, { active: false });
+    sendJson(res, 200, {
+      active: true,
+      token_type: 'Bearer',
+      client_id: claims.client_id,
+      sub: claims.sub,
+      aud: claims.aud,
+      scope: claims.scope,
+      iss: claims.iss,
+      iat: claims.iat,
+      exp: claims.exp,
+      jti: claims.jti,
+    });
+  };
+}
