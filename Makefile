@@ -17,14 +17,15 @@ run: install
 	npx tsx server/main.ts
 
 typecheck: install
-	npx tsc --noEmit
+	npx tsc --noEmit --incremental --tsBuildInfoFile node_modules/.cache/tsbuildinfo
 
 # Browser tests need Debian's Chromium at /usr/bin/chromium (.ci/run installs it); they fail, never skip, without it.
 test: typecheck binary
 	$(NODE_TEST) $$(find test -name '*.test.ts' | sort)
 
+# Leaves out the browser, the single executable and the fault drills (an 8-second lock).
 test-fast: typecheck
-	$(NODE_TEST) $$(find test -name '*.test.ts' -not -path 'test/browser/*' | sort)
+	$(NODE_TEST) $$(find test -name '*.test.ts' -not -path 'test/browser/*' -not -path 'test/binary/*' -not -path 'test/faults/*' | sort)
 
 migrations: install
 	npx drizzle-kit generate --config db/drizzle.config.ts
@@ -38,5 +39,5 @@ bench: install binary
 # One executable file for internal hosting (Node's single executable applications; build with Node 20.12 or later).
 binary: dist/credentials-portal
 
-dist/credentials-portal: node_modules/.installed $(shell find server db views public -type f 2>/dev/null)
-	node --import tsx server/sea/build.ts
+dist/credentials-portal: node_modules/.installed build/binary.ts $(shell find server db views public -type f 2>/dev/null)
+	node --import tsx build/binary.ts

@@ -129,7 +129,7 @@ export const credentialManagers = sqliteTable(
 export const clientSecrets = sqliteTable(
   'client_secrets',
   {
-    id: text('id').primaryKey(), // key id, also the `sid` claim of tokens it mints
+    id: text('id').primaryKey(), // the secret's id, also the `secret_id` claim of the tokens it mints
     applicationId: integer('application_id')
       .notNull()
       .references(() => applications.id),

@@ -6,9 +6,9 @@ import { htmxFile, resourcePath } from './paths.ts';
 import { sql } from 'drizzle-orm';
 import type { Deps } from './deps.ts';
 import { SqliteSessionStore, IDLE_TIMEOUT_MS } from './auth/session-store.ts';
-import { authRoutes, configurePassport } from './auth/routes.ts';
+import { authRoutes } from './auth/routes.ts';
+import { configurePassport } from './auth/passport.ts';
 import { credentialRoutes } from './credentials/routes.ts';
-import { outboxRoutes } from './notifications/routes.ts';
 import { adminRoutes } from './admin/routes.ts';
 import { homeFor, currentUser } from './auth/guards.ts';
 import { csrfCheck, originCheck, securityHeaders } from './http/security.ts';
@@ -73,7 +73,6 @@ export function createApp(deps: Deps): Express & { sessionStore: SqliteSessionSt
   app.use(authRoutes(deps, passport));
   app.use(credentialRoutes(deps));
   app.use(adminRoutes(deps));
-  app.use(outboxRoutes(deps));
 
   // GET / — send people where they belong.
   app.get('/', (req, res) => {

@@ -1,6 +1,7 @@
 // The admin command line (DESIGN.md "Command line"): the same domain functions as the
 // admin console. Exit 0 on success; bad input: a message on stderr and exit code 2.
 import fs from 'node:fs';
+import { parseArgs as parseNodeArgs } from 'node:util';
 import path from 'node:path';
 import { ConfigError } from './config.ts';
 import { bootstrap } from './bootstrap.ts';
@@ -8,7 +9,8 @@ import { CLI_BUSY_TIMEOUT_MS } from '../db/client.ts';
 import { cliActor, recordAudit } from './audit/audit.ts';
 import { rotateSigningKey } from './oauth/keys.ts';
 import { inviteAdmin, inviteUser } from './admin/users.ts';
-import { createOrganisation, type DomainResult } from './admin/organisations.ts';
+import { createOrganisation } from './admin/organisations.ts';
+import type { DomainResult } from './result.ts';
 import { createApplication, findApplicationByClientId } from './admin/applications.ts';
 import { createClientSecret } from './credentials/secrets.ts';
 import { setupUrl } from './auth/invitations.ts';
@@ -94,8 +96,7 @@ export const commands: Record<string, CommandSpec> = {
         throw new UsageError(result.status === 409 ? result.message : Object.entries(result.errors).map(([k, v]) => `--${k}: ${v}`).join('; '));
       }
       // The application's credential managers hear of it, as when a secret is made on the page.
-      deps.notify?.secretCreated(app, result.row, cliActor);
-      await deps.notify?.idle();
+      await deps.notify.idle();
       return result.secret;
     },
   },
@@ -141,24 +142,30 @@ export const commands: Record<string, CommandSpec> = {
   },
 };
 
+// The command's options, parsed by node:util's parseArgs (strict: unknown options,
+// missing values and stray arguments are errors), with our own messages.
 export function parseArgs(spec: CommandSpec, args: string[]): Flags {
-  const flags: Flags = new Map();
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    const m = /^--([a-z-]+)(?:=(.*))?$/s.exec(arg);
-    if (!m) throw new UsageError(`unexpected argument "${arg}"`);
-    const name = m[1]!;
-    const kind = spec.flags[name];
-    if (!kind) throw new UsageError(`unknown option --${name}`);
-    if (kind === 'boolean') {
-      if (m[2] !== undefined) throw new UsageError(`--${name} takes no value`);
-      flags.set(name, ['true']);
-      continue;
+  const options = Object.fromEntries(
+    Object.entries(spec.flags).map(([name, kind]) => [name, kind === 'boolean' ? { type: 'boolean' as const } : { type: 'string' as const, multiple: true }]),
+  );
+  let parsed: ReturnType<typeof parseNodeArgs>;
+  try {
+    parsed = parseNodeArgs({ args, options, strict: true, allowPositionals: false, tokens: true });
+  } catch (err) {
+    const e = err as { code?: string; message: string };
+    const option = /'(-{1,2}[^' ]+)/.exec(e.message)?.[1] ?? '';
+    if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') throw new UsageError(`unknown option ${option}`);
+    if (e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+      throw new UsageError(/argument missing|ambiguous/.test(e.message) ? `${option} needs a value` : `${option} takes no value`);
     }
-    const value = m[2] ?? args[++i];
-    if (value === undefined || (m[2] === undefined && value.startsWith('--'))) throw new UsageError(`--${name} needs a value`);
-    if (kind === 'value' && flags.has(name)) throw new UsageError(`--${name} may be given only once`);
-    flags.set(name, [...(flags.get(name) ?? []), value]);
+    if (e.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') throw new UsageError(`unexpected argument "${/'([^']*)'/.exec(e.message)?.[1] ?? ''}"`);
+    throw new UsageError(e.message);
+  }
+  const flags: Flags = new Map();
+  for (const [name, value] of Object.entries(parsed.values)) {
+    const values = Array.isArray(value) ? value.map(String) : [String(value)];
+    if (spec.flags[name] === 'value' && values.length > 1) throw new UsageError(`--${name} may be given only once`);
+    flags.set(name, values);
   }
   for (const r of spec.required) if (!flags.has(r)) throw new UsageError(`--${r} is required`);
   return flags;
@@ -171,33 +178,39 @@ function usage(): string {
 // The CLI's stdout carries only the command's result; its log lines go to stderr.
 const cliDeps = () => bootstrap({ busyTimeoutMs: CLI_BUSY_TIMEOUT_MS, logger: createLogger((line) => process.stderr.write(line + '\n')) });
 
-export async function runCli(argv: string[], makeDeps: () => Deps = cliDeps): Promise<number> {
+export interface CliOutput {
+  out(text: string): void;
+  err(text: string): void;
+}
+const processOutput: CliOutput = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) };
+
+export async function runCli(argv: string[], makeDeps: () => Deps = cliDeps, io: CliOutput = processOutput): Promise<number> {
   const [name, ...rest] = argv;
   if (!name) {
-    process.stderr.write(usage() + '\n');
+    io.err(usage() + '\n');
     return 2;
   }
   if (name === '--help' || name === 'help') {
-    process.stdout.write(usage() + '\n');
+    io.out(usage() + '\n');
     return 0;
   }
   const spec = commands[name];
   if (!spec) {
-    process.stderr.write(`unknown command "${name}"\n${usage()}\n`);
+    io.err(`unknown command "${name}"\n${usage()}\n`);
     return 2;
   }
   let deps: Deps | null = null;
   try {
     const flags = parseArgs(spec, rest);
     deps = makeDeps();
-    process.stdout.write((await spec.run(deps, flags)) + '\n');
+    io.out((await spec.run(deps, flags)) + '\n');
     return 0;
   } catch (err) {
     if (err instanceof UsageError || err instanceof ConfigError) {
-      process.stderr.write(`${name}: ${err.message}\nusage: portal ${spec.usage}\n`);
+      io.err(`${name}: ${err.message}\nusage: portal ${spec.usage}\n`);
       return 2;
     }
-    process.stderr.write(`${name} failed: ${(err as Error).message}\n`);
+    io.err(`${name} failed: ${(err as Error).message}\n`);
     return 1;
   } finally {
     deps?.mailer.close();

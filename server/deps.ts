@@ -6,17 +6,7 @@ import type { MasterKey } from './crypto.ts';
 import type { Logger } from './log.ts';
 import type { Mailer } from './notifications/mailer.ts';
 
-import type { AuditActor } from './audit/audit.ts';
-import type { applications, clientSecrets } from '../db/schema.ts';
-
-// Told about changes to secrets, so the application's other managers hear of them.
-export interface SecretNotifier {
-  secretCreated(app: typeof applications.$inferSelect, secret: typeof clientSecrets.$inferSelect, actor: AuditActor): void;
-  secretDeleted(app: typeof applications.$inferSelect, secret: typeof clientSecrets.$inferSelect, actor: AuditActor): void;
-  secretRevoked(app: typeof applications.$inferSelect, secret: typeof clientSecrets.$inferSelect, actor: AuditActor, reason: string): void;
-  // Resolves once every notice under way has been sent or has failed.
-  idle(): Promise<void>;
-}
+import type { SecretNotifier } from './notifications/notices.ts';
 
 // Everything a route or domain function may need, passed explicitly.
 export interface Deps {
@@ -27,5 +17,5 @@ export interface Deps {
   masterKey: MasterKey;
   views: Eta;
   mailer: Mailer;
-  notify?: SecretNotifier;
+  notify: SecretNotifier;
 }

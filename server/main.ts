@@ -38,7 +38,7 @@ export async function runServer(): Promise<void> {
     // Stop accepting and let in-flight requests finish (bounded), stop the cron job, let
     // mail under way settle, and only then close the database.
     Promise.all([running.closeServer(), reminders.stop()])
-      .then(() => Promise.race([deps.notify?.idle(), new Promise((r) => setTimeout(r, 5000).unref())]))
+      .then(() => Promise.race([deps.notify.idle(), new Promise((r) => setTimeout(r, 5000).unref())]))
       .then(() => {
         deps.mailer.close();
         running.closeDatabase();

@@ -45,4 +45,3 @@ export function parseId(input: unknown): number | null {
   return Number.isSafeInteger(n) ? n : null;
 }
 
-export const isUuid = (s: unknown): s is string => typeof s === 'string' && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(s);

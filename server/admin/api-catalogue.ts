@@ -5,7 +5,7 @@ import { apis, applicationApis } from '../../db/schema.ts';
 import type { Clock } from '../clock.ts';
 import { recordAudit, type AuditActor } from '../audit/audit.ts';
 import { parseApiCode, parseName } from '../validation.ts';
-import type { DomainResult } from './organisations.ts';
+import type { DomainResult } from '../result.ts';
 
 // The association's APIs as the sandbox seeds them (also what tests start from).
 export const DEMO_APIS = [

@@ -6,7 +6,8 @@ import { apis, applicationApis, applications, credentialManagers, users } from '
 import type { Clock } from '../clock.ts';
 import { recordAudit, type AuditActor } from '../audit/audit.ts';
 import { parseApiCode, parseId, parseName } from '../validation.ts';
-import { findOrganisation, type DomainResult } from './organisations.ts';
+import { findOrganisation } from './organisations.ts';
+import type { DomainResult } from '../result.ts';
 
 export function createApplication(
   db: Db,

@@ -1,11 +1,11 @@
 import { eq, sql } from 'drizzle-orm';
+import type { DomainResult } from '../result.ts';
 import type { Db } from '../../db/client.ts';
 import { organisations } from '../../db/schema.ts';
 import type { Clock } from '../clock.ts';
 import { recordAudit, type AuditActor } from '../audit/audit.ts';
 import { parseCountryCode, parseName } from '../validation.ts';
 
-export type DomainResult<T> = { ok: true; value: T } | { ok: false; field: string; message: string; status?: number };
 
 export function createOrganisation(db: Db, clock: Clock, actor: AuditActor, input: { name: unknown; countryCode: unknown }): DomainResult<{ id: number }> {
   const name = parseName(input.name, 'Organisation name', 200);

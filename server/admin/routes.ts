@@ -4,41 +4,24 @@
 // re-renders its page with the message next to the field (422).
 import { Router, type NextFunction, type Request, type Response } from 'express';
 import type { Deps } from '../deps.ts';
-import { currentUser, requireSignedIn } from '../auth/guards.ts';
-import { actorOf } from '../auth/routes.ts';
+import { actorOf, currentUser, requireSignedIn } from '../auth/guards.ts';
 import { recordAudit } from '../audit/audit.ts';
-import { auditCsv, parseAuditFilter, queryAudit, PAGE_SIZE } from '../audit/query.ts';
 import { HttpError } from '../http/errors.ts';
 import { formField } from '../http/form.ts';
-import { layoutModel, sendHtml, setFlash } from '../http/views.ts';
-import { dateInZone, formatDate, formatDateTime, relativeTime } from '../dates.ts';
-import { parseId } from '../validation.ts';
-import { deleteClientSecret, grantedApis, lastUsedLabel, secretStatus } from '../credentials/secrets.ts';
-import { sendInvitationMail, type InvitationKind } from '../notifications/invitations.ts';
-import { createOrganisation, findOrganisation, listOrganisations, renameOrganisation, type DomainResult } from './organisations.ts';
-import { findUser, inviteAdmin, inviteUser, listUsers, reissueInvitation, resetMfa, setUserDisabled } from './users.ts';
-import {
-  applicationsOf,
-  assignManager,
-  createApplication,
-  findApplication,
-  grantApi,
-  managersOfApplication,
-  removeManager,
-  revokeApi,
-  setApplicationDisabled,
-  setSandboxOnly,
-  suggestApplicationName,
-} from './applications.ts';
-import { createApi, deleteApi, listApis } from './api-catalogue.ts';
-import { listAllSecrets } from './secrets-overview.ts';
-import { applications, clientSecrets, organisations } from '../../db/schema.ts';
-import { and, eq, isNull } from 'drizzle-orm';
-
-type Errors = Record<string, string>;
+import { setFlash } from '../http/views.ts';
+import { grantedApis } from '../credentials/applications.ts';
+import type { organisations } from '../../db/schema.ts';
+import { createOrganisation, findOrganisation, listOrganisations, renameOrganisation } from './organisations.ts';
+import { findUser, inviteAdmin, inviteUser, reissueInvitation, resetMfa, setUserDisabled } from './users.ts';
+import { applicationsOf, createApplication, managersOfApplication, suggestApplicationName } from './applications.ts';
+import { listApis } from './api-catalogue.ts';
+import { createConsole, type Errors } from './console.ts';
+import { applicationRoutes } from './application-routes.ts';
+import { oversightRoutes } from './oversight-routes.ts';
+import { outboxRoutes } from './outbox-routes.ts';
 
 export function adminRoutes(deps: Deps): Router {
-  const { db, clock, config, views, logger } = deps;
+  const { db, clock } = deps;
   const router = Router();
 
   // Guard: signed in with MFA, then administrator. A refusal is audited.
@@ -50,22 +33,8 @@ export function adminRoutes(deps: Deps): Router {
   };
   router.use('/admin', requireSignedIn(deps), adminOnly);
 
-  const page = (req: Request, res: Response, template: string, title: string, model: object, status = 200) =>
-    sendHtml(res, views.render(`/pages/admin/${template}`, { ...layoutModel(req, config, title, 'admin'), errors: {}, values: {}, ...model }), status);
-
-  const back = (req: Request, res: Response, to: string, message: string) => {
-    setFlash(req, message);
-    res.redirect(303, to);
-  };
-
-  // Mails a setup link in the background; the page does not wait for SMTP.
-  const mailInvitation = (user: { email: string; displayName: string }, token: string, kind: InvitationKind) => {
-    sendInvitationMail(deps, user, token, kind).catch((err: unknown) =>
-      logger.error('invitation mail failed', { error: String((err as Error)?.message ?? err) }),
-    );
-  };
-
-  const fail = <T>(r: DomainResult<T>): r is Extract<DomainResult<T>, { ok: false }> => !r.ok;
+  const consoleHelpers = createConsole(deps);
+  const { page, back, fail, loader, mailInvitation, usersView } = consoleHelpers;
 
   // ---- Organisations -------------------------------------------------------------
 
@@ -82,23 +51,6 @@ export function adminRoutes(deps: Deps): Router {
     if (fail(r)) return renderIndex(req, res, { [r.field]: r.message }, values, 422);
     back(req, res, `/admin/organisations/${r.value.id}`, `Organisation ${values.name.trim()} created.`);
   });
-
-  // Loads the row named by a numeric URL parameter into res.locals, or answers 404.
-  const loader =
-    <T>(param: string, local: string, find: (id: number) => T | undefined, missing: string) =>
-    (req: Request, res: Response, next: NextFunction) => {
-      const id = parseId(req.params[param]);
-      const row = id === null ? undefined : find(id);
-      if (!row) return next(new HttpError(404, missing));
-      res.locals[local] = row;
-      next();
-    };
-
-  // Users of an organisation (or the administrators) with how long ago they last signed in.
-  const usersView = (organisationId: number | null) => {
-    const now = clock.now();
-    return listUsers(db, organisationId).map((u) => ({ ...u, lastSignIn: u.lastSignInAt ? relativeTime(u.lastSignInAt, now) : 'never' }));
-  };
 
   const loadOrganisation = loader('orgId', 'organisation', (id) => findOrganisation(db, id), 'No such organisation.');
 
@@ -200,142 +152,8 @@ export function adminRoutes(deps: Deps): Router {
     back(req, res, '/admin/administrators', `Invitation sent to ${values.email.trim().toLowerCase()}.`);
   });
 
-  // ---- Applications -------------------------------------------------------------
-
-  const loadApplication = loader('appId', 'app', (id) => findApplication(db, id), 'No such application.');
-
-  const renderApplication = (req: Request, res: Response, errors: Errors = {}, status = 200) => {
-    const app = res.locals.app as typeof applications.$inferSelect;
-    const org = findOrganisation(db, app.organisationId)!;
-    const managers = managersOfApplication(db, app.id);
-    const granted = grantedApis(db, app.id);
-    const now = clock.now();
-    const secrets = db.select().from(clientSecrets).where(and(eq(clientSecrets.applicationId, app.id), isNull(clientSecrets.deletedAt))).all();
-    page(req, res, 'application', app.name, {
-      app,
-      org,
-      granted,
-      grantable: listApis(db).filter((a) => !granted.some((g) => g.code === a.code)),
-      managers,
-      activeManagers: managers.filter((m) => m.disabledAt === null).length,
-      candidates: listUsers(db, app.organisationId).filter((u) => !u.disabled && !managers.some((m) => m.id === u.id)),
-      secrets: secrets.map((s) => ({
-        ...s,
-        expires: formatDate(s.expiresOn),
-        status: secretStatus(s, now, config.timezone),
-        lastUsed: lastUsedLabel(s.lastUsedAt, now),
-      })),
-      errors,
-    }, status);
-  };
-
-  // GET /admin/applications/:appId
-  router.get('/admin/applications/:appId', loadApplication, (req, res) => renderApplication(req, res));
-
-  const appAction = (path: string, act: (req: Request, app: typeof applications.$inferSelect) => DomainResult<unknown> | string) =>
-    router.post(`/admin/applications/:appId/${path}`, loadApplication, (req, res) => {
-      const app = res.locals.app;
-      const r = act(req, app);
-      if (typeof r !== 'string' && fail(r)) return renderApplication(req, res, { [r.field]: r.message }, r.status ?? 422);
-      back(req, res, `/admin/applications/${app.id}`, typeof r === 'string' ? r : 'Saved.');
-    });
-
-  appAction('grants', (req, app) => grantApi(db, clock, actorOf(req), app, formField(req.body, 'api')));
-  appAction('grants/:code/revoke', (req, app) => revokeApi(db, clock, actorOf(req), app, String(req.params.code)));
-  appAction('sandbox-only', (req, app) => {
-    const on = formField(req.body, 'sandbox_only') === 'on';
-    setSandboxOnly(db, clock, actorOf(req), app, on);
-    return on ? 'The application is now sandbox only.' : 'The application may now use production.';
-  });
-  appAction('disable', (req, app) => {
-    setApplicationDisabled(db, clock, actorOf(req), app, true);
-    return 'Application disabled: its secrets no longer get tokens.';
-  });
-  appAction('enable', (req, app) => {
-    setApplicationDisabled(db, clock, actorOf(req), app, false);
-    return 'Application enabled.';
-  });
-  appAction('managers', (req, app) => assignManager(db, clock, actorOf(req), app, formField(req.body, 'user_id')));
-  appAction('managers/:userId/remove', (req, app) => removeManager(db, clock, actorOf(req), app, parseId(req.params.userId) ?? 0));
-
-  // ---- API catalogue -------------------------------------------------------------
-
-  const renderApis = (req: Request, res: Response, errors: Errors = {}, values: Record<string, string> = {}, status = 200) =>
-    page(req, res, 'apis', 'API catalogue', { apis: listApis(db), errors, values }, status);
-  router.get('/admin/apis', (req, res) => renderApis(req, res));
-  router.post('/admin/apis', (req, res) => {
-    const values = { code: formField(req.body, 'code') ?? '', name: formField(req.body, 'name') ?? '', sandbox: formField(req.body, 'sandbox') ?? '', production: formField(req.body, 'production') ?? '' };
-    const r = createApi(db, clock, actorOf(req), values);
-    if (fail(r)) return renderApis(req, res, { [r.field]: r.message }, values, 422);
-    back(req, res, '/admin/apis', `API ${r.value.code} added.`);
-  });
-  router.post('/admin/apis/:code/delete', (req, res) => {
-    const r = deleteApi(db, clock, actorOf(req), String(req.params.code));
-    if (fail(r)) return renderApis(req, res, { catalogue: r.message }, {}, r.status ?? 422);
-    back(req, res, '/admin/apis', `API ${req.params.code} deleted.`);
-  });
-
-  // ---- Secrets overview ------------------------------------------------------------
-
-  const renderSecrets = (req: Request, res: Response, errors: Errors = {}, status = 200) => {
-    const within = typeof req.query.within === 'string' && /^\d{1,4}$/.test(req.query.within) ? Number(req.query.within) : null;
-    const now = clock.now();
-    const rows = listAllSecrets(db, now, within).map((r) => ({
-      ...r,
-      expires: formatDate(r.secret.expiresOn),
-      status: secretStatus(r.secret, now, config.timezone),
-      lastUsed: lastUsedLabel(r.secret.lastUsedAt, now),
-    }));
-    page(req, res, 'secrets', 'Client secrets', { rows, within: within ?? '', errors }, status);
-  };
-  router.get('/admin/secrets', (req, res) => renderSecrets(req, res));
-
-  // POST /admin/secrets/:secretId/revoke — compromise response; the managers are told.
-  router.post('/admin/secrets/:secretId/revoke', (req, res) => {
-    const secretId = String(req.params.secretId);
-    const row = db.select().from(clientSecrets).where(and(eq(clientSecrets.id, secretId), isNull(clientSecrets.deletedAt))).get();
-    if (!row) throw new HttpError(404, 'No such secret, or it was already deleted.');
-    const reason = (formField(req.body, 'reason') ?? '').trim();
-    if (reason.length < 3 || reason.length > 500 || /[\u0000-\u001f\u007f]/.test(reason)) {
-      return renderSecrets(req, res, { [secretId]: 'Give a reason (3 to 500 characters, one line).' }, 422);
-    }
-    const app = findApplication(db, row.applicationId)!;
-    const deleted = deleteClientSecret(deps, actorOf(req), app, secretId, reason);
-    if (deleted) deps.notify?.secretRevoked(app, deleted, actorOf(req), reason);
-    back(req, res, '/admin/secrets', `Secret “${row.name}” of ${app.name} revoked; its credential managers were told.`);
-  });
-
-  // ---- Audit log -------------------------------------------------------------------
-
-  router.get('/admin/audit', (req, res) => {
-    const { filter, errors } = parseAuditFilter(req.query as Record<string, unknown>);
-    const { total, rows } = queryAudit(db, filter, config.timezone);
-    const params = new URLSearchParams();
-    for (const [k, v] of Object.entries({ organisation: filter.organisationId ?? '', application: filter.applicationId ?? '', user: filter.user, action: filter.action, from: filter.from, to: filter.to })) {
-      if (v !== '') params.set(k, String(v));
-    }
-    const pages = Math.max(1, Math.ceil(total / PAGE_SIZE));
-    page(req, res, 'audit', 'Audit log', {
-      filter,
-      errors,
-      total,
-      pages,
-      query: params.toString(),
-      organisations: db.select({ id: organisations.id, name: organisations.name }).from(organisations).orderBy(organisations.name).all(),
-      applications: db.select({ id: applications.id, name: applications.name }).from(applications).orderBy(applications.name).all(),
-      rows: rows.map((r) => ({ ...r.event, when: formatDateTime(r.event.at, config.timezone), iso: new Date(r.event.at).toISOString(), organisation: r.organisation ?? '', application: r.application ?? '' })),
-    });
-  });
-
-  // GET /admin/audit.csv — the same filters, as CSV (formula injection neutralised).
-  router.get('/admin/audit.csv', (req, res) => {
-    const { filter } = parseAuditFilter(req.query as Record<string, unknown>);
-    recordAudit(db, clock, actorOf(req), { action: 'audit.export', details: { ...filter } });
-    res.set('Content-Type', 'text/csv; charset=utf-8');
-    res.set('Content-Disposition', `attachment; filename="audit-${dateInZone(clock.now(), config.timezone)}.csv"`);
-    res.set('Cache-Control', 'no-store');
-    res.send(auditCsv(db, filter, config.timezone));
-  });
-
+  router.use(applicationRoutes(deps, consoleHelpers));
+  router.use(oversightRoutes(deps, consoleHelpers));
+  router.use(outboxRoutes(deps));
   return router;
 }

@@ -1,5 +1,6 @@
 // Every application's secrets (metadata only, never the secret) for the IT team.
 import { and, asc, eq, isNull, sql } from 'drizzle-orm';
+import type { Parsed } from '../validation.ts';
 import type { Db } from '../../db/client.ts';
 import { applications, clientSecrets, organisations } from '../../db/schema.ts';
 
@@ -14,4 +15,27 @@ export function listAllSecrets(db: Db, now: number, withinDays: number | null) {
     .where(and(...where))
     .orderBy(asc(clientSecrets.expiresAt))
     .all();
+}
+
+// The secrets an application has now (deleted ones are tombstones, not shown).
+export function liveSecretsOf(db: Db, applicationId: number) {
+  return db.select().from(clientSecrets).where(and(eq(clientSecrets.applicationId, applicationId), isNull(clientSecrets.deletedAt))).all();
+}
+
+// A secret that is not deleted, with its application, by id (any organisation: admin only).
+export function findLiveSecret(db: Db, secretId: string) {
+  const row = db
+    .select({ secret: clientSecrets, app: applications })
+    .from(clientSecrets)
+    .innerJoin(applications, eq(applications.id, clientSecrets.applicationId))
+    .where(and(eq(clientSecrets.id, secretId), isNull(clientSecrets.deletedAt)))
+    .get();
+  return row ?? null;
+}
+
+// Why an administrator revokes a secret: one line, 3 to 500 characters.
+export function parseRevokeReason(input: unknown): Parsed<string> {
+  const reason = typeof input === 'string' ? input.trim() : '';
+  if (reason.length < 3 || reason.length > 500 || /[\u0000-\u001f\u007f]/.test(reason)) return { ok: false, message: 'Give a reason (3 to 500 characters, one line).' };
+  return { ok: true, value: reason };
 }

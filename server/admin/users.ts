@@ -1,4 +1,4 @@
-// Users are created by invitation only: by the CLI or, later, the admin console.
+// Users are created by invitation only: by the CLI or the admin console.
 import { and, eq, inArray, isNotNull, isNull } from 'drizzle-orm';
 import type { Db } from '../../db/client.ts';
 import { immediate } from '../../db/client.ts';
@@ -8,7 +8,8 @@ import type { Clock } from '../clock.ts';
 import { recordAudit, type AuditActor } from '../audit/audit.ts';
 import { createInvitation } from '../auth/invitations.ts';
 import { parseEmail, parseId } from '../validation.ts';
-import { findOrganisation, type DomainResult } from './organisations.ts';
+import { findOrganisation } from './organisations.ts';
+import type { DomainResult } from '../result.ts';
 
 function parseDisplayName(input: unknown): DomainResult<string> {
   if (input === undefined || input === null || input === '') return { ok: true, value: '' };

@@ -88,3 +88,11 @@ export function auditCsv(db: Db, f: AuditFilter, timeZone: string): string {
   }
   return lines.join('\r\n') + '\r\n';
 }
+
+// The organisations and applications the audit filter offers.
+export function auditFilterOptions(db: Db) {
+  return {
+    organisations: db.select({ id: organisations.id, name: organisations.name }).from(organisations).orderBy(organisations.name).all(),
+    applications: db.select({ id: applications.id, name: applications.name }).from(applications).orderBy(applications.name).all(),
+  };
+}

@@ -2,6 +2,8 @@
 // factor done -> (admin). A half-signed-in session is sent back to the second step.
 import type { NextFunction, Request, Response } from 'express';
 import type { Deps } from '../deps.ts';
+import type { users } from '../../db/schema.ts';
+import type { AuditActor } from '../audit/audit.ts';
 import { HttpError } from '../http/errors.ts';
 import { redirectTo } from '../http/htmx.ts';
 import { ABSOLUTE_TIMEOUT_MS } from './session-store.ts';
@@ -16,6 +18,18 @@ export interface SessionUser {
 
 export function currentUser(req: Request): SessionUser | null {
   return (req.user as SessionUser | undefined) ?? null;
+}
+
+// What a session keeps of a user row.
+export function toSessionUser(u: typeof users.$inferSelect): SessionUser {
+  return { id: u.id, email: u.email, displayName: u.displayName, isAdmin: u.isAdmin, organisationId: u.organisationId };
+}
+
+// Who did it, for the audit log and notices: the signed-in user (or anonymous) and the
+// client address (req.ip, from TRUST_PROXY: http/client-address.ts).
+export function actorOf(req: Request): AuditActor {
+  const u = currentUser(req);
+  return { userId: u?.id ?? null, label: u?.email ?? 'anonymous', ip: req.ip ?? null };
 }
 
 export function requireSignedIn(deps: Deps) {

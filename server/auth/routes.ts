@@ -1,27 +1,21 @@
 // Sign-in (password, then TOTP or a recovery code), sign-out and invitation setup.
 import { Router, type Request, type Response } from 'express';
 import { Passport } from 'passport';
-import { Strategy as LocalStrategy } from 'passport-local';
 import QRCode from 'qrcode';
-import { eq, sql } from 'drizzle-orm';
-import { immediate } from '../../db/client.ts';
+import { eq } from 'drizzle-orm';
 import { users } from '../../db/schema.ts';
 import type { Deps } from '../deps.ts';
 import { decrypt, encrypt } from '../crypto.ts';
-import { recordAudit, type AuditActor } from '../audit/audit.ts';
+import { recordAudit } from '../audit/audit.ts';
 import { formField } from '../http/form.ts';
 import { layoutModel, sendHtml } from '../http/views.ts';
 import { RateLimiter } from '../http/rate-limit.ts';
-import { parseEmail } from '../validation.ts';
-import { burnPasswordCheck, hashPassword, passwordProblem, verifyPassword } from './passwords.ts';
-import { consumeTotpStep, formatSeedForDisplay, generateTotpSeed, isTotpCodeShape, matchTotpStep, totpUri } from './totp.ts';
-import { generateRecoveryCodes, normaliseRecoveryCode, replaceRecoveryCodes, useRecoveryCode } from './recovery-codes.ts';
-import { consumeInvitation, findInvitation } from './invitations.ts';
-import { currentUser, homeFor, type SessionUser } from './guards.ts';
-import { revokeUserSessions } from './session-store.ts';
+import { formatSeedForDisplay, generateTotpSeed, totpUri } from './totp.ts';
+import { findInvitation } from './invitations.ts';
+import { actorOf, currentUser, homeFor, toSessionUser, type SessionUser } from './guards.ts';
+import { verifySecondStep } from './second-step.ts';
+import { completeSetup } from './setup.ts';
 
-export const MAX_TOTP_FAILURES = 5;
-export const TOTP_LOCK_MS = 15 * 60 * 1000;
 // Password attempts per address: enough for a person who mistypes, far too few for spraying.
 export const PASSWORD_ATTEMPTS_PER_IP = 10;
 export const PASSWORD_WINDOW_MS = 15 * 60 * 1000;
@@ -29,47 +23,6 @@ export const PASSWORD_WINDOW_MS = 15 * 60 * 1000;
 const PENDING_LIFETIME_MS = 10 * 60 * 1000;
 
 type UserRow = typeof users.$inferSelect;
-
-export function toSessionUser(u: UserRow): SessionUser {
-  return { id: u.id, email: u.email, displayName: u.displayName, isAdmin: u.isAdmin, organisationId: u.organisationId };
-}
-
-export function actorOf(req: Request): AuditActor {
-  const u = currentUser(req);
-  return { userId: u?.id ?? null, label: u?.email ?? 'anonymous', ip: req.ip ?? null };
-}
-
-function findUserByEmail(deps: Deps, email: string): UserRow | undefined {
-  return deps.db.select().from(users).where(eq(users.email, email)).get();
-}
-
-// One Passport instance per app, so that apps built side by side (tests) never share state.
-export function configurePassport(deps: Deps): InstanceType<typeof Passport> {
-  const passport = new Passport();
-  passport.use(
-    new LocalStrategy({ usernameField: 'email', passwordField: 'password' }, (emailInput, password, done) => {
-      const email = parseEmail(emailInput);
-      const user = email.ok ? findUserByEmail(deps, email.value) : undefined;
-      const check =
-        user && user.passwordHash && user.disabledAt === null ? verifyPassword(user.passwordHash, password) : burnPasswordCheck(password);
-      check.then(
-        (ok) => done(null, ok && user ? user : false),
-        (err) => done(err),
-      );
-    }),
-  );
-  passport.serializeUser((user, done) => done(null, (user as SessionUser).id));
-  passport.deserializeUser((id: unknown, done) => {
-    try {
-      const row = typeof id === 'number' ? deps.db.select().from(users).where(eq(users.id, id)).get() : undefined;
-      // A disabled user is signed out on their next request (their sessions are also revoked).
-      done(null, row && row.disabledAt === null ? toSessionUser(row) : false);
-    } catch (err) {
-      done(err);
-    }
-  });
-  return passport;
-}
 
 function regenerate(req: Request): Promise<void> {
   return new Promise((resolve, reject) => req.session.regenerate((err) => (err ? reject(err) : resolve())));
@@ -164,62 +117,27 @@ export function authRoutes(deps: Deps, passport: InstanceType<typeof Passport>):
 
   // POST /login/verify — a 6-digit TOTP code or a recovery code. Five wrong codes lock
   // the second step for 15 minutes, counted on the user (not the session).
-  router.post('/login/verify', async (req, res, next) => {
-    try {
-      const user = pendingUser(req);
-      if (!user) return res.redirect(303, '/login');
-      const actor = { userId: user.id, label: user.email, ip: req.ip ?? null };
-      const now = clock.now();
-      if (user.totpLockedUntil !== null && user.totpLockedUntil > now) {
-        const minutes = Math.ceil((user.totpLockedUntil - now) / 60000);
-        logger.warn('second step locked', { userId: user.id });
-        recordAudit(db, clock, actor, { action: 'login.mfa_locked', organisationId: user.organisationId });
-        res.set('Retry-After', String(Math.ceil((user.totpLockedUntil - now) / 1000)));
-        return renderVerify(req, res, { error: `Too many wrong codes. Verification is locked; try again in ${minutes} minutes.` }, 429);
-      }
-      const code = (formField(req.body, 'code') ?? '').trim();
-      let accepted = false;
-      let method = 'totp';
-      if (isTotpCodeShape(code)) {
-        const step = matchTotpStep(decrypt(deps.masterKey, user.totpSecret!), code, now);
-        accepted = step !== null && consumeTotpStep(db, user.id, step);
-      } else if (normaliseRecoveryCode(code)) {
-        method = 'recovery_code';
-        accepted = useRecoveryCode(db, user.id, code, now);
-      }
-      if (!accepted) {
-        const locked = immediate(db, () => {
-          const row = db
-            .update(users)
-            .set({ failedTotpCount: sql`${users.failedTotpCount} + 1` })
-            .where(eq(users.id, user.id))
-            .returning({ count: users.failedTotpCount })
-            .get();
-          if (row && row.count >= MAX_TOTP_FAILURES) {
-            db.update(users).set({ failedTotpCount: 0, totpLockedUntil: now + TOTP_LOCK_MS }).where(eq(users.id, user.id)).run();
-            return true;
-          }
-          return false;
-        });
-        recordAudit(db, clock, actor, { action: 'login.mfa_failed', organisationId: user.organisationId, details: { locked } });
-        if (locked) {
-          logger.warn('second step locked after failures', { userId: user.id });
-          return renderVerify(req, res, { error: 'Too many wrong codes. Verification is locked for 15 minutes.' }, 429);
-        }
-        return renderVerify(req, res, { error: 'That code is not valid. Enter the current 6-digit code from your authenticator app, or a recovery code.' }, 401);
-      }
-      db.update(users)
-        .set({ failedTotpCount: 0, totpLockedUntil: null, lastSignInAt: now })
-        .where(eq(users.id, user.id))
-        .run();
-      const sessionUser = toSessionUser(user);
-      await logIn(req, sessionUser);
-      req.session.authAt = now;
-      recordAudit(db, clock, actor, { action: 'login.success', organisationId: user.organisationId, details: { method } });
-      res.redirect(303, homeFor(sessionUser));
-    } catch (err) {
-      next(err);
+  router.post('/login/verify', async (req, res) => {
+    const user = pendingUser(req);
+    if (!user) return res.redirect(303, '/login');
+    const actor = { userId: user.id, label: user.email, ip: req.ip ?? null };
+    const outcome = verifySecondStep(deps, user, formField(req.body, 'code'), actor);
+    if (outcome.kind === 'locked') {
+      if (outcome.justNow) return renderVerify(req, res, { error: 'Too many wrong codes. Verification is locked for 15 minutes.' }, 429);
+      res.set('Retry-After', String(outcome.retryAfterSeconds));
+      const minutes = Math.ceil(outcome.retryAfterSeconds / 60);
+      return renderVerify(req, res, { error: `Too many wrong codes. Verification is locked; try again in ${minutes} minutes.` }, 429);
     }
+    if (outcome.kind === 'wrong') {
+      return renderVerify(req, res, { error: 'That code is not valid. Enter the current 6-digit code from your authenticator app, or a recovery code.' }, 401);
+    }
+    const now = clock.now();
+    db.update(users).set({ lastSignInAt: now }).where(eq(users.id, user.id)).run();
+    const sessionUser = toSessionUser(user);
+    await logIn(req, sessionUser);
+    req.session.authAt = now;
+    recordAudit(db, clock, actor, { action: 'login.success', organisationId: user.organisationId, details: { method: outcome.method } });
+    res.redirect(303, homeFor(sessionUser));
   });
 
   // POST /logout — destroys the session on the server.
@@ -237,12 +155,8 @@ export function authRoutes(deps: Deps, passport: InstanceType<typeof Passport>):
   });
 
   // GET /setup/:token — choose a password and enrol an authenticator app.
-  router.get('/setup/:token', async (req, res, next) => {
-    try {
-      await renderSetup(req, res, {});
-    } catch (err) {
-      next(err);
-    }
+  router.get('/setup/:token', async (req, res) => {
+    await renderSetup(req, res, {});
   });
 
   const renderSetup = async (req: Request, res: Response, model: { passwordError?: string; codeError?: string }, status = 200) => {
@@ -284,45 +198,26 @@ export function authRoutes(deps: Deps, passport: InstanceType<typeof Passport>):
   };
 
   // POST /setup/:token — password + first code; then the recovery codes, once.
-  router.post('/setup/:token', async (req, res, next) => {
-    try {
-      const token = String(req.params.token);
-      const found = findInvitation(db, clock, token);
-      const setup = req.session.setup;
-      if (found.status !== 'valid' || !setup || setup.invitationId !== found.invitationId) return renderSetup(req, res, {});
-      const password = formField(req.body, 'password') ?? '';
-      const confirm = formField(req.body, 'password_confirm') ?? '';
-      const code = (formField(req.body, 'code') ?? '').trim();
-      let passwordError = passwordProblem(password, found.user.email) ?? '';
-      if (!passwordError && password !== confirm) passwordError = 'The two passwords do not match.';
-      const seed = decrypt(deps.masterKey, setup.seed);
-      const step = matchTotpStep(seed, code, clock.now());
-      const codeError = step === null ? 'That code is not valid. Enter the 6-digit code your authenticator app shows now.' : '';
-      if (passwordError || codeError) return renderSetup(req, res, { passwordError, codeError }, 422);
-
-      const passwordHash = await hashPassword(password);
-      const codes = generateRecoveryCodes();
-      const done = immediate(db, () => {
-        if (!consumeInvitation(db, clock, found.invitationId)) return false;
-        db.update(users)
-          .set({ passwordHash, totpSecret: encrypt(deps.masterKey, seed), totpLastStep: step, failedTotpCount: 0, totpLockedUntil: null })
-          .where(eq(users.id, found.user.id))
-          .run();
-        replaceRecoveryCodes(db, found.user.id, codes);
-        revokeUserSessions(db, clock, found.user.id);
-        recordAudit(db, clock, { userId: found.user.id, label: found.user.email, ip: req.ip ?? null }, {
-          action: 'user.setup_complete',
-          organisationId: found.user.organisationId,
-        });
-        return true;
-      });
-      if (!done) return renderSetup(req, res, {});
-      delete req.session.setup;
-      res.set('Cache-Control', 'no-store');
-      sendHtml(res, views.render('/pages/auth/recovery-codes', { ...layoutModel(req, config, 'Your recovery codes'), codes }));
-    } catch (err) {
-      next(err);
-    }
+  router.post('/setup/:token', async (req, res) => {
+    const token = String(req.params.token);
+    const found = findInvitation(db, clock, token);
+    const setup = req.session.setup;
+    if (found.status !== 'valid' || !setup || setup.invitationId !== found.invitationId) return renderSetup(req, res, {});
+    const outcome = await completeSetup(
+      deps,
+      found,
+      {
+        password: formField(req.body, 'password') ?? '',
+        confirm: formField(req.body, 'password_confirm') ?? '',
+        code: formField(req.body, 'code') ?? '',
+        seed: decrypt(deps.masterKey, setup.seed),
+      },
+      req.ip ?? null,
+    );
+    if (!outcome.ok) return renderSetup(req, res, outcome.gone ? {} : outcome, outcome.gone ? 200 : 422);
+    delete req.session.setup;
+    res.set('Cache-Control', 'no-store');
+    sendHtml(res, views.render('/pages/auth/recovery-codes', { ...layoutModel(req, config, 'Your recovery codes'), codes: outcome.recoveryCodes }));
   });
 
   return router;

@@ -1,4 +1,7 @@
-import type { auditEvents } from '../../db/schema.ts';
+// The audit events shown under each application, as sentences.
+import { desc, eq } from 'drizzle-orm';
+import type { Db } from '../../db/client.ts';
+import { auditEvents } from '../../db/schema.ts';
 
 type AuditRow = typeof auditEvents.$inferSelect;
 
@@ -29,4 +32,8 @@ export function describeEvent(e: AuditRow): string {
     default:
       return e.action.replace(/[._]/g, ' ');
   }
+}
+
+export function recentEvents(db: Db, applicationId: number, limit = 20) {
+  return db.select().from(auditEvents).where(eq(auditEvents.applicationId, applicationId)).orderBy(desc(auditEvents.at), desc(auditEvents.id)).limit(limit).all();
 }

@@ -3,78 +3,18 @@
 // without JavaScript). Every route loads the application through the user's role.
 import { Router, type NextFunction, type Request, type Response } from 'express';
 import type { Deps } from '../deps.ts';
-import { currentUser, requireSignedIn, type SessionUser } from '../auth/guards.ts';
-import { actorOf } from '../auth/routes.ts';
+import { actorOf, currentUser, requireSignedIn, type SessionUser } from '../auth/guards.ts';
 import { recordAudit } from '../audit/audit.ts';
 import { HttpError } from '../http/errors.ts';
 import { formField } from '../http/form.ts';
 import { isHtmx, redirectTo } from '../http/htmx.ts';
 import { layoutModel, sendHtml } from '../http/views.ts';
 import { ensureCsrfToken } from '../http/security.ts';
-import { dateInZone, formatDate, formatDateTime } from '../dates.ts';
-import {
-  activeSecretCount,
-  capMessage,
-  createClientSecret,
-  deleteClientSecret,
-  expiryRules,
-  grantedApis,
-  lastUsedLabel,
-  holdsManagerRole,
-  liveSecret,
-  managedApplication,
-  managedApplications,
-  recentEvents,
-  secretStatus,
-  secretsOf,
-  type Application,
-  type FieldErrors,
-} from './secrets.ts';
-import { describeEvent } from './events.ts';
-
-export const PAGE = '/manage-api-credentials';
-
-export function applicationView(deps: Deps, app: Application) {
-  const { db, clock, config } = deps;
-  const now = clock.now();
-  const grants = grantedApis(db, app.id);
-  return {
-    name: app.name,
-    clientId: app.clientId,
-    sandboxOnly: app.sandboxOnly,
-    apis: grants.map((g) => ({
-      code: g.code,
-      name: g.name,
-      resources: app.sandboxOnly
-        ? [{ env: 'Sandbox', id: g.sandboxResource }]
-        : [
-            { env: 'Production', id: g.productionResource },
-            { env: 'Sandbox', id: g.sandboxResource },
-          ],
-    })),
-    secrets: secretsOf(db, app.id).map(({ secret, createdByEmail, createdByName }) => ({
-      id: secret.id,
-      name: secret.name,
-      hint: secret.hint,
-      created: formatDate(dateInZone(secret.createdAt, config.timezone)),
-      createdBy: createdByName || createdByEmail || 'the association',
-      expires: formatDate(secret.expiresOn),
-      expiresOn: secret.expiresOn,
-      status: secretStatus(secret, now, config.timezone),
-      lastUsed: lastUsedLabel(secret.lastUsedAt, now),
-      lastUsedTitle: secret.lastUsedAt === null ? '' : formatDateTime(secret.lastUsedAt, config.timezone),
-    })),
-    atCap: activeSecretCount(db, app.id, now) >= config.maxSecretsPerApplication,
-    events: recentEvents(db, app.id, 20).map((e) => ({
-      at: formatDateTime(e.at, config.timezone),
-      iso: new Date(e.at).toISOString(),
-      actor: e.actor,
-      text: describeEvent(e),
-      ip: e.ip ?? '',
-    })),
-    base: `${PAGE}/applications/${app.clientId}`,
-  };
-}
+import { formatDate } from '../dates.ts';
+import type { FieldErrors } from '../result.ts';
+import { activeSecretCount, capMessage, createClientSecret, deleteClientSecret, expiryRules, liveSecret } from './secrets.ts';
+import { holdsManagerRole, managedApplication, managedApplications, type Application } from './applications.ts';
+import { applicationView, PAGE } from './view.ts';
 
 export function credentialRoutes(deps: Deps): Router {
   const { db, clock, config, views } = deps;
@@ -135,16 +75,18 @@ export function credentialRoutes(deps: Deps): Router {
     );
   });
 
+  // The create dialog needs the application's name and address, the expiry rules and
+  // whether the cap is reached: one count, not the whole application view.
   const formModel = (req: Request, app: Application, values: { name: string; expires: string }, errors: FieldErrors = {}) => {
     const rules = expiryRules(config, clock);
-    const view = applicationView(deps, app);
+    const atCap = activeSecretCount(db, app.id, clock.now()) >= config.maxSecretsPerApplication;
     return {
       csrfToken: ensureCsrfToken(req),
-      app: view,
+      app: { name: app.name, clientId: app.clientId, base: `${PAGE}/applications/${app.clientId}` },
       rules,
       values: { name: values.name, expires: values.expires || rules.suggested },
       errors,
-      capMessage: view.atCap ? capMessage(config) : '',
+      capMessage: atCap ? capMessage(config) : '',
     };
   };
 
@@ -175,7 +117,6 @@ export function credentialRoutes(deps: Deps): Router {
       if (result.status === 409) model.capMessage = result.message;
       return renderCreate(req, res, model, result.status);
     }
-    deps.notify?.secretCreated(app, result.row, actorOf(req));
     const model = {
       csrfToken: ensureCsrfToken(req),
       app: applicationView(deps, app),
@@ -200,8 +141,7 @@ export function credentialRoutes(deps: Deps): Router {
   // POST …/secrets/:secretId/delete — delete at once; the row disappears.
   router.post(`${PAGE}/applications/:clientId/secrets/:secretId/delete`, signedIn, loadApplication, loadSecret, (req, res) => {
     const app = res.locals.application as Application;
-    const deleted = deleteClientSecret(deps, actorOf(req), app, res.locals.secret.id);
-    if (deleted) deps.notify?.secretDeleted(app, deleted, actorOf(req));
+    deleteClientSecret(deps, actorOf(req), app, res.locals.secret.id);
     if (isHtmx(req)) {
       res.set('HX-Trigger', JSON.stringify({ 'secret-deleted': { clientId: app.clientId } }));
       return sendHtml(res, views.render('/partials/credentials/deleted', { app: applicationView(deps, app), csrfToken: ensureCsrfToken(req) }));

@@ -1,21 +1,25 @@
-// Client secrets: creation (shown once), deletion (a tombstone), and what the
-// Manage API credentials page shows about them. Only a SHA-256 hash and a
-// three-character hint are ever stored.
+// The client secret lifecycle: creation (shown once), deletion and revocation (a
+// tombstone). Only a SHA-256 hash and a three-character hint are ever stored. What
+// must always follow a change happens here, after its commit: the audit row and the
+// notice to the application's other credential managers.
 import crypto from 'node:crypto';
-import { and, asc, count, desc, eq, gt, isNull } from 'drizzle-orm';
+import { and, count, desc, eq, gt, isNull } from 'drizzle-orm';
 import type { Db } from '../../db/client.ts';
 import { immediate } from '../../db/client.ts';
-import { apis, applicationApis, applications, auditEvents, clientSecrets, credentialManagers, users } from '../../db/schema.ts';
+import { clientSecrets, users } from '../../db/schema.ts';
+import type { Application } from './applications.ts';
+import type { Deps } from '../deps.ts';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import { ABSOLUTE_MAX_SECRET_DAYS } from '../config.ts';
 import { randomString, sha256Hex } from '../crypto.ts';
 import { recordAudit, type AuditActor } from '../audit/audit.ts';
-import { addDays, addMonths, dateInZone, daysBetween, endOfDateInZone, isValidDateString, relativeTime } from '../dates.ts';
+import { addDays, addMonths, dateInZone, endOfDateInZone, isValidDateString } from '../dates.ts';
 import { parseName } from '../validation.ts';
+import type { FieldErrors } from '../result.ts';
 
-export type Application = typeof applications.$inferSelect;
 export type ClientSecret = typeof clientSecrets.$inferSelect;
+export type SecretDeps = Pick<Deps, 'db' | 'clock' | 'config' | 'notify'>;
 
 // 44 characters of [0-9A-Za-z]: 261 bits from the CSPRNG. Letters and digits only, so the
 // secret needs no escaping in a form body or a Basic header and a double-click selects it whole.
@@ -56,7 +60,6 @@ export function expiryRules(config: Config, clock: Clock): ExpiryRules {
   };
 }
 
-export type FieldErrors = Partial<Record<'name' | 'expires', string>>;
 
 export function parseSecretInput(
   config: Config,
@@ -96,17 +99,12 @@ export function capMessage(config: Config): string {
 }
 
 // The one domain function behind the page, the CLI and the admin console.
-export function createClientSecret(
-  deps: { db: Db; clock: Clock; config: Config },
-  actor: AuditActor,
-  app: Application,
-  input: { name: unknown; expires: unknown },
-): CreateSecretResult {
+export function createClientSecret(deps: SecretDeps, actor: AuditActor, app: Application, input: { name: unknown; expires: unknown }): CreateSecretResult {
   const { db, clock, config } = deps;
   const parsed = parseSecretInput(config, clock, input);
   if (!parsed.ok) return { ok: false, status: 422, errors: parsed.errors };
   const secret = generateClientSecret();
-  return immediate(db, () => {
+  const result = immediate(db, (): CreateSecretResult => {
     const now = clock.now();
     if (activeSecretCount(db, app.id, now) >= config.maxSecretsPerApplication) {
       return { ok: false as const, status: 409 as const, message: capMessage(config) };
@@ -135,16 +133,25 @@ export function createClientSecret(
     });
     return { ok: true as const, secret, row };
   });
+  if (result.ok) deps.notify.secretCreated(app, result.row, actor);
+  return result;
 }
 
 // Deletes (tombstones) a secret of the application; false when it was not there.
-export function deleteClientSecret(
-  deps: { db: Db; clock: Clock },
-  actor: AuditActor,
-  app: Application,
-  secretId: string,
-  reason: string | null = null,
-): ClientSecret | null {
+export function deleteClientSecret(deps: SecretDeps, actor: AuditActor, app: Application, secretId: string): ClientSecret | null {
+  const deleted = tombstone(deps, actor, app, secretId, null);
+  if (deleted) deps.notify.secretDeleted(app, deleted, actor);
+  return deleted;
+}
+
+// An administrator's revocation (a compromise response): a deletion with a reason.
+export function revokeClientSecret(deps: SecretDeps, actor: AuditActor, app: Application, secretId: string, reason: string): ClientSecret | null {
+  const revoked = tombstone(deps, actor, app, secretId, reason);
+  if (revoked) deps.notify.secretRevoked(app, revoked, actor, reason);
+  return revoked;
+}
+
+function tombstone(deps: SecretDeps, actor: AuditActor, app: Application, secretId: string, reason: string | null): ClientSecret | null {
   const { db, clock } = deps;
   return immediate(db, () => {
     const row = db
@@ -165,35 +172,6 @@ export function deleteClientSecret(
   });
 }
 
-// Applications of the user's own organisation for which the user holds the role.
-export function managedApplications(db: Db, user: { id: number; organisationId: number | null }): Application[] {
-  if (user.organisationId === null) return [];
-  return db
-    .select({ app: applications })
-    .from(credentialManagers)
-    .innerJoin(applications, eq(applications.id, credentialManagers.applicationId))
-    .where(and(eq(credentialManagers.userId, user.id), eq(applications.organisationId, user.organisationId), isNull(applications.disabledAt)))
-    .orderBy(asc(applications.name))
-    .all()
-    .map((r) => r.app);
-}
-
-export function holdsManagerRole(db: Db, userId: number): boolean {
-  return !!db.select({ u: credentialManagers.userId }).from(credentialManagers).where(eq(credentialManagers.userId, userId)).get();
-}
-
-// One managed application by client ID, or null (not found, not managed, other organisation, disabled).
-export function managedApplication(db: Db, user: { id: number; organisationId: number | null }, clientId: string): Application | null {
-  if (user.organisationId === null) return null;
-  const row = db
-    .select({ app: applications })
-    .from(applications)
-    .innerJoin(credentialManagers, and(eq(credentialManagers.applicationId, applications.id), eq(credentialManagers.userId, user.id)))
-    .where(and(eq(applications.clientId, clientId), eq(applications.organisationId, user.organisationId), isNull(applications.disabledAt)))
-    .get();
-  return row?.app ?? null;
-}
-
 export function liveSecret(db: Db, applicationId: number, secretId: string): ClientSecret | null {
   return (
     db
@@ -202,16 +180,6 @@ export function liveSecret(db: Db, applicationId: number, secretId: string): Cli
       .where(and(eq(clientSecrets.id, secretId), eq(clientSecrets.applicationId, applicationId), isNull(clientSecrets.deletedAt)))
       .get() ?? null
   );
-}
-
-export function grantedApis(db: Db, applicationId: number) {
-  return db
-    .select({ code: apis.code, name: apis.name, sandboxResource: apis.sandboxResource, productionResource: apis.productionResource })
-    .from(applicationApis)
-    .innerJoin(apis, eq(apis.code, applicationApis.apiCode))
-    .where(eq(applicationApis.applicationId, applicationId))
-    .orderBy(asc(apis.code))
-    .all();
 }
 
 export function secretsOf(db: Db, applicationId: number) {
@@ -224,22 +192,3 @@ export function secretsOf(db: Db, applicationId: number) {
     .all();
 }
 
-export function recentEvents(db: Db, applicationId: number, limit = 20) {
-  return db.select().from(auditEvents).where(eq(auditEvents.applicationId, applicationId)).orderBy(desc(auditEvents.at), desc(auditEvents.id)).limit(limit).all();
-}
-
-// "Never used" until the token endpoint records a use; then how long ago.
-export function lastUsedLabel(lastUsedAt: number | null, now: number): string {
-  return lastUsedAt === null ? 'Never used' : `Last used ${relativeTime(lastUsedAt, now)}`;
-}
-
-export type SecretStatus = { kind: 'active' | 'expiring' | 'expired'; label: string; daysLeft: number };
-
-export function secretStatus(secret: Pick<ClientSecret, 'expiresOn' | 'expiresAt'>, now: number, timeZone: string): SecretStatus {
-  const daysLeft = daysBetween(dateInZone(now, timeZone), secret.expiresOn);
-  if (secret.expiresAt <= now) return { kind: 'expired', label: 'Expired', daysLeft };
-  if (daysLeft <= 30) {
-    return { kind: 'expiring', label: daysLeft === 0 ? 'Expires today' : `Expires in ${daysLeft} day${daysLeft === 1 ? '' : 's'}`, daysLeft };
-  }
-  return { kind: 'active', label: 'Active', daysLeft };
-}

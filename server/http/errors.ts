@@ -10,5 +10,3 @@ export class HttpError extends Error {
   }
 }
 
-export const notFound = (what = 'Page not found') => new HttpError(404, what);
-export const forbidden = (why = 'You are not allowed to do this') => new HttpError(403, why);

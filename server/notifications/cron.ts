@@ -31,7 +31,3 @@ export function startReminderSchedule(deps: ReminderDeps, options: { startupDela
     },
   };
 }
-
-export function isValidCron(expression: string): boolean {
-  return cron.validate(expression);
-}

@@ -5,11 +5,21 @@ import type { Db } from '../../db/client.ts';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
-import type { SecretNotifier } from '../deps.ts';
+import type { AuditActor } from '../audit/audit.ts';
+import type { applications, clientSecrets } from '../../db/schema.ts';
 import { formatDateTime } from '../dates.ts';
 import { renderEmail } from './emails.ts';
 import type { Mailer } from './mailer.ts';
-import { managersOf } from './reminders.ts';
+import { managersOf } from '../credentials/applications.ts';
+
+// Told about changes to secrets, so the application's other managers hear of them.
+export interface SecretNotifier {
+  secretCreated(app: typeof applications.$inferSelect, secret: typeof clientSecrets.$inferSelect, actor: AuditActor): void;
+  secretDeleted(app: typeof applications.$inferSelect, secret: typeof clientSecrets.$inferSelect, actor: AuditActor): void;
+  secretRevoked(app: typeof applications.$inferSelect, secret: typeof clientSecrets.$inferSelect, actor: AuditActor, reason: string): void;
+  // Resolves once every notice under way has been sent or has failed.
+  idle(): Promise<void>;
+}
 
 export interface MailStats {
   sent: number;

@@ -5,13 +5,14 @@
 import { and, eq, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../../db/client.ts';
 import { immediate } from '../../db/client.ts';
-import { applications, clientSecrets, credentialManagers, remindersSent, users } from '../../db/schema.ts';
+import { applications, clientSecrets, remindersSent } from '../../db/schema.ts';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 import { addDays, dateInZone, daysBetween, formatDate } from '../dates.ts';
 import { renderEmail } from './emails.ts';
 import type { Mailer } from './mailer.ts';
+import { managersOf } from '../credentials/applications.ts';
 
 // The day after expiry, as a threshold value.
 export const EXPIRED_THRESHOLD = -1;
@@ -82,15 +83,6 @@ function claim(db: Db, secretId: string, threshold: number, now: number): boolea
     }
     return false;
   });
-}
-
-export function managersOf(db: Db, applicationId: number, organisationId: number) {
-  return db
-    .select({ id: users.id, email: users.email, name: users.displayName })
-    .from(credentialManagers)
-    .innerJoin(users, eq(users.id, credentialManagers.userId))
-    .where(and(eq(credentialManagers.applicationId, applicationId), isNull(users.disabledAt), eq(users.organisationId, organisationId)))
-    .all();
 }
 
 export async function sendExpiryReminders(deps: ReminderDeps): Promise<ReminderSummary> {

@@ -12,7 +12,7 @@ import type { AccessTokenClaims } from './jwt.ts';
 export interface IntrospectionDeps {
   sqlite: Database.Database;
   authenticateClient(req: IncomingMessage, params: URLSearchParams): AuthenticatedClient;
-  verify(token: string): AccessTokenClaims | null;
+  verify(token: string): Promise<AccessTokenClaims | null>;
 }
 
 export function createIntrospectionEndpoint({ sqlite, authenticateClient, verify }: IntrospectionDeps) {
@@ -26,7 +26,7 @@ export function createIntrospectionEndpoint({ sqlite, authenticateClient, verify
     const caller = authenticateClient(req, params);
     const token = params.get('token');
     if (!token) throw invalidRequest('token is missing.');
-    const claims = verify(token);
+    const claims = await verify(token);
     const owner = claims ? liveSecretOrganisation.get(claims.secret_id, claims.client_id) : undefined;
     if (!claims || !owner || owner.organisation_id !== caller.organisationId) return sendJson(res, 200, { active: false });
     sendJson(res, 200, {

@@ -26,7 +26,7 @@ const setupLink = (raw: string) => /(\/setup\/[A-Za-z0-9_-]{43})/.exec(readable(
 async function mailCount(portal: TestPortal, smtp: { messages: unknown[] }, n: number) {
   for (let i = 0; i < 100 && smtp.messages.length < n; i++) await new Promise((r) => setTimeout(r, 20));
   assert.equal(smtp.messages.length, n);
-  await portal.deps.notify!.idle();
+  await portal.deps.notify.idle();
 }
 
 test('from an empty database: organisation, application, manager by emailed invitation, all in the audit log', async (t) => {
@@ -232,6 +232,7 @@ test('secrets overview: metadata only, filtered by expiry; revoking with a reaso
   const soon = createClientSecret(portal.deps, cliActor, app, { name: 'Soon', expires: addDays(today, 5) });
   const later = createClientSecret(portal.deps, cliActor, app, { name: 'Later', expires: addDays(today, 200) });
   assert.ok(soon.ok && later.ok);
+  await mailCount(portal, smtp, 2); // creating secrets tells the managers, whoever creates them
   const all = await c.get('/admin/secrets');
   assert.match(all.text, /Soon/);
   assert.match(all.text, /Later/);
@@ -244,9 +245,9 @@ test('secrets overview: metadata only, filtered by expiry; revoking with a reaso
   assert.equal(noReason.status, 422);
   const revoked = await c.post(`/admin/secrets/${soon.row.id}/revoke`, { reason: 'Leaked in a public repository' });
   assert.equal(revoked.status, 303);
-  await mailCount(portal, smtp, 1);
-  assert.deepEqual(smtp.messages[0]!.to, ['m@a.example']);
-  assert.match(readable(smtp.messages[0]!.raw), /Reason: Leaked in a public repository/);
+  await mailCount(portal, smtp, 3);
+  assert.deepEqual(smtp.messages[2]!.to, ['m@a.example']);
+  assert.match(readable(smtp.messages[2]!.raw), /Reason: Leaked in a public repository/);
   const row = portal.deps.db.select().from(clientSecrets).where(eq(clientSecrets.id, soon.row.id)).get()!;
   assert.ok(row.deletedAt);
   assert.equal(row.deleteReason, 'Leaked in a public repository');
@@ -302,3 +303,18 @@ test('audit log: filters, paging, and a CSV export that neutralises formula inje
   assert.ok(actions(portal).includes('audit.export'));
 });
 
+test('an organisation can be renamed; an empty name is refused beside the field', async (t) => {
+  const portal = await startPortal(t);
+  const admin = await createAdmin(portal);
+  const c = await signIn(portal, admin);
+  const org = makeOrganisation(portal, 'Old Name');
+  await c.get(`/admin/organisations/${org}`);
+  const bad = await c.post(`/admin/organisations/${org}/rename`, { name: ' ' });
+  assert.equal(bad.status, 422);
+  assert.match(bad.text, /id="org-rename-error"/);
+  const ok = await c.post(`/admin/organisations/${org}/rename`, { name: 'New Name' });
+  assert.equal(ok.status, 303);
+  const list = await c.get('/admin');
+  assert.match(list.text, />New Name</);
+  assert.doesNotMatch(list.text, />Old Name</);
+});

@@ -1,4 +1,7 @@
 import { test } from 'node:test';
+import { runCli } from '../../server/cli.ts';
+import { bootstrap } from '../../server/bootstrap.ts';
+import { memoryLogger } from '../../server/log.ts';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { spawnSync } from 'node:child_process';
@@ -342,15 +345,17 @@ test('CLI create-secret prints the secret once and validates its input', async (
   assert.match(mail, /^To: a1 <a1@hospital-a\.example>/m);
   assert.match(mail, /Subject: Client secret created for Partner-NL-HospitalA-DM/);
   assert.ok(!mail.includes(ok.stdout.trim()), 'never the secret itself');
+  // Bad input in-process: the same runCli, without starting a process per case.
   for (const [args, message] of [
     [['--client-id', 'nope', '--name', 'x', '--expires', addDays(today(portal), 30)], /no application has the client ID/],
     [['--client-id', world.appA1, '--name', 'x', '--expires', '2020-01-01'], /tomorrow or later/],
     [['--client-id', world.appA1, '--name', '', '--expires', addDays(today(portal), 30)], /Enter a client secret name/],
     [['--client-id', world.appA1, '--name', 'x'], /--expires is required/],
   ] as Array<[string[], RegExp]>) {
-    const r = run(...args);
-    assert.equal(r.status, 2, args.join(' '));
-    assert.match(r.stderr, message);
+    let stderr = '';
+    const code = await runCli(['create-secret', ...args], () => bootstrap({ env: { DATA_DIR: portal.dataDir, BASE_URL: portal.baseUrl, PORTAL_ENV: 'production' }, logger: memoryLogger() }), { out: () => {}, err: (t) => (stderr += t) });
+    assert.equal(code, 2, args.join(' '));
+    assert.match(stderr, message);
   }
 });
 

@@ -27,22 +27,6 @@ test('a database error without NODE_ENV: a generic page with a reference, the er
   assert.doesNotMatch(fragment.text, /<html/);
 });
 
-test('an organisation can be renamed; an empty name is refused beside the field', async (t) => {
-  const portal = await startPortal(t);
-  const admin = await createAdmin(portal);
-  const c = await signIn(portal, admin);
-  const org = makeOrganisation(portal, 'Old Name');
-  await c.get(`/admin/organisations/${org}`);
-  const bad = await c.post(`/admin/organisations/${org}/rename`, { name: ' ' });
-  assert.equal(bad.status, 422);
-  assert.match(bad.text, /id="org-rename-error"/);
-  const ok = await c.post(`/admin/organisations/${org}/rename`, { name: 'New Name' });
-  assert.equal(ok.status, 303);
-  const list = await c.get('/admin');
-  assert.match(list.text, />New Name</);
-  assert.doesNotMatch(list.text, />Old Name</);
-});
-
 test('a JSON 500 carries the request id it asks the reader to mention, and the log holds the same id', async (t) => {
   const portal = await startPortal(t);
   const org = makeOrganisation(portal, 'A');

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import { eq } from 'drizzle-orm';
 import { startPortal, type TestPortal } from '../helpers/portal.ts';
 import { startSmtp, startSilentServer, readable, header } from '../helpers/smtp.ts';
-import { makeApplication, makeOrganisation } from '../helpers/fixtures.ts';
+import { makeApplication, makeOrganisation, withoutNotices } from '../helpers/fixtures.ts';
 import { createAdmin, createUser, signIn } from '../helpers/accounts.ts';
 import { fixedClock } from '../../server/clock.ts';
 import { cliActor } from '../../server/audit/audit.ts';
@@ -40,7 +40,7 @@ async function world(t: Parameters<typeof startPortal>[0], env: Record<string, s
   invite('other@hospital-a.example', [otherClientId]);
   invite('plain@hospital-a.example', []);
   const app = findApplicationByClientId(portal.deps.db, clientId)!;
-  const created = createClientSecret(portal.deps, cliActor, app, { name: 'Secret by VM', expires: EXPIRES });
+  const created = createClientSecret(withoutNotices(portal), cliActor, app, { name: 'Secret by VM', expires: EXPIRES });
   assert.ok(created.ok);
   return { portal, org, clientId, otherClientId, app, secretId: created.row.id };
 }
@@ -152,7 +152,7 @@ test('a reminder run has an overall deadline: against SMTP that never answers it
   const smtp = await startSmtp(t);
   // Default SMTP timeouts (10 s greeting): only the run's own deadline can stop it early.
   const { portal, app } = await world(t, { SMTP_URL: silent.url, REMINDER_DEADLINE_SECONDS: '2' });
-  for (const name of ['second', 'third']) assert.ok(createClientSecret(portal.deps, cliActor, app, { name, expires: EXPIRES }).ok);
+  for (const name of ['second', 'third']) assert.ok(createClientSecret(withoutNotices(portal), cliActor, app, { name, expires: EXPIRES }).ok);
   const when = at(addDays(EXPIRES, -7), 7);
   const started = Date.now();
   const summary = await run(portal, when);
@@ -171,9 +171,9 @@ test('a reminder run has an overall deadline: against SMTP that never answers it
 test('deleted secrets get no reminder; a crossed-over period gives one mail, for the nearest threshold', async (t) => {
   const smtp = await startSmtp(t);
   const { portal, app, secretId } = await world(t, { SMTP_URL: smtp.url });
-  const second = createClientSecret(portal.deps, cliActor, app, { name: 'Second', expires: EXPIRES });
+  const second = createClientSecret(withoutNotices(portal), cliActor, app, { name: 'Second', expires: EXPIRES });
   assert.ok(second.ok);
-  deleteClientSecret(portal.deps, cliActor, app, second.row.id);
+  deleteClientSecret(withoutNotices(portal), cliActor, app, second.row.id);
   // Down since long before the 30-day mark; back 5 days before expiry: only the 7-day mail.
   const summary = await run(portal, at(addDays(EXPIRES, -5), 9));
   assert.equal(summary.sent, 1);
@@ -189,7 +189,7 @@ test('a newer active secret adds the line suggesting the old one be deleted', as
   const smtp = await startSmtp(t);
   const { portal, app } = await world(t, { SMTP_URL: smtp.url });
   portal.clock.advance(60_000);
-  const newer = createClientSecret(portal.deps, cliActor, app, { name: 'Rotated by VM', expires: addDays(EXPIRES, 60) });
+  const newer = createClientSecret(withoutNotices(portal), cliActor, app, { name: 'Rotated by VM', expires: addDays(EXPIRES, 60) });
   assert.ok(newer.ok);
   await run(portal, at(addDays(EXPIRES, -14), 7));
   assert.equal(smtp.messages.length, 1, 'the newer secret is not due yet');

@@ -8,13 +8,13 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import { build } from 'esbuild';
 
-const root = path.resolve(import.meta.dirname, '../..');
+const root = path.resolve(import.meta.dirname, '..');
 const dist = path.join(root, 'dist');
 const require = createRequire(import.meta.url);
 fs.mkdirSync(dist, { recursive: true });
 
 await build({
-  entryPoints: [path.join(root, 'server/sea/entry.ts')],
+  entryPoints: [path.join(root, 'server/binary-entry.ts')],
   bundle: true,
   platform: 'node',
   target: 'node20',

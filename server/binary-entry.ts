@@ -5,8 +5,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import sea from 'node:sea';
-import { setResourceRoot } from '../paths.ts';
-import { useNativeBinding } from '../../db/client.ts';
+import { setResourceRoot } from './paths.ts';
+import { useNativeBinding } from '../db/client.ts';
 
 function extractAssets(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'credentials-portal-'));
@@ -29,10 +29,10 @@ async function start() {
   useNativeBinding(addon.exports);
   const args = process.argv.slice(2);
   if (args.length === 0 || args[0] === 'serve') {
-    const { runServer } = await import('../main.ts');
+    const { runServer } = await import('./main.ts');
     await runServer();
   } else {
-    const { runCli } = await import('../cli.ts');
+    const { runCli } = await import('./cli.ts');
     process.exitCode = await runCli(args);
   }
 }

@@ -1,0 +1,109 @@
+// Admin console: one application (grants, sandbox-only, disable, credential managers,
+// its secrets) and the API catalogue. Administrators only (guarded in routes.ts).
+import { Router, type Request, type Response } from 'express';
+import type { Deps } from '../deps.ts';
+import { actorOf } from '../auth/guards.ts';
+import { formField } from '../http/form.ts';
+import { formatDate } from '../dates.ts';
+import { parseId } from '../validation.ts';
+import type { DomainResult } from '../result.ts';
+import { grantedApis } from '../credentials/applications.ts';
+import { lastUsedLabel, secretStatus } from '../credentials/view.ts';
+import type { applications } from '../../db/schema.ts';
+import { findOrganisation } from './organisations.ts';
+import { listUsers } from './users.ts';
+import {
+  assignManager,
+  findApplication,
+  grantApi,
+  managersOfApplication,
+  removeManager,
+  revokeApi,
+  setApplicationDisabled,
+  setSandboxOnly,
+} from './applications.ts';
+import { createApi, deleteApi, listApis } from './api-catalogue.ts';
+import { liveSecretsOf } from './secrets-overview.ts';
+import type { Console, Errors } from './console.ts';
+
+export function applicationRoutes(deps: Deps, { page, back, fail, loader }: Console): Router {
+  const { db, clock, config } = deps;
+  const router = Router();
+
+  // ---- Applications -------------------------------------------------------------
+
+  const loadApplication = loader('appId', 'app', (id) => findApplication(db, id), 'No such application.');
+
+  const renderApplication = (req: Request, res: Response, errors: Errors = {}, status = 200) => {
+    const app = res.locals.app as typeof applications.$inferSelect;
+    const org = findOrganisation(db, app.organisationId)!;
+    const managers = managersOfApplication(db, app.id);
+    const granted = grantedApis(db, app.id);
+    const now = clock.now();
+    const secrets = liveSecretsOf(db, app.id);
+    page(req, res, 'application', app.name, {
+      app,
+      org,
+      granted,
+      grantable: listApis(db).filter((a) => !granted.some((g) => g.code === a.code)),
+      managers,
+      activeManagers: managers.filter((m) => m.disabledAt === null).length,
+      candidates: listUsers(db, app.organisationId).filter((u) => !u.disabled && !managers.some((m) => m.id === u.id)),
+      secrets: secrets.map((s) => ({
+        ...s,
+        expires: formatDate(s.expiresOn),
+        status: secretStatus(s, now, config.timezone),
+        lastUsed: lastUsedLabel(s.lastUsedAt, now),
+      })),
+      errors,
+    }, status);
+  };
+
+  // GET /admin/applications/:appId
+  router.get('/admin/applications/:appId', loadApplication, (req, res) => renderApplication(req, res));
+
+  const appAction = (path: string, act: (req: Request, app: typeof applications.$inferSelect) => DomainResult<unknown> | string) =>
+    router.post(`/admin/applications/:appId/${path}`, loadApplication, (req, res) => {
+      const app = res.locals.app;
+      const r = act(req, app);
+      if (typeof r !== 'string' && fail(r)) return renderApplication(req, res, { [r.field]: r.message }, r.status ?? 422);
+      back(req, res, `/admin/applications/${app.id}`, typeof r === 'string' ? r : 'Saved.');
+    });
+
+  appAction('grants', (req, app) => grantApi(db, clock, actorOf(req), app, formField(req.body, 'api')));
+  appAction('grants/:code/revoke', (req, app) => revokeApi(db, clock, actorOf(req), app, String(req.params.code)));
+  appAction('sandbox-only', (req, app) => {
+    const on = formField(req.body, 'sandbox_only') === 'on';
+    setSandboxOnly(db, clock, actorOf(req), app, on);
+    return on ? 'The application is now sandbox only.' : 'The application may now use production.';
+  });
+  appAction('disable', (req, app) => {
+    setApplicationDisabled(db, clock, actorOf(req), app, true);
+    return 'Application disabled: its secrets no longer get tokens.';
+  });
+  appAction('enable', (req, app) => {
+    setApplicationDisabled(db, clock, actorOf(req), app, false);
+    return 'Application enabled.';
+  });
+  appAction('managers', (req, app) => assignManager(db, clock, actorOf(req), app, formField(req.body, 'user_id')));
+  appAction('managers/:userId/remove', (req, app) => removeManager(db, clock, actorOf(req), app, parseId(req.params.userId) ?? 0));
+
+  // ---- API catalogue -------------------------------------------------------------
+
+  const renderApis = (req: Request, res: Response, errors: Errors = {}, values: Record<string, string> = {}, status = 200) =>
+    page(req, res, 'apis', 'API catalogue', { apis: listApis(db), errors, values }, status);
+  router.get('/admin/apis', (req, res) => renderApis(req, res));
+  router.post('/admin/apis', (req, res) => {
+    const values = { code: formField(req.body, 'code') ?? '', name: formField(req.body, 'name') ?? '', sandbox: formField(req.body, 'sandbox') ?? '', production: formField(req.body, 'production') ?? '' };
+    const r = createApi(db, clock, actorOf(req), values);
+    if (fail(r)) return renderApis(req, res, { [r.field]: r.message }, values, 422);
+    back(req, res, '/admin/apis', `API ${r.value.code} added.`);
+  });
+  router.post('/admin/apis/:code/delete', (req, res) => {
+    const r = deleteApi(db, clock, actorOf(req), String(req.params.code));
+    if (fail(r)) return renderApis(req, res, { catalogue: r.message }, {}, r.status ?? 422);
+    back(req, res, '/admin/apis', `API ${req.params.code} deleted.`);
+  });
+
+  return router;
+}

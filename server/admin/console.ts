@@ -1,0 +1,51 @@
+// What every admin console route shares: rendering a page with its errors and values,
+// redirecting back with a one-time message, loading a row named in the URL, and
+// mailing a setup link in the background.
+import type { NextFunction, Request, Response } from 'express';
+import type { Deps } from '../deps.ts';
+import { HttpError } from '../http/errors.ts';
+import { layoutModel, sendHtml, setFlash } from '../http/views.ts';
+import { relativeTime } from '../dates.ts';
+import { parseId } from '../validation.ts';
+import type { DomainResult } from '../result.ts';
+import { sendInvitationMail, type InvitationKind } from '../notifications/invitations.ts';
+import { listUsers } from './users.ts';
+
+export type Errors = Record<string, string>;
+
+export function createConsole(deps: Deps) {
+  const { db, clock, config, views, logger } = deps;
+  return {
+    page(req: Request, res: Response, template: string, title: string, model: object, status = 200) {
+      sendHtml(res, views.render(`/pages/admin/${template}`, { ...layoutModel(req, config, title, 'admin'), errors: {}, values: {}, ...model }), status);
+    },
+    back(req: Request, res: Response, to: string, message: string) {
+      setFlash(req, message);
+      res.redirect(303, to);
+    },
+    fail<T>(r: DomainResult<T>): r is Extract<DomainResult<T>, { ok: false }> {
+      return !r.ok;
+    },
+    // Loads the row named by a numeric URL parameter into res.locals, or answers 404.
+    loader<T>(param: string, local: string, find: (id: number) => T | undefined, missing: string) {
+      return (req: Request, res: Response, next: NextFunction) => {
+        const id = parseId(req.params[param]);
+        const row = id === null ? undefined : find(id);
+        if (!row) return next(new HttpError(404, missing));
+        res.locals[local] = row;
+        next();
+      };
+    },
+    // Mails a setup link in the background; the page does not wait for SMTP.
+    mailInvitation(user: { email: string; displayName: string }, token: string, kind: InvitationKind) {
+      sendInvitationMail(deps, user, token, kind).catch((err: unknown) => logger.error('invitation mail failed', { error: String((err as Error)?.message ?? err) }));
+    },
+    // Users of an organisation (or the administrators) with how long ago they last signed in.
+    usersView(organisationId: number | null) {
+      const now = clock.now();
+      return listUsers(db, organisationId).map((u) => ({ ...u, lastSignIn: u.lastSignInAt ? relativeTime(u.lastSignInAt, now) : 'never' }));
+    },
+  };
+}
+
+export type Console = ReturnType<typeof createConsole>;

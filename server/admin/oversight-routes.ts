@@ -1,0 +1,78 @@
+// Admin console: oversight across organisations — every secret (with revoke, the
+// compromise response) and the audit log with its CSV export.
+import { Router, type Request, type Response } from 'express';
+import type { Deps } from '../deps.ts';
+import { actorOf } from '../auth/guards.ts';
+import { recordAudit } from '../audit/audit.ts';
+import { auditCsv, auditFilterOptions, parseAuditFilter, queryAudit, PAGE_SIZE } from '../audit/query.ts';
+import { HttpError } from '../http/errors.ts';
+import { formField } from '../http/form.ts';
+import { dateInZone, formatDate, formatDateTime } from '../dates.ts';
+import { revokeClientSecret } from '../credentials/secrets.ts';
+import { lastUsedLabel, secretStatus } from '../credentials/view.ts';
+import { findLiveSecret, listAllSecrets, parseRevokeReason } from './secrets-overview.ts';
+import type { Console, Errors } from './console.ts';
+
+export function oversightRoutes(deps: Deps, { page, back }: Console): Router {
+  const { db, clock, config } = deps;
+  const router = Router();
+
+  // ---- Secrets overview ------------------------------------------------------------
+
+  const renderSecrets = (req: Request, res: Response, errors: Errors = {}, status = 200) => {
+    const within = typeof req.query.within === 'string' && /^\d{1,4}$/.test(req.query.within) ? Number(req.query.within) : null;
+    const now = clock.now();
+    const rows = listAllSecrets(db, now, within).map((r) => ({
+      ...r,
+      expires: formatDate(r.secret.expiresOn),
+      status: secretStatus(r.secret, now, config.timezone),
+      lastUsed: lastUsedLabel(r.secret.lastUsedAt, now),
+    }));
+    page(req, res, 'secrets', 'Client secrets', { rows, within: within ?? '', errors }, status);
+  };
+  router.get('/admin/secrets', (req, res) => renderSecrets(req, res));
+
+  // POST /admin/secrets/:secretId/revoke — compromise response; the managers are told.
+  router.post('/admin/secrets/:secretId/revoke', (req, res) => {
+    const secretId = String(req.params.secretId);
+    const found = findLiveSecret(db, secretId);
+    if (!found) throw new HttpError(404, 'No such secret, or it was already deleted.');
+    const reason = parseRevokeReason(formField(req.body, 'reason'));
+    if (!reason.ok) return renderSecrets(req, res, { [secretId]: reason.message }, 422);
+    revokeClientSecret(deps, actorOf(req), found.app, secretId, reason.value);
+    back(req, res, '/admin/secrets', `Secret “${found.secret.name}” of ${found.app.name} revoked; its credential managers were told.`);
+  });
+
+  // ---- Audit log -------------------------------------------------------------------
+
+  router.get('/admin/audit', (req, res) => {
+    const { filter, errors } = parseAuditFilter(req.query as Record<string, unknown>);
+    const { total, rows } = queryAudit(db, filter, config.timezone);
+    const params = new URLSearchParams();
+    for (const [k, v] of Object.entries({ organisation: filter.organisationId ?? '', application: filter.applicationId ?? '', user: filter.user, action: filter.action, from: filter.from, to: filter.to })) {
+      if (v !== '') params.set(k, String(v));
+    }
+    const pages = Math.max(1, Math.ceil(total / PAGE_SIZE));
+    page(req, res, 'audit', 'Audit log', {
+      filter,
+      errors,
+      total,
+      pages,
+      query: params.toString(),
+      ...auditFilterOptions(db),
+      rows: rows.map((r) => ({ ...r.event, when: formatDateTime(r.event.at, config.timezone), iso: new Date(r.event.at).toISOString(), organisation: r.organisation ?? '', application: r.application ?? '' })),
+    });
+  });
+
+  // GET /admin/audit.csv — the same filters, as CSV (formula injection neutralised).
+  router.get('/admin/audit.csv', (req, res) => {
+    const { filter } = parseAuditFilter(req.query as Record<string, unknown>);
+    recordAudit(db, clock, actorOf(req), { action: 'audit.export', details: { ...filter } });
+    res.set('Content-Type', 'text/csv; charset=utf-8');
+    res.set('Content-Disposition', `attachment; filename="audit-${dateInZone(clock.now(), config.timezone)}.csv"`);
+    res.set('Cache-Control', 'no-store');
+    res.send(auditCsv(db, filter, config.timezone));
+  });
+
+  return router;
+}

@@ -1,0 +1,57 @@
+// The applications a credential manager may act on (their own organisation's, with the
+// role, enabled), the APIs granted to one, and who manages it.
+import { and, asc, eq, isNull } from 'drizzle-orm';
+import type { Db } from '../../db/client.ts';
+import { apis, applicationApis, applications, credentialManagers, users } from '../../db/schema.ts';
+
+export type Application = typeof applications.$inferSelect;
+
+// Applications of the user's own organisation for which the user holds the role.
+export function managedApplications(db: Db, user: { id: number; organisationId: number | null }): Application[] {
+  if (user.organisationId === null) return [];
+  return db
+    .select({ app: applications })
+    .from(credentialManagers)
+    .innerJoin(applications, eq(applications.id, credentialManagers.applicationId))
+    .where(and(eq(credentialManagers.userId, user.id), eq(applications.organisationId, user.organisationId), isNull(applications.disabledAt)))
+    .orderBy(asc(applications.name))
+    .all()
+    .map((r) => r.app);
+}
+
+export function holdsManagerRole(db: Db, userId: number): boolean {
+  return !!db.select({ u: credentialManagers.userId }).from(credentialManagers).where(eq(credentialManagers.userId, userId)).get();
+}
+
+// One managed application by client ID, or null (not found, not managed, other organisation, disabled).
+export function managedApplication(db: Db, user: { id: number; organisationId: number | null }, clientId: string): Application | null {
+  if (user.organisationId === null) return null;
+  const row = db
+    .select({ app: applications })
+    .from(applications)
+    .innerJoin(credentialManagers, and(eq(credentialManagers.applicationId, applications.id), eq(credentialManagers.userId, user.id)))
+    .where(and(eq(applications.clientId, clientId), eq(applications.organisationId, user.organisationId), isNull(applications.disabledAt)))
+    .get();
+  return row?.app ?? null;
+}
+
+export function grantedApis(db: Db, applicationId: number) {
+  return db
+    .select({ code: apis.code, name: apis.name, sandboxResource: apis.sandboxResource, productionResource: apis.productionResource })
+    .from(applicationApis)
+    .innerJoin(apis, eq(apis.code, applicationApis.apiCode))
+    .where(eq(applicationApis.applicationId, applicationId))
+    .orderBy(asc(apis.code))
+    .all();
+}
+
+// The people told about an application's secrets: its enabled credential managers of
+// the same organisation.
+export function managersOf(db: Db, applicationId: number, organisationId: number) {
+  return db
+    .select({ id: users.id, email: users.email, name: users.displayName })
+    .from(credentialManagers)
+    .innerJoin(users, eq(users.id, credentialManagers.userId))
+    .where(and(eq(credentialManagers.applicationId, applicationId), isNull(users.disabledAt), eq(users.organisationId, organisationId)))
+    .all();
+}

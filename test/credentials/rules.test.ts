@@ -1,0 +1,63 @@
+// The pure rules behind the credentials page, table-style: a secret's status, the
+// expiry date rules and the create form's parsing.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { secretStatus } from '../../server/credentials/view.ts';
+import { expiryRules, parseSecretInput } from '../../server/credentials/secrets.ts';
+import { loadConfig } from '../../server/config.ts';
+import { fixedClock } from '../../server/clock.ts';
+import { endOfDateInZone } from '../../server/dates.ts';
+
+const TZ = 'Europe/Amsterdam';
+const NOW = Date.parse('2027-03-10T12:00:00Z');
+
+test('secretStatus: active, expiring within 30 days, today, expired — in the portal zone', () => {
+  const at = (expiresOn: string) => ({ expiresOn, expiresAt: endOfDateInZone(expiresOn, TZ) });
+  const cases: Array<[string, string, { kind: string; label: string; daysLeft: number }]> = [
+    ['far ahead', '2027-06-30', { kind: 'active', label: 'Active', daysLeft: 112 }],
+    ['31 days', '2027-04-10', { kind: 'active', label: 'Active', daysLeft: 31 }],
+    ['30 days', '2027-04-09', { kind: 'expiring', label: 'Expires in 30 days', daysLeft: 30 }],
+    ['tomorrow', '2027-03-11', { kind: 'expiring', label: 'Expires in 1 day', daysLeft: 1 }],
+    ['today', '2027-03-10', { kind: 'expiring', label: 'Expires today', daysLeft: 0 }],
+    ['yesterday', '2027-03-09', { kind: 'expired', label: 'Expired', daysLeft: -1 }],
+  ];
+  for (const [name, expiresOn, expected] of cases) assert.deepEqual(secretStatus(at(expiresOn), NOW, TZ), expected, name);
+});
+
+test('expiryRules and parseSecretInput: tomorrow to one year (or the configured maximum)', () => {
+  const clock = fixedClock(NOW);
+  const config = loadConfig({ PORTAL_TIMEZONE: TZ });
+  const rules = expiryRules(config, clock);
+  assert.deepEqual(rules, {
+    today: '2027-03-10',
+    min: '2027-03-11',
+    max: '2028-03-09',
+    suggested: '2027-09-10',
+    quickChoices: [
+      { label: '3 months', date: '2027-06-10' },
+      { label: '6 months', date: '2027-09-10' },
+      { label: '12 months', date: '2028-03-09' },
+    ],
+  });
+  const short = expiryRules(loadConfig({ PORTAL_TIMEZONE: TZ, SECRET_MAX_LIFETIME_DAYS: '90' }), clock);
+  assert.equal(short.max, '2027-06-08');
+  assert.equal(short.quickChoices[2]!.date, '2027-06-08', 'quick choices are clamped to the maximum');
+
+  const cases: Array<[string, { name: unknown; expires: unknown }, Record<string, string> | null]> = [
+    ['valid', { name: 'Production', expires: '2027-12-31' }, null],
+    ['the last allowed day', { name: 'P', expires: '2028-03-09' }, null],
+    ['no name', { name: '  ', expires: '2027-12-31' }, { name: 'Enter a client secret name.' }],
+    ['name not a string', { name: ['a'], expires: '2027-12-31' }, { name: 'Enter a client secret name.' }],
+    ['line break in the name', { name: 'a\nb', expires: '2027-12-31' }, { name: 'Client secret name must not contain control characters such as line breaks or tabs.' }],
+    ['no date', { name: 'P', expires: '' }, { expires: 'Enter an expiration date.' }],
+    ['not a date', { name: 'P', expires: '2027-02-30' }, { expires: 'Enter the expiration date as a real date, like 2027-05-31.' }],
+    ['today', { name: 'P', expires: '2027-03-10' }, { expires: 'The expiration date must be tomorrow or later.' }],
+    ['more than a year', { name: 'P', expires: '2028-03-10' }, { expires: 'The expiration date can be at most one year ahead (2028-03-09).' }],
+    ['both wrong', { name: '', expires: 'soon' }, { name: 'Enter a client secret name.', expires: 'Enter the expiration date as a real date, like 2027-05-31.' }],
+  ];
+  for (const [name, input, errors] of cases) {
+    const r = parseSecretInput(config, clock, input);
+    if (errors === null) assert.ok(r.ok, name);
+    else assert.deepEqual(r.ok ? null : r.errors, errors, name);
+  }
+});
