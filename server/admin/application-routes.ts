@@ -7,7 +7,7 @@ import { formField } from '../http/form.ts';
 import { formatDate } from '../dates.ts';
 import { parseId } from '../validation.ts';
 import type { DomainResult } from '../result.ts';
-import { grantedApis } from '../credentials/applications.ts';
+import { grantedApis, managersOf } from '../credentials/applications.ts';
 import { lastUsedLabel, secretStatus } from '../credentials/view.ts';
 import type { applications } from '../../db/schema.ts';
 import { findOrganisation } from './organisations.ts';
@@ -16,7 +16,6 @@ import {
   assignManager,
   findApplication,
   grantApi,
-  managersOfApplication,
   removeManager,
   revokeApi,
   setApplicationDisabled,
@@ -37,7 +36,7 @@ export function applicationRoutes(deps: Deps, { page, back, fail, loader }: Cons
   const renderApplication = (req: Request, res: Response, errors: Errors = {}, status = 200) => {
     const app = res.locals.app as typeof applications.$inferSelect;
     const org = findOrganisation(db, app.organisationId)!;
-    const managers = managersOfApplication(db, app.id);
+    const managers = managersOf(db, app.id);
     const granted = grantedApis(db, app.id);
     const now = clock.now();
     const secrets = liveSecretsOf(db, app.id);

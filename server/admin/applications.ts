@@ -118,15 +118,6 @@ export function removeManager(db: Db, clock: Clock, actor: AuditActor, app: App,
   return { ok: true, value: null };
 }
 
-export function managersOfApplication(db: Db, applicationId: number) {
-  return db
-    .select({ id: users.id, email: users.email, displayName: users.displayName, disabledAt: users.disabledAt })
-    .from(credentialManagers)
-    .innerJoin(users, eq(users.id, credentialManagers.userId))
-    .where(eq(credentialManagers.applicationId, applicationId))
-    .orderBy(users.email)
-    .all();
-}
 
 export function applicationsOf(db: Db, organisationId: number) {
   return db.select().from(applications).where(eq(applications.organisationId, organisationId)).orderBy(applications.name).all();

@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Router, type NextFunction, type Request, type Response } from 'express';
-import { simpleParser, type AddressObject } from 'mailparser';
+import type { AddressObject } from 'mailparser';
 import type { Deps } from '../deps.ts';
 import { HttpError } from '../http/errors.ts';
 import { layoutModel, sendHtml } from '../http/views.ts';
@@ -12,7 +12,9 @@ import { outboxDir } from '../notifications/mailer.ts';
 
 const addresses = (a: AddressObject | AddressObject[] | undefined) => (Array.isArray(a) ? a : a ? [a] : []).map((x) => x.text).join(', ');
 
+// mailparser is loaded on first use: a sandbox page, not worth memory in every process.
 async function readMessage(file: string) {
+  const { simpleParser } = await import('mailparser');
   const mail = await simpleParser(fs.readFileSync(file));
   return { to: addresses(mail.to), subject: mail.subject ?? '', date: mail.date?.toISOString() ?? '', text: mail.text ?? '' };
 }

@@ -9,11 +9,11 @@ import { recordAudit } from '../audit/audit.ts';
 import { HttpError } from '../http/errors.ts';
 import { formField } from '../http/form.ts';
 import { setFlash } from '../http/views.ts';
-import { grantedApis } from '../credentials/applications.ts';
+import { grantedApis, managersOf } from '../credentials/applications.ts';
 import type { organisations } from '../../db/schema.ts';
 import { createOrganisation, findOrganisation, listOrganisations, renameOrganisation } from './organisations.ts';
 import { findUser, inviteAdmin, inviteUser, reissueInvitation, resetMfa, setUserDisabled } from './users.ts';
-import { applicationsOf, createApplication, managersOfApplication, suggestApplicationName } from './applications.ts';
+import { applicationsOf, createApplication, suggestApplicationName } from './applications.ts';
 import { listApis } from './api-catalogue.ts';
 import { createConsole, type Errors } from './console.ts';
 import { applicationRoutes } from './application-routes.ts';
@@ -56,7 +56,7 @@ export function adminRoutes(deps: Deps): Router {
 
   const renderOrganisation = (req: Request, res: Response, errors: Errors = {}, values: Record<string, string> = {}, status = 200) => {
     const org = res.locals.organisation as typeof organisations.$inferSelect;
-    const apps = applicationsOf(db, org.id).map((a) => ({ ...a, managers: managersOfApplication(db, a.id).filter((m) => m.disabledAt === null).length, apis: grantedApis(db, a.id).map((g) => g.code) }));
+    const apps = applicationsOf(db, org.id).map((a) => ({ ...a, managers: managersOf(db, a.id).filter((m) => m.disabledAt === null).length, apis: grantedApis(db, a.id).map((g) => g.code) }));
     const apiList = listApis(db);
     page(req, res, 'organisation', org.name, {
       org,

@@ -45,13 +45,16 @@ export function grantedApis(db: Db, applicationId: number) {
     .all();
 }
 
-// The people told about an application's secrets: its enabled credential managers of
-// the same organisation.
-export function managersOf(db: Db, applicationId: number, organisationId: number) {
+// An application's credential managers. With `toldBy`, only those who are told about
+// its secrets: enabled, and of the application's own organisation (`toldBy` is its id).
+export function managersOf(db: Db, applicationId: number, toldBy?: { organisationId: number }) {
+  const where = [eq(credentialManagers.applicationId, applicationId)];
+  if (toldBy) where.push(isNull(users.disabledAt), eq(users.organisationId, toldBy.organisationId));
   return db
-    .select({ id: users.id, email: users.email, name: users.displayName })
+    .select({ id: users.id, email: users.email, name: users.displayName, disabledAt: users.disabledAt })
     .from(credentialManagers)
     .innerJoin(users, eq(users.id, credentialManagers.userId))
-    .where(and(eq(credentialManagers.applicationId, applicationId), isNull(users.disabledAt), eq(users.organisationId, organisationId)))
+    .where(and(...where))
+    .orderBy(users.email)
     .all();
 }

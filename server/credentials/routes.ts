@@ -95,7 +95,7 @@ export function credentialRoutes(deps: Deps): Router {
     if (isHtmx(req)) {
       const target = req.get('HX-Target');
       // First open: the whole dialog; a re-render after a failed submit: its content only.
-      return sendHtml(res, views.render(target === 'dialog-content' ? '/partials/credentials/create-form' : '/partials/credentials/create-dialog', model), status);
+      return sendHtml(res, views.render(target === 'dialog-content' ? '/partials/credentials/create-form' : '/partials/dialog', { ...model, body: '/partials/credentials/create-form' }), status);
     }
     sendHtml(res, views.render('/pages/credentials/create', { ...layoutModel(req, config, 'Create new secret', 'credentials'), ...model }), status);
   };
@@ -134,7 +134,7 @@ export function credentialRoutes(deps: Deps): Router {
   // GET …/secrets/:secretId/delete — the confirmation dialog (or page).
   router.get(`${PAGE}/applications/:clientId/secrets/:secretId/delete`, signedIn, loadApplication, loadSecret, (req, res) => {
     const model = { csrfToken: ensureCsrfToken(req), app: applicationView(deps, res.locals.application), secret: res.locals.secret };
-    if (isHtmx(req)) return sendHtml(res, views.render('/partials/credentials/delete-dialog', model));
+    if (isHtmx(req)) return sendHtml(res, views.render('/partials/dialog', { ...model, body: '/partials/credentials/delete-form' }));
     sendHtml(res, views.render('/pages/credentials/delete', { ...layoutModel(req, config, 'Delete secret', 'credentials'), ...model }));
   });
 

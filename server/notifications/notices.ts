@@ -32,7 +32,7 @@ export function createSecretNotifier(deps: { db: Db; clock: Clock; config: Confi
   const pending = new Set<Promise<void>>();
 
   const notify = (verb: 'created' | 'deleted' | 'revoked') => (app: Parameters<SecretNotifier['secretCreated']>[0], secret: Parameters<SecretNotifier['secretCreated']>[1], actor: Parameters<SecretNotifier['secretCreated']>[2], reason?: string) => {
-    const recipients = managersOf(db, app.id, app.organisationId).filter((m) => m.id !== actor.userId);
+    const recipients = managersOf(db, app.id, { organisationId: app.organisationId }).filter((m) => m.id !== actor.userId);
     if (recipients.length === 0) return;
     const subject = `Client secret ${verb} for ${app.name}`;
     const model = {

@@ -118,7 +118,7 @@ export async function sendExpiryReminders(deps: ReminderDeps): Promise<ReminderS
     }
     let recipients: ReturnType<typeof managersOf>;
     try {
-      recipients = managersOf(db, app.id, app.organisationId);
+      recipients = managersOf(db, app.id, { organisationId: app.organisationId });
       if (!claim(db, secret.id, threshold, now)) continue;
     } catch (err) {
       // The database is locked or failing: stop here; the next run picks up the rest.

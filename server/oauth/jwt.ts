@@ -2,7 +2,7 @@
 // path: no slow hash, no RSA, no async JOSE machinery), and their verification for
 // introspection, which accepts ES256 `at+jwt` tokens of our own published keys only.
 import crypto from 'node:crypto';
-import * as jose from 'jose';
+import type * as Jose from 'jose';
 import type { Db } from '../../db/client.ts';
 import type { Clock } from '../clock.ts';
 import type { MasterKey } from '../crypto.ts';
@@ -52,11 +52,11 @@ export function createTokenSigner(db: Db, masterKey: MasterKey, clock: Clock) {
 // keys pass: `alg: none`, HS256 or a foreign key never do.
 export function createTokenVerifier(db: Db, clock: Clock, issuer: string, tokenLifetimeSeconds: number) {
   const keyCache = new Map<string, crypto.KeyObject>();
-  const keyFor = (header: jose.JWTHeaderParameters): crypto.KeyObject => {
+  const keyFor = (header: Jose.JWTHeaderParameters): crypto.KeyObject => {
     const kid = header.kid;
     // Unknown, or retired long enough ago that none of its tokens live.
     const published = typeof kid === 'string' ? publishedKeys(db, clock, tokenLifetimeSeconds).find((k) => k.kid === kid) : undefined;
-    if (!published || !kid) throw new jose.errors.JWKSNoMatchingKey();
+    if (!published || !kid) throw new Error('no such key');
     let key = keyCache.get(kid);
     if (!key) {
       key = crypto.createPublicKey({ key: { kty: published.kty, crv: published.crv, x: published.x, y: published.y }, format: 'jwk' });
@@ -67,6 +67,8 @@ export function createTokenVerifier(db: Db, clock: Clock, issuer: string, tokenL
   return async function verify(token: string): Promise<AccessTokenClaims | null> {
     if (token.length > 8192) return null;
     try {
+      // jose is loaded on first use (introspection is not the hot path).
+      const jose = await import('jose');
       const { payload } = await jose.jwtVerify(token, keyFor, { algorithms: ['ES256'], typ: 'at+jwt', issuer, currentDate: new Date(clock.now()) });
       const claims = payload as unknown as AccessTokenClaims;
       if (typeof claims.secret_id !== 'string' || typeof claims.client_id !== 'string' || typeof claims.exp !== 'number') return null;
