@@ -189,3 +189,11 @@ export const auditEvents = sqliteTable(
     index('audit_org').on(t.organisationId, t.at),
   ],
 );
+
+// Facts the server records for other processes of the same installation: `base_url`
+// (the server's BASE_URL, so that mails sent by the CLI link to the right place).
+export const settings = sqliteTable('settings', {
+  key: text('key').primaryKey(),
+  value: text('value').notNull(),
+  updatedAt: integer('updated_at').notNull(),
+});

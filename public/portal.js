@@ -2,6 +2,8 @@
 (function () {
   'use strict';
   var opener = null;
+  // Controls marked js-only (copy, test) are shown only when this file runs.
+  document.documentElement.classList.add('js');
 
   // Copy buttons: <button data-copy-target="id">.
   document.addEventListener('click', function (event) {
@@ -9,6 +11,10 @@
     if (!button) return;
     var target = document.getElementById(button.getAttribute('data-copy-target'));
     if (!target || !navigator.clipboard) return;
+    if (button.hasAttribute('data-copies-secret')) {
+      var holder = button.closest('dialog, section, body');
+      if (holder) holder.setAttribute('data-secret-copied', 'true');
+    }
     navigator.clipboard.writeText(target.textContent.trim()).then(function () {
       var label = button.textContent;
       button.textContent = 'Copied';
@@ -38,13 +44,16 @@
     }, { once: true });
   });
 
-  // After a delete, the dialog closes; its opener (the row) is gone, so focus the
+  // After a delete, the dialog closes and the page says so in its live region (as the
+  // page without JavaScript does); the opener (the row) is gone, so focus goes to the
   // application's Create button instead.
   document.addEventListener('secret-deleted', function (event) {
     var dialog = document.querySelector('#dialog-host dialog');
     var clientId = event.detail && event.detail.clientId;
     opener = clientId ? document.getElementById('create-' + clientId) : null;
     if (dialog) dialog.close();
+    var status = document.getElementById('page-status');
+    if (status) status.textContent = 'The secret was deleted. Systems that used it can no longer get tokens.';
   });
 
   // Never leave a shown secret in a page the browser might keep (back/forward cache).
@@ -53,12 +62,63 @@
     if (host) host.innerHTML = '';
   });
 
+  // A dialog showing a new secret does not close on Escape: the secret would be lost
+  // with one key. Done closes it (after a question, unless the secret was copied).
+  document.addEventListener('cancel', function (event) {
+    var dialog = event.target;
+    if (dialog && dialog.querySelector && dialog.querySelector('#new-secret')) event.preventDefault();
+  }, true);
+
   // Closing buttons inside a dialog.
   document.addEventListener('click', function (event) {
     var close = event.target.closest('[data-close-dialog]');
     if (!close) return;
     var dialog = close.closest('dialog');
+    if (close.hasAttribute('data-secret-done')) {
+      var holder = close.closest('dialog, section, body');
+      var question = document.getElementById('done-confirm');
+      var copied = holder && holder.getAttribute('data-secret-copied') === 'true';
+      if (!copied && question && question.hidden) {
+        event.preventDefault();
+        question.hidden = false;
+        close.focus();
+        return;
+      }
+    }
     if (dialog) { event.preventDefault(); dialog.close(); }
+  });
+
+  // Test this secret: ask the portal's own token endpoint for a token, right here.
+  document.addEventListener('click', function (event) {
+    var button = event.target.closest('[data-test-secret]');
+    if (!button) return;
+    var out = document.getElementById('test-result');
+    var secret = document.getElementById('new-secret');
+    if (!out || !secret) return;
+    var clientId = button.getAttribute('data-client-id');
+    var resource = button.getAttribute('data-resource');
+    var body = 'grant_type=client_credentials' + (resource ? '&resource=' + encodeURIComponent(resource) : '');
+    out.className = 'test-result';
+    out.textContent = 'Testing…';
+    fetch('/oauth/token', {
+      method: 'POST',
+      headers: { 'Authorization': 'Basic ' + btoa(clientId + ':' + secret.textContent.trim()), 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: body,
+      credentials: 'omit'
+    }).then(function (res) {
+      return res.json().then(function (json) { return { status: res.status, json: json }; });
+    }).then(function (r) {
+      if (r.status === 200) {
+        out.className = 'test-result ok';
+        out.textContent = 'Works: token for ' + (resource || r.json.scope) + ', valid ' + Math.round(r.json.expires_in / 60) + ' minutes.';
+      } else {
+        out.className = 'test-result failed';
+        out.textContent = 'Does not work: ' + (r.status === 401 ? 'the token endpoint refused this secret (it may have been deleted, or it has expired).' : (r.json.error_description || r.json.error || ('HTTP ' + r.status)));
+      }
+    }).catch(function () {
+      out.className = 'test-result failed';
+      out.textContent = 'Does not work: the token endpoint could not be reached.';
+    });
   });
 
   // Quick choices for a date field: <button data-date-target="id" data-date="YYYY-MM-DD">.

@@ -16,6 +16,7 @@ import { createClientSecret } from './credentials/secrets.ts';
 import { setupUrl } from './auth/invitations.ts';
 import type { Deps } from './deps.ts';
 import { fixedClock } from './clock.ts';
+import { recordedBaseUrl } from './settings.ts';
 import { createLogger } from './log.ts';
 import { formatSummary, sendExpiryReminders } from './notifications/reminders.ts';
 
@@ -91,6 +92,7 @@ export const commands: Record<string, CommandSpec> = {
       const app = findApplicationByClientId(deps.db, one(f, 'client-id')!);
       if (!app) throw new UsageError(`--client-id: no application has the client ID "${one(f, 'client-id')}"`);
       if (app.disabledAt !== null) throw new UsageError(`--client-id: the application ${app.name} is disabled`);
+      requireMailableBaseUrl(deps);
       const result = createClientSecret(deps, cliActor, app, { name: one(f, 'name'), expires: one(f, 'expires') });
       if (!result.ok) {
         throw new UsageError(result.status === 409 ? result.message : Object.entries(result.errors).map(([k, v]) => `--${k}: ${v}`).join('; '));
@@ -105,6 +107,7 @@ export const commands: Record<string, CommandSpec> = {
     flags: { now: 'value' },
     required: [],
     run: async (deps, f) => {
+      requireMailableBaseUrl(deps);
       const raw = one(f, 'now');
       let clock = deps.clock;
       if (raw !== undefined) {
@@ -176,7 +179,28 @@ function usage(): string {
 }
 
 // The CLI's stdout carries only the command's result; its log lines go to stderr.
-const cliDeps = () => bootstrap({ busyTimeoutMs: CLI_BUSY_TIMEOUT_MS, logger: createLogger((line) => process.stderr.write(line + '\n')) });
+// Without BASE_URL in its environment, the CLI uses the one the server recorded at its
+// last start, so links in the mails it sends point to the real portal.
+const cliDeps = (): Deps => {
+  const logger = createLogger((line) => process.stderr.write(line + '\n'));
+  return withRecordedBaseUrl(process.env, (env) => bootstrap({ env, busyTimeoutMs: CLI_BUSY_TIMEOUT_MS, logger }));
+};
+
+export function withRecordedBaseUrl(env: Record<string, string | undefined>, open: (env: Record<string, string | undefined>) => Deps): Deps {
+  const deps = open(env);
+  if (deps.config.baseUrlSet) return deps;
+  const recorded = recordedBaseUrl(deps.db);
+  if (!recorded) return deps;
+  deps.db.$client.close();
+  return open({ ...env, BASE_URL: recorded });
+}
+
+// Commands that send mail need a real BASE_URL: given, or recorded by the server.
+function requireMailableBaseUrl(deps: Deps): void {
+  if (!deps.config.baseUrlSet && !recordedBaseUrl(deps.db)) {
+    throw new UsageError('no BASE_URL: set BASE_URL, or start the portal once so that it records its own, before sending mail from the command line');
+  }
+}
 
 export interface CliOutput {
   out(text: string): void;

@@ -9,6 +9,7 @@ export interface Config {
   port: number;
   host: string;
   baseUrl: string; // no trailing slash
+  baseUrlSet: boolean; // BASE_URL was given (not the localhost default)
   secureCookies: boolean;
   dataDir: string;
   portalEnv: 'sandbox' | 'production';
@@ -133,6 +134,7 @@ export function loadConfig(env: Env = process.env): Config {
     port,
     host,
     baseUrl,
+    baseUrlSet: !!env.BASE_URL?.trim(),
     secureCookies: base.protocol === 'https:',
     dataDir: path.resolve(env.DATA_DIR?.trim() || './data'),
     portalEnv,

@@ -1,6 +1,7 @@
 // load config -> open db -> migrate -> createApp -> listen; start cron; graceful shutdown.
 import { ConfigError } from './config.ts';
 import { bootstrap } from './bootstrap.ts';
+import { recordBaseUrl } from './settings.ts';
 import { serve } from './serve.ts';
 import { startReminderSchedule } from './notifications/cron.ts';
 import { prepareSandbox, SANDBOX_ADMIN_EMAIL } from './sandbox.ts';
@@ -17,6 +18,8 @@ export async function runServer(): Promise<void> {
     }
     throw err;
   }
+  // The CLI reads this, so that the mails it sends link to this server.
+  recordBaseUrl(deps.db, deps.config.baseUrl, deps.clock.now());
   if (deps.config.portalEnv === 'sandbox') {
     const url = prepareSandbox(deps);
     if (url) process.stdout.write(`\nSandbox administrator (${SANDBOX_ADMIN_EMAIL}): finish setup at\n  ${url}\n\n`);

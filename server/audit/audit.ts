@@ -6,6 +6,7 @@ import type { Clock } from '../clock.ts';
 export interface AuditActor {
   userId?: number | null;
   label: string; // an email, `client:<id>`, `cli`, `system`, `anonymous`
+  name?: string; // a person's display name, for notices
   ip?: string | null;
 }
 

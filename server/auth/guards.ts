@@ -29,7 +29,7 @@ export function toSessionUser(u: typeof users.$inferSelect): SessionUser {
 // client address (req.ip, from TRUST_PROXY: http/client-address.ts).
 export function actorOf(req: Request): AuditActor {
   const u = currentUser(req);
-  return { userId: u?.id ?? null, label: u?.email ?? 'anonymous', ip: req.ip ?? null };
+  return { userId: u?.id ?? null, label: u?.email ?? 'anonymous', name: u?.displayName, ip: req.ip ?? null };
 }
 
 export function requireSignedIn(deps: Deps) {

@@ -215,9 +215,15 @@ export function authRoutes(deps: Deps, passport: InstanceType<typeof Passport>):
       req.ip ?? null,
     );
     if (!outcome.ok) return renderSetup(req, res, outcome.gone ? {} : outcome, outcome.gone ? 200 : 422);
-    delete req.session.setup;
+    // Setup proved the password and the authenticator: the user is signed in (a new
+    // session id), sees the recovery codes once, and continues to their own page.
+    const sessionUser = toSessionUser(found.user);
+    await logIn(req, sessionUser);
+    req.session.authAt = clock.now();
+    db.update(users).set({ lastSignInAt: clock.now() }).where(eq(users.id, found.user.id)).run();
+    recordAudit(db, clock, actorOf(req), { action: 'login.success', organisationId: found.user.organisationId, details: { method: 'setup' } });
     res.set('Cache-Control', 'no-store');
-    sendHtml(res, views.render('/pages/auth/recovery-codes', { ...layoutModel(req, config, 'Your recovery codes'), codes: outcome.recoveryCodes }));
+    sendHtml(res, views.render('/pages/auth/recovery-codes', { ...layoutModel(req, config, 'Your recovery codes'), codes: outcome.recoveryCodes, next: homeFor(sessionUser) }));
   });
 
   return router;

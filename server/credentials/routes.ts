@@ -12,13 +12,15 @@ import { layoutModel, sendHtml } from '../http/views.ts';
 import { ensureCsrfToken } from '../http/security.ts';
 import { formatDate } from '../dates.ts';
 import type { FieldErrors } from '../result.ts';
-import { activeSecretCount, capMessage, createClientSecret, deleteClientSecret, expiryRules, liveSecret } from './secrets.ts';
+import { activeSecretCount, capMessage, createClientSecret, deleteClientSecret, expiryRules, liveSecret, type ClientSecret } from './secrets.ts';
+import { ShownOnce } from './shown-once.ts';
 import { holdsManagerRole, managedApplication, managedApplications, type Application } from './applications.ts';
 import { applicationView, PAGE } from './view.ts';
 
 export function credentialRoutes(deps: Deps): Router {
   const { db, clock, config, views } = deps;
   const router = Router();
+  const shownOnce = new ShownOnce();
   const signedIn = requireSignedIn(deps);
 
   // Loads the application named in the URL through the user's role. Anything else —
@@ -100,6 +102,15 @@ export function credentialRoutes(deps: Deps): Router {
     sendHtml(res, views.render('/pages/credentials/create', { ...layoutModel(req, config, 'Create new secret', 'credentials'), ...model }), status);
   };
 
+  const createdModel = (req: Request, app: Application, row: ClientSecret, secret: string | null) => ({
+    csrfToken: ensureCsrfToken(req),
+    app: applicationView(deps, app),
+    secret,
+    hint: row.hint,
+    secretName: row.name,
+    expires: formatDate(row.expiresOn),
+  });
+
   // GET …/applications/:clientId/secrets/new — the Create new secret dialog (or page).
   router.get(`${PAGE}/applications/:clientId/secrets/new`, signedIn, loadApplication, (req, res) => {
     renderCreate(req, res, formModel(req, res.locals.application, { name: '', expires: '' }));
@@ -117,18 +128,24 @@ export function credentialRoutes(deps: Deps): Router {
       if (result.status === 409) model.capMessage = result.message;
       return renderCreate(req, res, model, result.status);
     }
-    const model = {
-      csrfToken: ensureCsrfToken(req),
-      app: applicationView(deps, app),
-      secret: result.secret,
-      secretName: result.row.name,
-      expires: formatDate(result.row.expiresOn),
-    };
     if (isHtmx(req)) {
       res.set('HX-Trigger', JSON.stringify({ 'secret-created': { clientId: app.clientId } }));
-      return sendHtml(res, views.render('/partials/credentials/secret-created', { ...model, oob: true }), 201);
+      return sendHtml(res, views.render('/partials/credentials/secret-created', { ...createdModel(req, app, result.row, result.secret), oob: true }), 201);
     }
-    sendHtml(res, views.render('/pages/credentials/created', { ...layoutModel(req, config, 'Your new client secret', 'credentials'), ...model, oob: false }), 201);
+    // Without JavaScript: Post/Redirect/Get, so a refresh never posts again.
+    shownOnce.hold(result.row.id, req.sessionID, result.secret, clock.now());
+    redirectTo(req, res, `${PAGE}/applications/${app.clientId}/secrets/${result.row.id}/created`);
+  });
+
+  // GET …/secrets/:secretId/created — shows the new secret once (no-store); afterwards,
+  // and on a refresh, only its hint.
+  router.get(`${PAGE}/applications/:clientId/secrets/:secretId/created`, signedIn, loadApplication, loadSecret, (req, res) => {
+    const app = res.locals.application as Application;
+    const secret = shownOnce.take(res.locals.secret.id, req.sessionID, clock.now());
+    res.set('Cache-Control', 'no-store');
+    res.set('Pragma', 'no-cache');
+    const title = secret ? 'Your new client secret' : 'Client secret';
+    sendHtml(res, views.render('/pages/credentials/created', { ...layoutModel(req, config, title, 'credentials'), ...createdModel(req, app, res.locals.secret, secret), oob: false }));
   });
 
   // GET …/secrets/:secretId/delete — the confirmation dialog (or page).

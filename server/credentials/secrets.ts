@@ -3,7 +3,7 @@
 // must always follow a change happens here, after its commit: the audit row and the
 // notice to the application's other credential managers.
 import crypto from 'node:crypto';
-import { and, count, desc, eq, gt, isNull } from 'drizzle-orm';
+import { and, count, desc, eq, gt, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../../db/client.ts';
 import { immediate } from '../../db/client.ts';
 import { clientSecrets, users } from '../../db/schema.ts';
@@ -89,6 +89,15 @@ export function activeSecretCount(db: Db, applicationId: number, now: number): n
   );
 }
 
+// A live secret of the application with this name (names compared without case).
+function secretNamed(db: Db, applicationId: number, name: string): boolean {
+  return !!db
+    .select({ id: clientSecrets.id })
+    .from(clientSecrets)
+    .where(and(eq(clientSecrets.applicationId, applicationId), isNull(clientSecrets.deletedAt), sql`lower(${clientSecrets.name}) = lower(${name})`))
+    .get();
+}
+
 export type CreateSecretResult =
   | { ok: true; secret: string; row: ClientSecret }
   | { ok: false; status: 422; errors: FieldErrors }
@@ -108,6 +117,9 @@ export function createClientSecret(deps: SecretDeps, actor: AuditActor, app: App
     const now = clock.now();
     if (activeSecretCount(db, app.id, now) >= config.maxSecretsPerApplication) {
       return { ok: false as const, status: 409 as const, message: capMessage(config) };
+    }
+    if (secretNamed(db, app.id, parsed.name)) {
+      return { ok: false as const, status: 422 as const, errors: { name: `This application already has a secret named “${parsed.name}”. Choose another name, or delete the old secret first.` } };
     }
     const row = db
       .insert(clientSecrets)

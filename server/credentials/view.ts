@@ -65,6 +65,21 @@ export function applicationView(deps: Pick<Deps, 'db' | 'clock' | 'config'>, app
       ip: e.ip ?? '',
     })),
     base: `${PAGE}/applications/${app.clientId}`,
+    usage: usageOf(config, app.clientId, grants.map((g) => (app.sandboxOnly ? g.sandboxResource : g.productionResource))),
+  };
+}
+
+// How to get a token: the endpoint, the resource values, the lifetime and a ready curl
+// command (client ID filled in; the secret too where the page may show it).
+export function usageOf(config: Pick<Deps['config'], 'baseUrl' | 'tokenLifetimeSeconds'>, clientId: string, resources: string[]) {
+  const tokenEndpoint = `${config.baseUrl}/oauth/token`;
+  const resource = resources[0] ?? '';
+  return {
+    tokenEndpoint,
+    resource,
+    lifetimeMinutes: Math.round(config.tokenLifetimeSeconds / 60),
+    curl: (secret = 'YOUR_CLIENT_SECRET') =>
+      `curl -s -u '${clientId}:${secret}' -d grant_type=client_credentials${resource ? ` -d 'resource=${resource}'` : ''} '${tokenEndpoint}'`,
   };
 }
 

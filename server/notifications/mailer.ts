@@ -22,6 +22,8 @@ export interface Mailer {
   readonly kind: 'smtp' | 'outbox';
 }
 
+export const SANDBOX_LINE = 'This message comes from the SANDBOX portal: test data, not production.';
+
 export const oneLine = (s: string) => s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ').trim();
 
 export interface SmtpTimeouts {
@@ -37,12 +39,14 @@ export function outboxDir(config: Config): string {
 
 export function createMailer(config: Config, timeouts: SmtpTimeouts = DEFAULT_TIMEOUTS): Mailer {
   const from = config.mailFrom;
+  // Sandbox mail says so, in the subject and at the top, so nobody mistakes it for production.
+  const sandbox = config.portalEnv === 'sandbox';
   const envelope = (m: MailMessage) => ({
     from,
     to: m.to.map((r) => ({ name: oneLine(r.name), address: oneLine(r.address) })),
-    subject: oneLine(m.subject),
-    text: m.text,
-    html: m.html,
+    subject: (sandbox ? '[Sandbox] ' : '') + oneLine(m.subject),
+    text: sandbox ? `${SANDBOX_LINE}\n\n${m.text}` : m.text,
+    html: sandbox ? `<p><strong>${SANDBOX_LINE}</strong></p>\n${m.html}` : m.html,
     headers: { 'Auto-Submitted': 'auto-generated' },
   });
   if (config.smtpUrl) {

@@ -7,7 +7,7 @@ import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 import type { AuditActor } from '../audit/audit.ts';
 import type { applications, clientSecrets } from '../../db/schema.ts';
-import { formatDateTime } from '../dates.ts';
+import { formatDate, formatDateTime } from '../dates.ts';
 import { renderEmail } from './emails.ts';
 import type { Mailer } from './mailer.ts';
 import { managersOf } from '../credentials/applications.ts';
@@ -19,6 +19,13 @@ export interface SecretNotifier {
   secretRevoked(app: typeof applications.$inferSelect, secret: typeof clientSecrets.$inferSelect, actor: AuditActor, reason: string): void;
   // Resolves once every notice under way has been sent or has failed.
   idle(): Promise<void>;
+}
+
+// "Name (email)" for a person, "the IT team (command line)" for the CLI.
+export function actorName(actor: AuditActor): string {
+  if (actor.label === 'cli') return 'the IT team (command line)';
+  if (actor.label === 'system') return 'the portal';
+  return actor.name ? `${actor.name} (${actor.label})` : actor.label;
 }
 
 export interface MailStats {
@@ -35,17 +42,19 @@ export function createSecretNotifier(deps: { db: Db; clock: Clock; config: Confi
     const recipients = managersOf(db, app.id, { organisationId: app.organisationId }).filter((m) => m.id !== actor.userId);
     if (recipients.length === 0) return;
     const subject = `Client secret ${verb} for ${app.name}`;
+    const who = actorName(actor);
     const model = {
       subject,
       lead:
         verb === 'revoked'
-          ? `An administrator (${actor.label}) revoked a client secret of ${app.name}. Systems that used it can no longer get tokens. Reason: ${reason ?? ''}`
-          : `${actor.label === 'cli' ? 'An operator, on the command line,' : actor.label} ${verb} a client secret of ${app.name}.`,
+          ? `An administrator, ${who}, revoked a client secret of ${app.name}. Systems that used it can no longer get tokens. Reason: ${reason ?? ''}`
+          : `${who.charAt(0).toUpperCase()}${who.slice(1)} ${verb} a client secret of ${app.name}.`,
       applicationName: app.name,
       clientId: app.clientId,
       secretName: secret.name,
       hint: secret.hint,
-      actor: actor.label,
+      expires: verb === 'created' ? formatDate(secret.expiresOn) : '',
+      actor: who,
       when: `${formatDateTime(clock.now(), config.timezone)} (${config.timezone})`,
       ip: actor.ip ?? 'unknown',
       link: `${config.baseUrl}/manage-api-credentials`,

@@ -366,3 +366,22 @@ test('successful sign-ins are not counted: an office behind one address keeps si
   for (let i = 0; i < 9; i++) assert.equal(await loginFrom(portal, '127.0.0.11', { email: account.email, password: 'mistyped password!' }), 401);
   assert.equal(await loginFrom(portal, '127.0.0.11', { email: account.email, password: account.password }), 303, 'nine mistakes and fifteen successes: still under the limit');
 });
+
+test('after setup the user is signed in and lands on their page; the code the app shows next still signs in later', async (t) => {
+  const portal = await startPortal(t);
+  const r = inviteAdmin(portal.deps.db, portal.clock, cliActor, { email: 'new@example.org', name: 'New Admin' });
+  assert.ok(r.ok);
+  const c = portal.client();
+  const page = await c.get(`/setup/${r.value.token}`);
+  const key = keyFromSetupPage(page.text);
+  const done = await c.post(`/setup/${r.value.token}`, { password: PASSWORD, password_confirm: PASSWORD, code: nextCode(portal, key) });
+  assert.equal(done.status, 200);
+  assert.match(done.text, /you are signed in/);
+  const home = await c.get('/admin');
+  assert.equal(home.status, 200, 'on their page, signed in');
+  assert.match(home.text, /Administration/);
+  const events = portal.deps.db.select().from(auditEvents).where(eq(auditEvents.action, 'login.success')).all();
+  assert.equal(events.length, 1);
+  // Signing in again later with the next code works (setup consumed only its own step).
+  await signIn(portal, { email: 'new@example.org', password: PASSWORD, key, recoveryCodes: [] });
+});

@@ -4,7 +4,8 @@ import { bootstrap } from '../../server/bootstrap.ts';
 import { memoryLogger } from '../../server/log.ts';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { and, eq } from 'drizzle-orm';
 import { startPortal, type TestPortal } from '../helpers/portal.ts';
 import { signIn } from '../helpers/accounts.ts';
@@ -233,14 +234,29 @@ test('without JavaScript: the create form, the shown-once page and the delete co
   assert.equal(invalid.status, 422);
   assert.match(invalid.text, /<!doctype html>/);
   assert.match(invalid.text, /Enter a client secret name/);
-  const created = await createSecret(a1, world.appA1, 'No-JS secret', addDays(today(portal), 10), {});
-  assert.equal(created.status, 201);
+  // Post/Redirect/Get: the POST answers with a redirect, the GET shows the secret once.
+  const posted = await createSecret(a1, world.appA1, 'No-JS secret', addDays(today(portal), 10), {});
+  assert.equal(posted.status, 303);
+  const row = portal.deps.db.select().from(clientSecrets).get()!;
+  assert.equal(posted.location, `${base(world.appA1)}/secrets/${row.id}/created`, 'the redirect names the secret, never the secret itself');
+  const created = await a1.get(posted.location!);
+  assert.equal(created.status, 200);
   assert.match(created.text, /<!doctype html>/);
   assert.equal(created.headers.get('cache-control'), 'no-store');
   const secret = secretFrom(created.text);
   assert.ok(!(await a1.get(PAGE)).text.includes(secret));
+  // A refresh (the same GET again) shows only the hint, and creates nothing.
+  const refreshed = await a1.get(posted.location!);
+  assert.equal(refreshed.status, 200);
+  assert.ok(!refreshed.text.includes(secret), 'the secret is no longer shown');
+  assert.match(refreshed.text, new RegExp(`<code>${secret.slice(0, 3)}…</code>`), 'only its first three characters');
+  assert.equal(portal.deps.db.select().from(clientSecrets).all().length, 1, 'still one secret');
+  // Another session cannot take it either, and a second secret of the same name is refused.
+  const same = await createSecret(a1, world.appA1, 'no-js SECRET', addDays(today(portal), 10), {});
+  assert.equal(same.status, 422);
+  assert.match(decodeHtml(same.text), /already has a secret named “no-js SECRET”/);
+  assert.equal(portal.deps.db.select().from(clientSecrets).all().length, 1);
 
-  const row = portal.deps.db.select().from(clientSecrets).get()!;
   const confirm = await a1.get(`${base(world.appA1)}/secrets/${row.id}/delete`);
   assert.match(confirm.text, /<!doctype html>/);
   assert.match(confirm.text, /Delete secret “No-JS secret”\?/);
@@ -359,3 +375,21 @@ test('CLI create-secret prints the secret once and validates its input', async (
   }
 });
 
+
+test('the curl command shown with a new secret, run as shown, gets a token; the page shows endpoint, resources and lifetime', async (t) => {
+  const { portal, world, a1 } = await setup(t);
+  const page = await a1.get(PAGE);
+  assert.match(page.text, new RegExp(`<code id="token-endpoint-${world.appA1}">${portal.baseUrl}/oauth/token</code>`));
+  assert.match(page.text, /60 minutes; ask for a new token when it expires/);
+  assert.match(decodeHtml(page.text), new RegExp(`curl -s -u '${world.appA1}:YOUR_CLIENT_SECRET'`), 'the client ID is filled in');
+  const created = await createSecret(a1, world.appA1, 'For curl', addDays(today(portal), 10));
+  assert.equal(created.status, 201);
+  const command = decodeHtml(/<code id="new-secret-curl">([^<]+)<\/code>/.exec(created.text)![1]!);
+  assert.ok(command.includes(secretFrom(created.text)), 'the secret is filled in');
+  // Asynchronously: the portal answers from this very process.
+  const run = await promisify(execFile)('sh', ['-c', command], { encoding: 'utf8', timeout: 10_000 });
+  const answer = JSON.parse(run.stdout) as { access_token: string; token_type: string; expires_in: number };
+  assert.equal(answer.token_type, 'Bearer');
+  assert.equal(answer.expires_in, 3600);
+  assert.match(answer.access_token, /^ey/);
+});

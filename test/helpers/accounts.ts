@@ -36,6 +36,11 @@ export async function completeSetup(portal: TestPortal, setupPath: string, email
   assert.equal(done.status, 200, `setup completes: ${done.text.slice(0, 300)}`);
   const recoveryCodes = [...decodeHtml(done.text).matchAll(/<li><code>([a-z0-9]{5}-[a-z0-9]{5})<\/code><\/li>/g)].map((m) => m[1]!);
   assert.equal(recoveryCodes.length, 10);
+  // Setup signs the user in: the Continue link opens their own page, not the sign-in page.
+  const next = /href="([^"]+)">Continue</.exec(done.text)?.[1];
+  assert.ok(next === '/admin' || next === '/manage-api-credentials', `continue to the user's page (${next})`);
+  const landed = await c.get(next);
+  assert.notEqual(landed.status, 303, 'signed in after setup');
   return { email, password: PASSWORD, key, recoveryCodes };
 }
 
