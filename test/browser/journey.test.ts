@@ -39,6 +39,9 @@ async function setUpAccount(page: Page, portal: TestPortal, url: string, shots: 
     throw new Error(`${err}\n${(await page.content()).replace(/<head>[\s\S]*<\/head>/, '').slice(0, 3000)}`);
   });
   await checkPage(page, `${name}-recovery-codes`, shots);
+  // Setup signed the user in: Continue opens their own page.
+  await page.getByRole('link', { name: 'Continue' }).click();
+  await page.waitForURL(/\/(admin|manage-api-credentials)$/);
   return key;
 }
 
@@ -86,6 +89,9 @@ async function journey(browser: Browser, t: Parameters<typeof startPortal>[0], j
   const admin = await adminContext.newPage();
   jsEnabled.set(admin, javaScript);
   const adminKey = await setUpAccount(admin, portal, cli.stdout.trim(), shots, 'admin');
+  // Sign out and in again, so the sign-in pages are walked (and checked) too.
+  await admin.getByRole('button', { name: 'Sign out' }).click();
+  await admin.waitForURL(/\/login/);
   await signIn(admin, portal, 'it@association.example', adminKey, shots, 'admin');
   assert.match(admin.url(), /\/admin$/);
   await checkPage(admin, 'admin-home', shots);
@@ -123,8 +129,7 @@ async function journey(browser: Browser, t: Parameters<typeof startPortal>[0], j
   t.after(() => managerContext.close());
   const page = await managerContext.newPage();
   jsEnabled.set(page, javaScript);
-  const managerKey = await setUpAccount(page, portal, link, false, 'manager');
-  await signIn(page, portal, 'tech@erasmusmc.example', managerKey, false, 'manager');
+  await setUpAccount(page, portal, link, false, 'manager');
   assert.match(page.url(), /\/manage-api-credentials$/);
   await page.getByRole('heading', { name: 'Manage API credentials' }).waitFor();
   await checkPage(page, 'credentials-empty', shots);
@@ -151,7 +156,7 @@ async function journey(browser: Browser, t: Parameters<typeof startPortal>[0], j
   await secretLocator.waitFor();
   const secret = (await secretLocator.innerText()).trim();
   assert.match(secret, /^[0-9A-Za-z]{44}$/);
-  await page.getByText('will not be shown again').waitFor();
+  await page.getByText('It will not be shown again: after a refresh').waitFor();
   if (javaScript) {
     await checkPage(page, 'dialog-secret-created', shots);
     assert.equal(await page.locator(`table >> text=${secret.slice(0, 3)}•••••`).count(), 1, 'the table behind the dialog has the new row');
@@ -159,8 +164,28 @@ async function journey(browser: Browser, t: Parameters<typeof startPortal>[0], j
 
   assert.equal(await token(portal, clientId, secret), 200, 'the secret obtains a token');
 
+  if (javaScript) {
+    // Escape does not lose the secret; Test asks the token endpoint; Done asks first.
+    await page.keyboard.press('Escape');
+    await page.waitForTimeout(100);
+    assert.equal(await page.locator('dialog[open] #new-secret').count(), 1, 'Escape leaves the new-secret dialog open');
+    await page.getByRole('button', { name: 'Test this secret' }).click();
+    await page.getByText(/^Works: token for https:\/\/api\.example\.org\/dm, valid 60 minutes\.$/).waitFor();
+    await page.getByRole('link', { name: 'Done' }).click();
+    await page.getByText('Have you stored the secret? It will not be shown again.').waitFor();
+    assert.equal(await page.locator('dialog[open]').count(), 1, 'the first Done only asks');
+    await page.getByRole('link', { name: 'Done' }).click();
+    await page.locator('dialog[open]').waitFor({ state: 'detached' });
+  } else {
+    // Post/Redirect/Get: a reload of the page that showed the secret shows only its hint.
+    assert.match(page.url(), /\/secrets\/[0-9a-f-]{36}\/created$/);
+    await page.reload();
+    assert.ok(!(await page.content()).includes(secret), 'a reload no longer shows the secret');
+    await page.getByText('The secret itself is no longer shown').waitFor();
+    assert.equal(await page.locator('table >> text=Secret by VM').count(), 0);
+  }
+
   // After a reload (or going back) only the hint is visible.
-  if (javaScript) await page.getByRole('link', { name: 'Done' }).click();
   await page.goto(`${portal.baseUrl}/manage-api-credentials`);
   await page.reload();
   const html = await page.content();
@@ -200,6 +225,8 @@ async function journey(browser: Browser, t: Parameters<typeof startPortal>[0], j
   } else {
     await page.waitForURL(/deleted=1/);
   }
+  // The same notice both ways, in the page's live region.
+  assert.equal(await page.locator('#page-status[aria-live="polite"]').innerText(), 'The secret was deleted. Systems that used it can no longer get tokens.');
   await page.getByText('No client secrets yet').waitFor();
   assert.equal(await token(portal, clientId, secret), 401, 'the same secret is now refused');
   return { portal, page };
@@ -229,8 +256,7 @@ test('keyboard only: dialogs open from the keyboard, keep focus inside, close wi
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   t.after(() => context.close());
   const page = await context.newPage();
-  const key = await setUpAccount(page, portal, `${portal.baseUrl}/setup/${invited.value.token}`, false, 'keyboard');
-  await signIn(page, portal, 'k@hospital.example', key, false, 'keyboard');
+  await setUpAccount(page, portal, `${portal.baseUrl}/setup/${invited.value.token}`, false, 'keyboard');
 
   // Reach "Create new secret" with Tab only, open it with Enter.
   let reached = false;
@@ -260,6 +286,12 @@ test('keyboard only: dialogs open from the keyboard, keep focus inside, close wi
   await page.keyboard.press('Enter');
   await page.locator('#new-secret').waitFor();
   await page.keyboard.press('Escape');
+  await page.waitForTimeout(100);
+  assert.equal(await page.locator('dialog[open] #new-secret').count(), 1, 'Escape does not close the dialog that shows a new secret');
+  await page.getByRole('button', { name: 'Copy secret' }).focus();
+  await page.keyboard.press('Enter');
+  await page.getByRole('link', { name: 'Done' }).focus();
+  await page.keyboard.press('Enter');
   await page.locator('dialog[open]').waitFor({ state: 'detached' });
   const del = page.getByRole('link', { name: 'Delete secret Keyboard secret' });
   await del.focus();
@@ -269,4 +301,19 @@ test('keyboard only: dialogs open from the keyboard, keep focus inside, close wi
   await page.keyboard.press('Escape');
   await page.locator('dialog[open]').waitFor({ state: 'detached' });
   assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('aria-label')), 'Delete secret Keyboard secret', 'focus returns to the delete button');
+
+  // Test this secret, for a secret deleted meanwhile: a clear message, not a silent failure.
+  await page.getByRole('link', { name: /^Create new secret/ }).click();
+  await page.locator('dialog[open]').waitFor();
+  await page.getByLabel('Client secret name').fill('Deleted before the test');
+  await page.getByRole('button', { name: 'Create', exact: true }).click();
+  await page.locator('#new-secret').waitFor();
+  const { findApplicationByClientId } = await import('../../server/admin/applications.ts');
+  const { deleteClientSecret } = await import('../../server/credentials/secrets.ts');
+  const { clientSecrets } = await import('../../db/schema.ts');
+  const { eq } = await import('drizzle-orm');
+  const row = portal.deps.db.select().from(clientSecrets).where(eq(clientSecrets.name, 'Deleted before the test')).get()!;
+  assert.ok(deleteClientSecret(portal.deps, cliActor, findApplicationByClientId(portal.deps.db, clientId)!, row.id));
+  await page.getByRole('button', { name: 'Test this secret' }).click();
+  await page.getByText('Does not work: the token endpoint refused this secret (it may have been deleted, or it has expired).').waitFor();
 });
