@@ -22,7 +22,7 @@ import { formatSummary, sendExpiryReminders } from './notifications/reminders.ts
 
 export class UsageError extends Error {}
 
-type Flags = Map<string, string[]>;
+import { createApiCommand, listApisCommand, listApplicationsCommand, listOrganisationsCommand, listUsersCommand, type Flags } from './cli-listings.ts';
 
 interface CommandSpec {
   usage: string;
@@ -34,6 +34,10 @@ interface CommandSpec {
 function one(flags: Flags, name: string): string | undefined {
   return flags.get(name)?.[0];
 }
+
+const usageFail = (message: string): never => {
+  throw new UsageError(message);
+};
 
 function unwrap<T>(result: DomainResult<T>): T {
   if (!result.ok) throw new UsageError(`--${result.field}: ${result.message}`);
@@ -133,6 +137,16 @@ export const commands: Record<string, CommandSpec> = {
       return to;
     },
   },
+  'create-api': {
+    usage: 'create-api --code C --name N --production-resource URL --sandbox-resource URL',
+    flags: { code: 'value', name: 'value', 'production-resource': 'value', 'sandbox-resource': 'value' },
+    required: ['code', 'name', 'production-resource', 'sandbox-resource'],
+    run: (deps, f) => createApiCommand(deps, f, unwrap),
+  },
+  'list-organisations': { usage: 'list-organisations [--json]', flags: { json: 'boolean' }, required: [], run: listOrganisationsCommand },
+  'list-applications': { usage: 'list-applications [--organisation ID] [--json]', flags: { organisation: 'value', json: 'boolean' }, required: [], run: (deps, f) => listApplicationsCommand(deps, f, usageFail) },
+  'list-apis': { usage: 'list-apis [--json]', flags: { json: 'boolean' }, required: [], run: listApisCommand },
+  'list-users': { usage: 'list-users [--organisation ID] [--json]', flags: { organisation: 'value', json: 'boolean' }, required: [], run: (deps, f) => listUsersCommand(deps, f, usageFail) },
   'rotate-signing-key': {
     usage: 'rotate-signing-key',
     flags: {},

@@ -114,3 +114,39 @@ test('sandbox start: seeds the API catalogue, prints a setup URL and serves /hea
   assert.deepEqual(codes.map((c) => c.code), ['DM', 'SM', 'SMC']);
   assert.equal(db.$client.pragma('journal_mode', { simple: true }), 'wal');
 });
+
+test('CLI: a production deployment set up and audited by script — create-api, then the listings as text and JSON', async (t) => {
+  const env = { DATA_DIR: tempDir(t), BASE_URL: 'https://portal.example.org' };
+  const api = await inProcess(['create-api', '--code', 'dm', '--name', 'Data Manager', '--production-resource', 'https://api.example.org/dm', '--sandbox-resource', 'https://sandbox.api.example.org/dm'], env);
+  assert.equal(api.code, 0, api.stderr);
+  assert.equal(api.stdout, 'DM');
+  const org = await inProcess(['create-organisation', '--name', 'Erasmus MC', '--country', 'NL'], env);
+  const app = await inProcess(['create-application', '--organisation', org.stdout, '--name', 'Partner-NL-ErasmusMC-DM', '--api', 'DM'], env);
+  assert.equal(app.code, 0, `the README's example works in production once the API exists: ${app.stderr}`);
+  const user = await inProcess(['invite-user', '--organisation', org.stdout, '--email', 'tech@erasmusmc.example', '--manager-of', app.stdout], env);
+  assert.equal(user.code, 0, user.stderr);
+
+  const apis = JSON.parse((await inProcess(['list-apis', '--json'], env)).stdout);
+  assert.deepEqual(apis, [{ code: 'DM', name: 'Data Manager', productionResource: 'https://api.example.org/dm', sandboxResource: 'https://sandbox.api.example.org/dm', applications: 1 }]);
+  const orgs = JSON.parse((await inProcess(['list-organisations', '--json'], env)).stdout);
+  assert.deepEqual(orgs.map((o: { name: string; applications: number; users: number }) => [o.name, o.applications, o.users]), [['Erasmus MC', 1, 1]]);
+  const apps = JSON.parse((await inProcess(['list-applications', '--organisation', org.stdout, '--json'], env)).stdout);
+  assert.deepEqual(apps, [{ clientId: app.stdout, name: 'Partner-NL-ErasmusMC-DM', organisationId: Number(org.stdout), organisation: 'Erasmus MC', apis: ['DM'], sandboxOnly: false, disabled: false }]);
+  const users = JSON.parse((await inProcess(['list-users', '--json'], env)).stdout);
+  assert.deepEqual(users.map((u: { email: string; setUp: boolean }) => [u.email, u.setUp]), [['tech@erasmusmc.example', false]]);
+  const text = await inProcess(['list-applications'], env);
+  assert.equal(text.stdout, `${app.stdout}\tPartner-NL-ErasmusMC-DM\t${org.stdout}\tDM\tfalse\tfalse`);
+
+  const bad: Array<[string, string[], RegExp]> = [
+    ['duplicate code', ['create-api', '--code', 'DM', '--name', 'X', '--production-resource', 'https://a/x', '--sandbox-resource', 'https://b/x'], /The code DM is taken/],
+    ['same resources', ['create-api', '--code', 'X', '--name', 'X', '--production-resource', 'https://a/x', '--sandbox-resource', 'https://a/x'], /--production-resource: Sandbox and production need different/],
+    ['missing resource', ['create-api', '--code', 'X', '--name', 'X', '--production-resource', 'https://a/x'], /--sandbox-resource is required/],
+    ['unknown organisation', ['list-users', '--organisation', '999'], /no organisation has the id "999"/],
+    ['json takes no value', ['list-apis', '--json=yes'], /--json takes no value/],
+  ];
+  for (const [name, args, message] of bad) {
+    const r = await inProcess(args, env);
+    assert.equal(r.code, 2, `${name}: exit code 2 (${r.stderr})`);
+    assert.match(r.stderr, message, name);
+  }
+});
