@@ -1,9 +1,29 @@
 // Calendar arithmetic in the portal's time zone. A secret's expiry is a date; it
 // works until that date ends in PORTAL_TIMEZONE.
 
+// Intl.DateTimeFormat is expensive to build (a profile of the credentials page showed
+// it as the largest cost): one per (purpose, zone), built once and reused.
+const formatters = new Map<string, Intl.DateTimeFormat>();
+function formatter(kind: 'date' | 'parts' | 'display' | 'displayTime', timeZone: string): Intl.DateTimeFormat {
+  const key = `${kind} ${timeZone}`;
+  let f = formatters.get(key);
+  if (!f) {
+    f =
+      kind === 'date'
+        ? new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' })
+        : kind === 'parts'
+          ? new Intl.DateTimeFormat('en-US', { timeZone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' })
+          : kind === 'display'
+            ? new Intl.DateTimeFormat('en-GB', { timeZone, day: 'numeric', month: 'short', year: 'numeric' })
+            : new Intl.DateTimeFormat('en-GB', { timeZone, day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+    formatters.set(key, f);
+  }
+  return f;
+}
+
 // YYYY-MM-DD of an instant, as seen in the zone.
 export function dateInZone(ms: number, timeZone: string): string {
-  return new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(new Date(ms));
+  return formatter('date', timeZone).format(ms);
 }
 
 export function isValidDateString(s: string): boolean {
@@ -32,16 +52,7 @@ export function daysBetween(from: string, to: string): number {
 
 // Offset of the zone from UTC at an instant, in milliseconds.
 function zoneOffset(ms: number, timeZone: string): number {
-  const parts = new Intl.DateTimeFormat('en-US', {
-    timeZone,
-    hourCycle: 'h23',
-    year: 'numeric',
-    month: '2-digit',
-    day: '2-digit',
-    hour: '2-digit',
-    minute: '2-digit',
-    second: '2-digit',
-  }).formatToParts(new Date(ms));
+  const parts = formatter('parts', timeZone).formatToParts(ms);
   const get = (t: string) => Number(parts.find((p) => p.type === t)?.value);
   const asUtc = Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'), get('second'));
   return asUtc - Math.floor(ms / 1000) * 1000;
@@ -60,13 +71,14 @@ export function endOfDateInZone(date: string, timeZone: string): number {
   return startOfDateInZone(addDays(date, 1), timeZone);
 }
 
+// The one date format people see, everywhere (pages, mails, hints, errors): 9 Mar 2028.
 export function formatDate(date: string): string {
-  const d = new Date(`${date}T00:00:00Z`);
-  return d.toLocaleDateString('en-GB', { day: 'numeric', month: 'short', year: 'numeric', timeZone: 'UTC' });
+  return formatter('display', 'UTC').format(Date.parse(`${date}T00:00:00Z`));
 }
 
+// An instant for people, labelled with the zone it is shown in: 9 Mar 2028, 14:05 (UTC).
 export function formatDateTime(ms: number, timeZone: string): string {
-  return new Date(ms).toLocaleString('en-GB', { timeZone, day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit', minute: '2-digit' });
+  return `${formatter('displayTime', timeZone).format(ms)} (${timeZone})`;
 }
 
 export function relativeTime(ms: number, now: number): string {

@@ -2,6 +2,7 @@
 import { desc, eq } from 'drizzle-orm';
 import type { Db } from '../../db/client.ts';
 import { auditEvents } from '../../db/schema.ts';
+import { formatDate, isValidDateString } from '../dates.ts';
 
 type AuditRow = typeof auditEvents.$inferSelect;
 
@@ -16,7 +17,7 @@ export function describeEvent(e: AuditRow): string {
   const secret = `“${e.target ?? ''}”${typeof d.hint === 'string' ? ` (${d.hint}…)` : ''}`;
   switch (e.action) {
     case 'secret.create':
-      return `Created secret ${secret}, expires ${String(d.expiresOn ?? '')}`;
+      return `Created secret ${secret}, expires ${typeof d.expiresOn === 'string' && isValidDateString(d.expiresOn) ? formatDate(d.expiresOn) : ''}`;
     case 'secret.delete':
       return `Deleted secret ${secret}`;
     case 'secret.revoke':

@@ -14,7 +14,7 @@ import type { Config } from '../config.ts';
 import { ABSOLUTE_MAX_SECRET_DAYS } from '../config.ts';
 import { randomString, sha256Hex } from '../crypto.ts';
 import { recordAudit, type AuditActor } from '../audit/audit.ts';
-import { addDays, addMonths, dateInZone, endOfDateInZone, isValidDateString } from '../dates.ts';
+import { addDays, addMonths, dateInZone, endOfDateInZone, formatDate, isValidDateString } from '../dates.ts';
 import { parseName } from '../validation.ts';
 import type { FieldErrors } from '../result.ts';
 
@@ -39,6 +39,8 @@ export interface ExpiryRules {
   today: string;
   min: string; // tomorrow
   max: string;
+  maxLabel: string; // max, as people read dates
+  timezone: string; // the zone in which the expiry day ends
   suggested: string; // 6 months ahead
   quickChoices: Array<{ label: string; date: string }>;
 }
@@ -51,6 +53,8 @@ export function expiryRules(config: Config, clock: Clock): ExpiryRules {
     today,
     min: addDays(today, 1),
     max,
+    maxLabel: formatDate(max),
+    timezone: config.timezone,
     suggested: clamp(addMonths(today, 6)),
     quickChoices: [
       { label: '3 months', date: clamp(addMonths(today, 3)) },
@@ -74,7 +78,7 @@ export function parseSecretInput(
   if (expires === '') errors.expires = 'Enter an expiration date.';
   else if (!isValidDateString(expires)) errors.expires = 'Enter the expiration date as a real date, like 2027-05-31.';
   else if (expires <= rules.today) errors.expires = 'The expiration date must be tomorrow or later.';
-  else if (expires > rules.max) errors.expires = `The expiration date can be at most ${maxLifetimeDays(config) === 365 ? 'one year' : `${maxLifetimeDays(config)} days`} ahead (${rules.max}).`;
+  else if (expires > rules.max) errors.expires = `The expiration date can be at most ${maxLifetimeDays(config) === 365 ? 'one year' : `${maxLifetimeDays(config)} days`} ahead (${formatDate(rules.max)}).`;
   if (!name.ok || errors.expires) return { ok: false, errors };
   return { ok: true, name: name.value, expiresOn: expires };
 }

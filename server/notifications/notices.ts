@@ -55,7 +55,7 @@ export function createSecretNotifier(deps: { db: Db; clock: Clock; config: Confi
       hint: secret.hint,
       expires: verb === 'created' ? formatDate(secret.expiresOn) : '',
       actor: who,
-      when: `${formatDateTime(clock.now(), config.timezone)} (${config.timezone})`,
+      when: formatDateTime(clock.now(), config.timezone),
       ip: actor.ip ?? 'unknown',
       link: `${config.baseUrl}/manage-api-credentials`,
       supportEmail: config.supportEmail,

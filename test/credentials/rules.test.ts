@@ -32,6 +32,8 @@ test('expiryRules and parseSecretInput: tomorrow to one year (or the configured 
     today: '2027-03-10',
     min: '2027-03-11',
     max: '2028-03-09',
+    maxLabel: '9 Mar 2028',
+    timezone: TZ,
     suggested: '2027-09-10',
     quickChoices: [
       { label: '3 months', date: '2027-06-10' },
@@ -52,7 +54,7 @@ test('expiryRules and parseSecretInput: tomorrow to one year (or the configured 
     ['no date', { name: 'P', expires: '' }, { expires: 'Enter an expiration date.' }],
     ['not a date', { name: 'P', expires: '2027-02-30' }, { expires: 'Enter the expiration date as a real date, like 2027-05-31.' }],
     ['today', { name: 'P', expires: '2027-03-10' }, { expires: 'The expiration date must be tomorrow or later.' }],
-    ['more than a year', { name: 'P', expires: '2028-03-10' }, { expires: 'The expiration date can be at most one year ahead (2028-03-09).' }],
+    ['more than a year', { name: 'P', expires: '2028-03-10' }, { expires: 'The expiration date can be at most one year ahead (9 Mar 2028).' }],
     ['both wrong', { name: '', expires: 'soon' }, { name: 'Enter a client secret name.', expires: 'Enter the expiration date as a real date, like 2027-05-31.' }],
   ];
   for (const [name, input, errors] of cases) {
