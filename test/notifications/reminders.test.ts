@@ -252,7 +252,7 @@ test('without SMTP_URL, mail is written to DATA_DIR/outbox and a sandbox adminis
   assert.equal(summary.sent, 1);
   const files = fs.readdirSync(`${portal.dataDir}/outbox`);
   assert.equal(files.length, 1);
-  assert.match(fs.readFileSync(`${portal.dataDir}/outbox/${files[0]}`, 'utf8'), /Subject: \[Sandbox\] Client secret of Partner-NL-HospitalA-DM expires in 7 days/);
+  assert.match(fs.readFileSync(`${portal.dataDir}/outbox/${files[0]}`, 'utf8').replace(/\r\n /g, ' '), /Subject: \[Sandbox\] Client secret of Partner-NL-HospitalA-DM expires in 7 days/);
   const admin = await createAdmin(portal);
   const c = await signIn(portal, admin);
   const list = await c.get('/admin/outbox');
