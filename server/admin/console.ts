@@ -10,6 +10,7 @@ import { parseId } from '../validation.ts';
 import type { DomainResult } from '../result.ts';
 import { sendInvitationMail, type InvitationKind } from '../notifications/invitations.ts';
 import { listUsers } from './users.ts';
+import type { AuditActor } from '../audit/audit.ts';
 
 export type Errors = Record<string, string>;
 
@@ -37,8 +38,8 @@ export function createConsole(deps: Deps) {
       };
     },
     // Mails a setup link in the background; the page does not wait for SMTP.
-    mailInvitation(user: { email: string; displayName: string }, token: string, kind: InvitationKind) {
-      sendInvitationMail(deps, user, token, kind).catch((err: unknown) => logger.error('invitation mail failed', { error: String((err as Error)?.message ?? err) }));
+    mailInvitation(userId: number, token: string, kind: InvitationKind, invitedBy: AuditActor) {
+      sendInvitationMail(deps, userId, token, kind, invitedBy).catch((err: unknown) => logger.error('invitation mail failed', { error: String((err as Error)?.message ?? err) }));
     },
     // Users of an organisation (or the administrators) with how long ago they last signed in.
     usersView(organisationId: number | null) {

@@ -86,7 +86,7 @@ export function adminRoutes(deps: Deps): Router {
     const values = { email: formField(req.body, 'email') ?? '', name: formField(req.body, 'name') ?? '' };
     const r = inviteUser(db, clock, actorOf(req), { organisationId: org.id, email: values.email, name: values.name, managerOf: [] });
     if (fail(r)) return renderOrganisation(req, res, { [r.field === 'email' ? 'email' : 'name']: r.message }, values, r.status ?? 422);
-    mailInvitation(findUser(db, r.value.userId)!, r.value.token, 'invite');
+    mailInvitation(r.value.userId, r.value.token, 'invite', actorOf(req));
     back(req, res, `/admin/organisations/${org.id}`, `Invitation sent to ${values.email.trim().toLowerCase()}.`);
   });
 
@@ -121,7 +121,7 @@ export function adminRoutes(deps: Deps): Router {
   userAction('resend', (req, user) => {
     const r = reissueInvitation(db, clock, actorOf(req), user.id);
     if (fail(r)) return { ok: false, message: r.message };
-    mailInvitation(user, r.value.token, 'resend');
+    mailInvitation(user.id, r.value.token, 'resend', actorOf(req));
     return { ok: true, message: `A new setup link was sent to ${user.email}; the old one no longer works.` };
   });
   userAction('disable', (req, user) => {
@@ -135,7 +135,7 @@ export function adminRoutes(deps: Deps): Router {
   userAction('reset-mfa', (req, user) => {
     const r = resetMfa(db, clock, actorOf(req), user.id);
     if (fail(r)) return { ok: false, message: r.message };
-    mailInvitation(user, r.value.token, 'reset');
+    mailInvitation(user.id, r.value.token, 'reset', actorOf(req));
     return { ok: true, message: `Two-step verification of ${user.email} was reset; a new setup link was mailed.` };
   });
 
@@ -148,7 +148,7 @@ export function adminRoutes(deps: Deps): Router {
     const values = { email: formField(req.body, 'email') ?? '', name: formField(req.body, 'name') ?? '' };
     const r = inviteAdmin(db, clock, actorOf(req), values);
     if (fail(r)) return renderAdmins(req, res, { [r.field]: r.message }, values, r.status ?? 422);
-    mailInvitation(findUser(db, r.value.userId)!, r.value.token, 'invite');
+    mailInvitation(r.value.userId, r.value.token, 'invite', actorOf(req));
     back(req, res, '/admin/administrators', `Invitation sent to ${values.email.trim().toLowerCase()}.`);
   });
 

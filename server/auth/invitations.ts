@@ -27,7 +27,7 @@ export function setupUrl(baseUrl: string, token: string): string {
 
 export type InvitationLookup =
   | { status: 'valid'; invitationId: number; user: typeof users.$inferSelect }
-  | { status: 'unknown' | 'used' | 'expired' };
+  | { status: 'unknown' | 'used' | 'replaced' | 'expired' };
 
 export function findInvitation(db: Db, clock: Clock, token: string): InvitationLookup {
   if (!/^[A-Za-z0-9_-]{20,100}$/.test(token)) return { status: 'unknown' };
@@ -38,7 +38,15 @@ export function findInvitation(db: Db, clock: Clock, token: string): InvitationL
     .where(eq(invitations.tokenHash, sha256Hex(token)))
     .get();
   if (!row) return { status: 'unknown' };
-  if (row.invitations.usedAt !== null) return { status: 'used' };
+  if (row.invitations.usedAt !== null) {
+    // createInvitation voids the older link at the very instant it makes the newer one.
+    const newer = db
+      .select({ id: invitations.id })
+      .from(invitations)
+      .where(and(eq(invitations.userId, row.users.id), eq(invitations.createdAt, row.invitations.usedAt), gt(invitations.id, row.invitations.id)))
+      .get();
+    return { status: newer ? 'replaced' : 'used' };
+  }
   if (row.invitations.expiresAt <= clock.now() || row.users.disabledAt !== null) return { status: 'expired' };
   return { status: 'valid', invitationId: row.invitations.id, user: row.users };
 }

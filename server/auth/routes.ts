@@ -167,6 +167,7 @@ export function authRoutes(deps: Deps, passport: InstanceType<typeof Passport>):
       const messages = {
         unknown: 'This setup link is not valid. Check that you copied the whole link, or ask your administrator for a new one.',
         used: 'This setup link has already been used. Sign in with your password and authenticator app, or ask your administrator for a new link.',
+        replaced: 'This setup link was replaced by a newer invitation. Use the link in the most recent invitation mail, or ask your administrator to send one again.',
         expired: 'This setup link has expired (links are valid for 72 hours). Ask your administrator to send you a new one.',
       };
       return sendHtml(res, views.render('/pages/auth/setup-invalid', { ...layoutModel(req, config, 'Setup link not valid'), message: messages[found.status] }), 410);

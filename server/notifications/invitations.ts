@@ -1,17 +1,49 @@
+// The mail that carries a one-time setup link. It says who invited the person, to
+// which organisation, in which role, and for which applications.
+import { eq } from 'drizzle-orm';
+import type { Db } from '../../db/client.ts';
+import { organisations, users } from '../../db/schema.ts';
 import type { Config } from '../config.ts';
+import type { AuditActor } from '../audit/audit.ts';
 import { setupUrl } from '../auth/invitations.ts';
+import { managedApplications } from '../credentials/applications.ts';
 import { renderEmail } from './emails.ts';
 import type { Mailer } from './mailer.ts';
+import { actorName } from './notices.ts';
 
 export type InvitationKind = 'invite' | 'resend' | 'reset';
 
-// The mail that carries a one-time setup link.
-export function sendInvitationMail(deps: { mailer: Mailer; config: Config }, user: { email: string; displayName: string }, token: string, kind: InvitationKind): Promise<void> {
+export async function sendInvitationMail(deps: { db: Db; mailer: Mailer; config: Config }, userId: number, token: string, kind: InvitationKind, invitedBy: AuditActor): Promise<void> {
+  const { db, config } = deps;
+  const user = db.select().from(users).where(eq(users.id, userId)).get();
+  if (!user) throw new Error(`no user ${userId} to invite`);
+  const organisation = user.organisationId === null ? null : (db.select({ name: organisations.name }).from(organisations).where(eq(organisations.id, user.organisationId)).get()?.name ?? null);
+  const applications = managedApplications(db, user).map((a) => a.name);
+  const role = user.isAdmin
+    ? 'an administrator of the Credentials Portal (the IT team)'
+    : applications.length
+      ? `credential manager of ${applications.join(', ')}`
+      : `a member of ${organisation ?? 'your organisation'} (an administrator will assign your applications)`;
   const subject = kind === 'reset' ? 'Set up your authenticator again for the Credentials Portal' : 'Your invitation to the Credentials Portal';
+  const who = actorName(invitedBy);
   const lead =
     kind === 'reset'
-      ? 'An administrator reset the two-step verification of your Credentials Portal account. Use the link below to choose a password and connect your authenticator app again.'
-      : 'You have been invited to the Credentials Portal, where you manage the client secrets of your organisation’s API applications.';
-  const model = { subject, lead, name: user.displayName, url: setupUrl(deps.config.baseUrl, token), supportEmail: deps.config.supportEmail };
+      ? `${capitalise(who)} reset the two-step verification of your Credentials Portal account. Use the link below to choose a password and connect your authenticator app again.`
+      : `${capitalise(who)} invited you to the Credentials Portal${organisation ? ` for ${organisation}` : ''}, as ${role}.${kind === 'resend' ? ' This link replaces the one sent before.' : ''}`;
+  const model = {
+    subject,
+    lead,
+    name: user.displayName,
+    organisation: organisation ?? '',
+    role,
+    applications,
+    url: setupUrl(config.baseUrl, token),
+    supportEmail: config.supportEmail,
+    footer: user.isAdmin
+      ? 'You receive this because you were invited as an administrator of the Credentials Portal.'
+      : 'You receive this because you were invited to manage your organisation’s API credentials.',
+  };
   return deps.mailer.send({ to: [{ name: user.displayName, address: user.email }], subject, ...renderEmail('invitation', model) });
 }
+
+const capitalise = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);

@@ -385,3 +385,15 @@ test('after setup the user is signed in and lands on their page; the code the ap
   // Signing in again later with the next code works (setup consumed only its own step).
   await signIn(portal, { email: 'new@example.org', password: PASSWORD, key, recoveryCodes: [] });
 });
+
+test('a setup link replaced by a resend says so, not "already used"', async (t) => {
+  const portal = await startPortal(t);
+  const first = inviteAdmin(portal.deps.db, portal.clock, cliActor, { email: 'three@example.org' });
+  assert.ok(first.ok);
+  const { createInvitation } = await import('../../server/auth/invitations.ts');
+  createInvitation(portal.deps.db, portal.clock, first.value.userId);
+  const old = await portal.client().get(`/setup/${first.value.token}`);
+  assert.equal(old.status, 410);
+  assert.match(old.text, /replaced by a newer invitation/);
+  assert.doesNotMatch(old.text, /already been used/);
+});

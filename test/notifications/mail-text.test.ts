@@ -45,7 +45,7 @@ test('every plain-text mail: one "Label: value" a line, every link on a line of 
     const r = inviteUser(portal.deps.db, portal.clock, cliActor, { organisationId: org, email, name: email.split('@')[0], managerOf: [clientId] });
     assert.ok(r.ok);
     ids.push(r.value.userId);
-    await sendInvitationMail(portal.deps, { email, displayName: email.split('@')[0]! }, r.value.token, 'invite');
+    await sendInvitationMail(portal.deps, r.value.userId, r.value.token, 'invite', { userId: null, label: 'it@association.example', name: 'Ida IT' });
   }
   const person = { userId: ids[0]!, label: 'vm@a.example', name: 'Vera Manager', ip: '192.0.2.7' };
   const expires = addDays(dateInZone(portal.clock.now(), 'UTC'), 10);
@@ -71,6 +71,11 @@ test('every plain-text mail: one "Label: value" a line, every link on a line of 
     assert.ok(m.text?.startsWith(SANDBOX_LINE), `${label}: the sandbox line comes first`);
     assertReadableText(m.text ?? '', label);
   }
+  const invitation = mails.find((m) => m.subject?.includes('Your invitation'))!;
+  assert.match(invitation.text!, /^Ida IT \(it@association\.example\) invited you to the Credentials Portal for Hospital A, as credential manager of Partner-NL-A-DM\.$/m, 'who, which organisation, role and applications');
+  assert.match(invitation.text!, /^Organisation: Hospital A$/m);
+  assert.match(invitation.text!, /invited to manage your organisation’s API credentials/, 'a footer for a member, not an administrator');
+  assert.doesNotMatch(invitation.html as string, /If the button does not work/, 'no button that is not there');
   const notice = mails.find((m) => m.subject?.includes('created') && m.text?.includes('Secret by VM'))!;
   assert.match(notice.text!, /^By: +Vera Manager \(vm@a\.example\)$/m, 'a person is named as "Name (email)"');
   assert.match(notice.text!, new RegExp(`^Expires: +.*${expires.slice(0, 4)}`, 'm'), "the new secret's expiry date");
