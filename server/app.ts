@@ -34,6 +34,8 @@ export function createApp(deps: Deps): Express & { sessionStore: SqliteSessionSt
 
   // Static files: our CSS and JS, and htmx from node_modules (never a CDN).
   app.get('/assets/htmx.min.js', (_req, res) => res.sendFile(htmxFile(), { maxAge: '1d' }));
+  // GET /favicon.ico — browsers ask for it by name: the same icon, never a 404.
+  app.get('/favicon.ico', (_req, res) => res.type('image/svg+xml').sendFile(resourcePath('public', 'favicon.svg'), { maxAge: '1d' }));
   app.use('/assets', express.static(resourcePath('public'), { maxAge: '1h', index: false }));
 
   app.use(express.urlencoded({ extended: false, limit: '32kb', parameterLimit: 100 }));

@@ -15,7 +15,7 @@ import type { FieldErrors } from '../result.ts';
 import { activeSecretCount, capMessage, createClientSecret, deleteClientSecret, expiryRules, liveSecret, type ClientSecret } from './secrets.ts';
 import { ShownOnce } from './shown-once.ts';
 import { holdsManagerRole, managedApplication, managedApplications, type Application } from './applications.ts';
-import { applicationView, PAGE } from './view.ts';
+import { applicationView, lastUsedLabel, PAGE } from './view.ts';
 
 export function credentialRoutes(deps: Deps): Router {
   const { db, clock, config, views } = deps;
@@ -150,7 +150,17 @@ export function credentialRoutes(deps: Deps): Router {
 
   // GET …/secrets/:secretId/delete — the confirmation dialog (or page).
   router.get(`${PAGE}/applications/:clientId/secrets/:secretId/delete`, signedIn, loadApplication, loadSecret, (req, res) => {
-    const model = { csrfToken: ensureCsrfToken(req), app: applicationView(deps, res.locals.application), secret: res.locals.secret };
+    const app = res.locals.application as Application;
+    const secret = res.locals.secret as ClientSecret;
+    const now = clock.now();
+    const active = secret.expiresAt > now;
+    const model = {
+      csrfToken: ensureCsrfToken(req),
+      app: { name: app.name, clientId: app.clientId, base: `${PAGE}/applications/${app.clientId}` },
+      secret,
+      lastUsed: lastUsedLabel(secret.lastUsedAt, now),
+      lastActive: active && activeSecretCount(db, app.id, now) === 1,
+    };
     if (isHtmx(req)) return sendHtml(res, views.render('/partials/dialog', { ...model, body: '/partials/credentials/delete-form' }));
     sendHtml(res, views.render('/pages/credentials/delete', { ...layoutModel(req, config, 'Delete secret', 'credentials'), ...model }));
   });

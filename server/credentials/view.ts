@@ -56,7 +56,7 @@ export function applicationView(deps: Pick<Deps, 'db' | 'clock' | 'config'>, app
       lastUsed: lastUsedLabel(secret.lastUsedAt, now),
       lastUsedTitle: secret.lastUsedAt === null ? '' : formatDateTime(secret.lastUsedAt, config.timezone),
     })),
-    atCap: activeSecretCount(db, app.id, now) >= config.maxSecretsPerApplication,
+    ...capOf(activeSecretCount(db, app.id, now), config.maxSecretsPerApplication),
     events: recentEvents(db, app.id, 20).map((e) => ({
       at: formatDateTime(e.at, config.timezone),
       iso: new Date(e.at).toISOString(),
@@ -67,6 +67,11 @@ export function applicationView(deps: Pick<Deps, 'db' | 'clock' | 'config'>, app
     base: `${PAGE}/applications/${app.clientId}`,
     usage: usageOf(config, app.clientId, grants.map((g) => (app.sandboxOnly ? g.sandboxResource : g.productionResource))),
   };
+}
+
+// "3 of 5 active secrets", and whether the cap is reached.
+export function capOf(active: number, cap: number) {
+  return { activeCount: active, cap, atCap: active >= cap, capLabel: `${active} of ${cap} active secret${cap === 1 ? '' : 's'}` };
 }
 
 // How to get a token: the endpoint, the resource values, the lifetime and a ready curl

@@ -13,6 +13,7 @@ export interface MailMessage {
   subject: string;
   text: string;
   html: string;
+  attachments?: Array<{ filename: string; content: string; contentType: string }>;
 }
 
 export interface Mailer {
@@ -47,6 +48,7 @@ export function createMailer(config: Config, timeouts: SmtpTimeouts = DEFAULT_TI
     subject: (sandbox ? '[Sandbox] ' : '') + oneLine(m.subject),
     text: sandbox ? `${SANDBOX_LINE}\n\n${m.text}` : m.text,
     html: sandbox ? `<p><strong>${SANDBOX_LINE}</strong></p>\n${m.html}` : m.html,
+    attachments: m.attachments,
     headers: { 'Auto-Submitted': 'auto-generated' },
   });
   if (config.smtpUrl) {

@@ -159,7 +159,8 @@ export async function sendExpiryReminders(deps: ReminderDeps): Promise<ReminderS
     };
     const claimed = and(eq(remindersSent.secretId, secret.id), eq(remindersSent.threshold, threshold));
     try {
-      await beforeDeadline(mailer.send({ to: recipients.map((r) => ({ name: r.name, address: r.email })), subject, ...renderEmail('reminder', model) }), deadline);
+      const attachments = [await expiryEvent(app, secret, model.link)];
+      await beforeDeadline(mailer.send({ to: recipients.map((r) => ({ name: r.name, address: r.email })), subject, ...renderEmail('reminder', model), attachments }), deadline);
     } catch (err) {
       if (err instanceof DeadlineReached) {
         stopped = 'deadline reached';
@@ -184,6 +185,23 @@ export async function sendExpiryReminders(deps: ReminderDeps): Promise<ReminderS
   }
   logger.info('expiry reminders', { ...summary, ...(stopped ? { stopped } : {}) });
   return summary;
+}
+
+// An all-day calendar event on the expiry date (ical-generator, loaded on first use), so
+// the rotation lands in the managers' calendars.
+async function expiryEvent(app: { name: string; clientId: string }, secret: { id: string; name: string; hint: string; expiresOn: string }, link: string) {
+  const { default: ical } = await import('ical-generator');
+  const calendar = ical({ name: 'Credentials Portal', prodId: { company: 'Credentials Portal', product: 'expiry reminders' } });
+  calendar.createEvent({
+    id: `secret-${secret.id}@credentials-portal`,
+    // Noon UTC of the date: the same calendar day in every zone the event is read in.
+    start: new Date(`${secret.expiresOn}T12:00:00Z`),
+    allDay: true,
+    summary: `Client secret “${secret.name}” of ${app.name} expires`,
+    description: `Rotate it before it expires: create a new secret, put it in your systems, confirm they connect, delete the old one (${secret.hint}…).\n${link}`,
+    url: link,
+  });
+  return { filename: 'secret-expiry.ics', content: calendar.toString(), contentType: 'text/calendar; charset=utf-8; method=PUBLISH' };
 }
 
 function releaseClaim(db: Db, secretId: string, threshold: number, logger: Logger) {

@@ -272,6 +272,9 @@ test('the cap on active secrets: the dialog explains it and a forced request get
   const { portal, world, a1 } = await setup(t, { MAX_SECRETS_PER_APPLICATION: '2' });
   assert.equal((await createSecret(a1, world.appA1, 'one', addDays(today(portal), 10))).status, 201);
   assert.equal((await createSecret(a1, world.appA1, 'two', addDays(today(portal), 10))).status, 201);
+  const page = await a1.get(PAGE);
+  assert.match(page.text, /2 of 2 active secrets<span class="cap-reason">: the most allowed\. Creating a new secret is unavailable/, 'the page says why Create is unavailable');
+  assert.match(page.text, new RegExp(`id="create-${world.appA1}"[^>]*aria-describedby="count-${world.appA1}"`));
   const dialog = await a1.get(`${base(world.appA1)}/secrets/new`, HX);
   assert.match(dialog.text, /already has 2 active secrets/);
   assert.doesNotMatch(dialog.text, /<form/);
@@ -392,4 +395,18 @@ test('the curl command shown with a new secret, run as shown, gets a token; the 
   assert.equal(answer.token_type, 'Bearer');
   assert.equal(answer.expires_in, 3600);
   assert.match(answer.access_token, /^ey/);
+});
+
+test('the delete dialog shows the last use and warns before the last active secret goes', async (t) => {
+  const { portal, world, a1 } = await setup(t);
+  assert.equal((await createSecret(a1, world.appA1, 'only one', addDays(today(portal), 10))).status, 201);
+  const only = portal.deps.db.select().from(clientSecrets).where(eq(clientSecrets.name, 'only one')).get()!;
+  const first = await a1.get(`${base(world.appA1)}/secrets/${only.id}/delete`, HX);
+  assert.match(first.text, /Never used\./);
+  assert.match(first.text, /This is the last active secret of Partner-NL-HospitalA-DM/);
+  assert.equal((await createSecret(a1, world.appA1, 'second', addDays(today(portal), 10))).status, 201);
+  portal.deps.db.update(clientSecrets).set({ lastUsedAt: portal.clock.now() - 3 * 3600_000 }).where(eq(clientSecrets.id, only.id)).run();
+  const again = await a1.get(`${base(world.appA1)}/secrets/${only.id}/delete`, HX);
+  assert.match(again.text, /Last used 3 hours ago\./);
+  assert.doesNotMatch(again.text, /last active secret/, 'no warning while another secret is active');
 });
