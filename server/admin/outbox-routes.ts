@@ -16,7 +16,14 @@ const addresses = (a: AddressObject | AddressObject[] | undefined) => (Array.isA
 async function readMessage(file: string) {
   const { simpleParser } = await import('mailparser');
   const mail = await simpleParser(fs.readFileSync(file));
-  return { to: addresses(mail.to), subject: mail.subject ?? '', date: mail.date?.toISOString() ?? '', text: mail.text ?? '' };
+  return {
+    to: [addresses(mail.to), addresses(mail.cc)].filter(Boolean).join(', '),
+    subject: mail.subject ?? '',
+    date: mail.date?.toISOString() ?? '',
+    text: mail.text ?? '',
+    html: typeof mail.html === 'string' ? mail.html : '',
+    attachments: mail.attachments.map((a) => a.filename ?? 'attachment'),
+  };
 }
 
 export function outboxRoutes(deps: Deps): Router {

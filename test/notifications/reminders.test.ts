@@ -261,5 +261,8 @@ test('without SMTP_URL, mail is written to DATA_DIR/outbox and a sandbox adminis
   const message = await c.get(`/admin/outbox/${files[0]}`);
   assert.equal(message.status, 200);
   assert.match(message.text, /Secret by VM/);
+  assert.match(message.text, /m1@hospital-a\.example&gt;, .*m2@hospital-a\.example/, 'every recipient');
+  assert.match(message.text, /<iframe class="mail-html" title="HTML part of the message" sandbox srcdoc="[^"]*&lt;table/, 'the HTML part, sandboxed and escaped');
+  assert.match(message.text, /secret-expiry\.ics/, 'the attachment is listed');
   assert.equal((await c.get('/admin/outbox/..%2Fportal.sqlite')).status, 404);
 });
