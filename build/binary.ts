@@ -41,6 +41,7 @@ addTree(path.join(root, 'public'), 'public');
 addTree(path.join(root, 'db/migrations'), 'db/migrations');
 assets['server/auth/common-passwords.txt'] = path.join(root, 'server/auth/common-passwords.txt');
 assets['vendor/htmx.min.js'] = require.resolve('htmx.org/dist/htmx.min.js');
+assets['vendor/simplewebauthn-browser.js'] = path.join(path.dirname(require.resolve('@simplewebauthn/browser')), '..', 'dist', 'bundle', 'index.umd.min.js');
 assets['native/better_sqlite3.node'] = path.join(path.dirname(require.resolve('better-sqlite3/package.json')), 'build/Release/better_sqlite3.node');
 fs.writeFileSync(path.join(dist, 'manifest.json'), JSON.stringify(Object.keys(assets)));
 

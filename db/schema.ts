@@ -70,8 +70,31 @@ export const sessions = sqliteTable(
     expiresAt: integer('expires_at').notNull(),
     createdAt: integer('created_at').notNull(),
     revokedAt: integer('revoked_at'),
+    // Shown to the user on their account page: where and with what they signed in.
+    ip: text('ip'),
+    userAgent: text('user_agent'),
   },
   (t) => [index('sessions_user').on(t.userId), index('sessions_expires').on(t.expiresAt)],
+);
+
+// Passkeys (WebAuthn credentials): a second factor beside TOTP, and with user
+// verification a way to sign in on their own. The public key only; the counter is
+// checked on every use.
+export const passkeys = sqliteTable(
+  'passkeys',
+  {
+    id: text('id').primaryKey(), // the credential ID, base64url
+    userId: integer('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    publicKey: text('public_key').notNull(), // COSE, base64url
+    counter: integer('counter').notNull().default(0),
+    transports: text('transports').notNull().default('[]'),
+    createdAt: integer('created_at').notNull(),
+    lastUsedAt: integer('last_used_at'),
+  },
+  (t) => [index('passkeys_user').on(t.userId)],
 );
 
 export const apis = sqliteTable('apis', {

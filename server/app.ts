@@ -2,11 +2,14 @@
 import express, { type Express } from 'express';
 import session from 'express-session';
 import crypto from 'node:crypto';
-import { htmxFile, resourcePath } from './paths.ts';
+import { htmxFile, resourcePath, simpleWebAuthnBrowserFile } from './paths.ts';
+import { RateLimiter } from './http/rate-limit.ts';
+import { accountRoutes } from './account/routes.ts';
+import { passkeySignInRoutes } from './account/passkey-sign-in.ts';
 import { sql } from 'drizzle-orm';
 import type { Deps } from './deps.ts';
 import { SqliteSessionStore, IDLE_TIMEOUT_MS } from './auth/session-store.ts';
-import { authRoutes } from './auth/routes.ts';
+import { authRoutes, PASSWORD_ATTEMPTS_PER_IP, PASSWORD_WINDOW_MS } from './auth/routes.ts';
 import { configurePassport } from './auth/passport.ts';
 import { credentialRoutes } from './credentials/routes.ts';
 import { adminRoutes } from './admin/routes.ts';
@@ -34,6 +37,7 @@ export function createApp(deps: Deps): Express & { sessionStore: SqliteSessionSt
 
   // Static files: our CSS and JS, and htmx from node_modules (never a CDN).
   app.get('/assets/htmx.min.js', (_req, res) => res.sendFile(htmxFile(), { maxAge: '1d' }));
+  app.get('/assets/simplewebauthn-browser.js', (_req, res) => res.sendFile(simpleWebAuthnBrowserFile(), { maxAge: '1d' }));
   // GET /favicon.ico — browsers ask for it by name: the same icon, never a 404.
   app.get('/favicon.ico', (_req, res) => res.type('image/svg+xml').sendFile(resourcePath('public', 'favicon.svg'), { maxAge: '1d' }));
   app.use('/assets', express.static(resourcePath('public'), { maxAge: '1h', index: false }));
@@ -72,7 +76,11 @@ export function createApp(deps: Deps): Express & { sessionStore: SqliteSessionSt
   app.use(originCheck(config.baseUrl));
   app.use(csrfCheck(deps.masterKey, config.secureCookies));
 
-  app.use(authRoutes(deps, passport));
+  // Failed password attempts per address: sign-in and the account page count together.
+  const passwordLimiter = new RateLimiter(PASSWORD_ATTEMPTS_PER_IP, PASSWORD_WINDOW_MS, clock);
+  app.use(authRoutes(deps, passport, passwordLimiter));
+  app.use(accountRoutes(deps, passwordLimiter));
+  app.use(passkeySignInRoutes(deps));
   app.use(credentialRoutes(deps));
   app.use(adminRoutes(deps));
 

@@ -25,3 +25,10 @@ export function htmxFile(): string {
   if (isPackaged()) return resourcePath('vendor', 'htmx.min.js');
   return createRequire(import.meta.url).resolve('htmx.org/dist/htmx.min.js');
 }
+
+// The browser half of SimpleWebAuthn (UMD bundle, global SimpleWebAuthnBrowser), likewise.
+export function simpleWebAuthnBrowserFile(): string {
+  if (isPackaged()) return resourcePath('vendor', 'simplewebauthn-browser.js');
+  // The package's exports hide the bundle: find it beside the package's main script.
+  return path.join(path.dirname(createRequire(import.meta.url).resolve('@simplewebauthn/browser')), '..', 'dist', 'bundle', 'index.umd.min.js');
+}

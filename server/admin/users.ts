@@ -1,8 +1,8 @@
 // Users are created by invitation only: by the CLI or the admin console.
-import { and, eq, inArray, isNotNull, isNull } from 'drizzle-orm';
+import { and, eq, inArray, isNotNull, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../../db/client.ts';
 import { immediate } from '../../db/client.ts';
-import { applications, credentialManagers, recoveryCodes, users } from '../../db/schema.ts';
+import { applications, credentialManagers, recoveryCodes, users, passkeys } from '../../db/schema.ts';
 import { revokeUserSessions } from '../auth/session-store.ts';
 import type { Clock } from '../clock.ts';
 import { recordAudit, type AuditActor } from '../audit/audit.ts';
@@ -147,6 +147,7 @@ export function resetMfa(db: Db, clock: Clock, actor: AuditActor, userId: number
     }
     db.update(users).set({ totpSecret: null, totpLastStep: null, passwordHash: null, failedTotpCount: 0, totpLockedUntil: null }).where(eq(users.id, userId)).run();
     db.delete(recoveryCodes).where(eq(recoveryCodes.userId, userId)).run();
+    db.delete(passkeys).where(eq(passkeys.userId, userId)).run(); // passkeys are factors too
     revokeUserSessions(db, clock, userId);
     const token = createInvitation(db, clock, userId);
     recordAudit(db, clock, actor, { action: 'user.reset_mfa', organisationId: user.organisationId, target: user.email });
@@ -169,5 +170,15 @@ export function listUsers(db: Db, organisationId: number | null) {
     disabled: u.disabledAt !== null,
     setUp: u.passwordHash !== null && u.totpSecret !== null,
     lastSignInAt: u.lastSignInAt,
+    // The factors, shown (not managed) in the console.
+    factors: factorsOf(db, u),
   }));
+}
+
+// What a user signs in with: an authenticator app, recovery codes left, passkeys.
+export function factorsOf(db: Db, u: UserRow): string {
+  if (u.totpSecret === null) return 'none yet';
+  const codes = db.select({ n: sql<number>`count(*)` }).from(recoveryCodes).where(and(eq(recoveryCodes.userId, u.id), isNull(recoveryCodes.usedAt))).get()?.n ?? 0;
+  const keys = db.select({ n: sql<number>`count(*)` }).from(passkeys).where(eq(passkeys.userId, u.id)).get()?.n ?? 0;
+  return `authenticator app, ${codes} recovery code${codes === 1 ? '' : 's'} left${keys ? `, ${keys} passkey${keys === 1 ? '' : 's'}` : ''}`;
 }

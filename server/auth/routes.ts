@@ -3,7 +3,7 @@ import { Router, type Request, type Response } from 'express';
 import { Passport } from 'passport';
 import QRCode from 'qrcode';
 import { eq } from 'drizzle-orm';
-import { users } from '../../db/schema.ts';
+import { passkeys, users } from '../../db/schema.ts';
 import type { Deps } from '../deps.ts';
 import { decrypt, encrypt } from '../crypto.ts';
 import { recordAudit } from '../audit/audit.ts';
@@ -12,9 +12,10 @@ import { layoutModel, sendHtml } from '../http/views.ts';
 import { RateLimiter } from '../http/rate-limit.ts';
 import { formatSeedForDisplay, generateTotpSeed, totpUri } from './totp.ts';
 import { findInvitation } from './invitations.ts';
-import { actorOf, currentUser, homeFor, toSessionUser, type SessionUser } from './guards.ts';
+import { actorOf, currentUser, homeFor, toSessionUser } from './guards.ts';
 import { verifySecondStep } from './second-step.ts';
 import { completeSetup } from './setup.ts';
+import { regenerate, saveSession, startSignedInSession } from './sessions.ts';
 
 // Password attempts per address: enough for a person who mistypes, far too few for spraying.
 export const PASSWORD_ATTEMPTS_PER_IP = 10;
@@ -24,29 +25,18 @@ const PENDING_LIFETIME_MS = 10 * 60 * 1000;
 
 type UserRow = typeof users.$inferSelect;
 
-function regenerate(req: Request): Promise<void> {
-  return new Promise((resolve, reject) => req.session.regenerate((err) => (err ? reject(err) : resolve())));
-}
-
-function saveSession(req: Request): Promise<void> {
-  return new Promise((resolve, reject) => req.session.save((err) => (err ? reject(err) : resolve())));
-}
-
-function logIn(req: Request, user: SessionUser): Promise<void> {
-  // passport >= 0.6 regenerates the session here: a new id after the second step.
-  return new Promise((resolve, reject) => req.login(user, (err) => (err ? reject(err) : resolve())));
-}
-
-export function authRoutes(deps: Deps, passport: InstanceType<typeof Passport>): Router {
+export function authRoutes(deps: Deps, passport: InstanceType<typeof Passport>, passwordLimiter: RateLimiter): Router {
   const { config, db, clock, views, logger } = deps;
   const router = Router();
-  const passwordLimiter = new RateLimiter(PASSWORD_ATTEMPTS_PER_IP, PASSWORD_WINDOW_MS, clock);
 
   const renderLogin = (req: Request, res: Response, model: { email?: string; error?: string; notice?: string }, status = 200) =>
     sendHtml(res, views.render('/pages/auth/login', { ...layoutModel(req, config, 'Sign in'), email: '', error: '', notice: '', ...model }), status);
 
-  const renderVerify = (req: Request, res: Response, model: { error?: string }, status = 200) =>
-    sendHtml(res, views.render('/pages/auth/verify', { ...layoutModel(req, config, 'Two-step verification'), error: '', ...model }), status);
+  const renderVerify = (req: Request, res: Response, model: { error?: string }, status = 200) => {
+    const userId = req.session?.pendingUserId;
+    const hasPasskeys = typeof userId === 'number' && !!db.select({ id: passkeys.id }).from(passkeys).where(eq(passkeys.userId, userId)).get();
+    sendHtml(res, views.render('/pages/auth/verify', { ...layoutModel(req, config, 'Two-step verification'), error: '', hasPasskeys, ...model }), status);
+  };
 
   // GET /login — the email and password form.
   router.get('/login', (req, res) => {
@@ -134,8 +124,7 @@ export function authRoutes(deps: Deps, passport: InstanceType<typeof Passport>):
     const now = clock.now();
     db.update(users).set({ lastSignInAt: now }).where(eq(users.id, user.id)).run();
     const sessionUser = toSessionUser(user);
-    await logIn(req, sessionUser);
-    req.session.authAt = now;
+    await startSignedInSession(req, sessionUser, now);
     recordAudit(db, clock, actor, { action: 'login.success', organisationId: user.organisationId, details: { method: outcome.method } });
     res.redirect(303, homeFor(sessionUser));
   });
@@ -219,8 +208,7 @@ export function authRoutes(deps: Deps, passport: InstanceType<typeof Passport>):
     // Setup proved the password and the authenticator: the user is signed in (a new
     // session id), sees the recovery codes once, and continues to their own page.
     const sessionUser = toSessionUser(found.user);
-    await logIn(req, sessionUser);
-    req.session.authAt = clock.now();
+    await startSignedInSession(req, sessionUser, clock.now());
     db.update(users).set({ lastSignInAt: clock.now() }).where(eq(users.id, found.user.id)).run();
     recordAudit(db, clock, actorOf(req), { action: 'login.success', organisationId: found.user.organisationId, details: { method: 'setup' } });
     res.set('Cache-Control', 'no-store');

@@ -44,10 +44,13 @@ export class SqliteSessionStore extends session.Store {
       const expiresAt = now + IDLE_TIMEOUT_MS;
       const json = JSON.stringify(data);
       const userId = userIdOf(data);
+      const meta = (data as { meta?: { ip?: unknown; userAgent?: unknown } }).meta;
+      const ip = typeof meta?.ip === 'string' ? meta.ip : null;
+      const userAgent = typeof meta?.userAgent === 'string' ? meta.userAgent : null;
       this.db
         .insert(sessions)
-        .values({ sid, userId, data: json, expiresAt, createdAt: now })
-        .onConflictDoUpdate({ target: sessions.sid, set: { data: json, userId, expiresAt }, setWhere: isNull(sessions.revokedAt) })
+        .values({ sid, userId, data: json, expiresAt, createdAt: now, ip, userAgent })
+        .onConflictDoUpdate({ target: sessions.sid, set: { data: json, userId, expiresAt, ip, userAgent }, setWhere: isNull(sessions.revokedAt) })
         .run();
       cb?.();
     } catch (err) {

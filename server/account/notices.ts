@@ -1,0 +1,37 @@
+// "Your password was changed" and its siblings: told to the user whose account changed,
+// with who did it, when and from where, and whom to contact if it was not them.
+import type { users } from '../../db/schema.ts';
+import type { Deps } from '../deps.ts';
+import type { AuditActor } from '../audit/audit.ts';
+import { formatDateTime } from '../dates.ts';
+import { renderEmail } from '../notifications/emails.ts';
+
+export type AccountChange = 'password' | 'authenticator' | 'recovery-codes' | 'passkey-added' | 'passkey-removed';
+
+const SUBJECTS: Record<AccountChange, string> = {
+  password: 'Your password was changed',
+  authenticator: 'Your authenticator app was replaced',
+  'recovery-codes': 'New recovery codes were made for your account',
+  'passkey-added': 'A passkey was added to your account',
+  'passkey-removed': 'A passkey was removed from your account',
+};
+
+// Sent in the request (the change is done; a mail failure is logged, never felt).
+export async function sendAccountNotice(deps: Pick<Deps, 'config' | 'clock' | 'mailer' | 'logger'>, user: typeof users.$inferSelect, change: AccountChange, actor: AuditActor, detail = ''): Promise<void> {
+  const { config } = deps;
+  const subject = SUBJECTS[change];
+  const model = {
+    subject,
+    lead: `${subject} on the Credentials Portal${detail ? `: ${detail}` : ''}.`,
+    when: formatDateTime(deps.clock.now(), config.timezone),
+    ip: actor.ip ?? 'unknown',
+    link: `${config.baseUrl}/account`,
+    supportEmail: config.supportEmail,
+    footer: 'You receive this because your account changed.',
+  };
+  try {
+    await deps.mailer.send({ to: [{ name: user.displayName, address: user.email }], subject, ...renderEmail('account', model) });
+  } catch (err) {
+    deps.logger.error('account notice failed', { userId: user.id, error: String((err as Error)?.message ?? err) });
+  }
+}

@@ -1,0 +1,159 @@
+// Passkeys (WebAuthn) with @simplewebauthn/server: registration on the account page,
+// and authentication either as the second step or, with user verification, on its own
+// (a passkey with user verification is multi-factor by itself). The relying party is
+// BASE_URL: its host name is the RP ID, its origin the expected origin, so
+// http://localhost works for development. A challenge is single-use and lives two
+// minutes, in the session of the browser that asked for it; the signature counter must
+// grow; a credential of another user, or one removed, is refused.
+import { and, eq } from 'drizzle-orm';
+import type { AuthenticationResponseJSON, RegistrationResponseJSON, AuthenticatorTransportFuture } from '@simplewebauthn/server';
+import { passkeys, users } from '../../db/schema.ts';
+import type { Deps } from '../deps.ts';
+import { recordAudit, type AuditActor } from '../audit/audit.ts';
+import { parseName } from '../validation.ts';
+import type { FieldErrors } from '../result.ts';
+import { sendAccountNotice } from './notices.ts';
+
+type UserRow = typeof users.$inferSelect;
+export const CHALLENGE_LIFETIME_MS = 2 * 60 * 1000;
+export const MAX_PASSKEYS = 10;
+
+export interface PendingChallenge {
+  challenge: string;
+  purpose: 'register' | 'sign-in' | 'second-step';
+  userId: number | null;
+  at: number;
+}
+
+const relyingParty = (baseUrl: string) => {
+  const url = new URL(baseUrl);
+  return { rpID: url.hostname, origin: url.origin };
+};
+const b64 = (u: Uint8Array) => Buffer.from(u).toString('base64url');
+const fromB64 = (s: string) => new Uint8Array(Buffer.from(s, 'base64url'));
+
+export function listPasskeys(deps: Pick<Deps, 'db'>, userId: number) {
+  return deps.db.select().from(passkeys).where(eq(passkeys.userId, userId)).orderBy(passkeys.createdAt).all();
+}
+
+export async function registrationOptions(deps: Pick<Deps, 'db' | 'config' | 'clock'>, user: UserRow) {
+  const { generateRegistrationOptions } = await import('@simplewebauthn/server');
+  const { rpID } = relyingParty(deps.config.baseUrl);
+  const existing = listPasskeys(deps, user.id);
+  const options = await generateRegistrationOptions({
+    rpName: 'Credentials Portal',
+    rpID,
+    userName: user.email,
+    userDisplayName: user.displayName || user.email,
+    userID: new TextEncoder().encode(`user-${user.id}`),
+    attestationType: 'none',
+    excludeCredentials: existing.map((p) => ({ id: p.id, transports: JSON.parse(p.transports) as AuthenticatorTransportFuture[] })),
+    authenticatorSelection: { residentKey: 'required', userVerification: 'required' },
+    timeout: CHALLENGE_LIFETIME_MS,
+  });
+  const pending: PendingChallenge = { challenge: options.challenge, purpose: 'register', userId: user.id, at: deps.clock.now() };
+  return { options, pending };
+}
+
+// Takes the pending challenge (it is used at most once) and says whether it still holds.
+export function takeChallenge(pending: PendingChallenge | undefined, purpose: PendingChallenge['purpose'], now: number): PendingChallenge | null {
+  if (!pending || pending.purpose !== purpose || now - pending.at > CHALLENGE_LIFETIME_MS) return null;
+  return pending;
+}
+
+export async function registerPasskey(
+  deps: Pick<Deps, 'db' | 'config' | 'clock' | 'mailer' | 'logger'>,
+  user: UserRow,
+  pending: PendingChallenge | null,
+  response: unknown,
+  nameInput: unknown,
+  actor: AuditActor,
+): Promise<{ ok: true } | { ok: false; errors: FieldErrors }> {
+  const name = parseName(nameInput, 'Passkey name', 60);
+  if (!name.ok) return { ok: false, errors: { name: name.message } };
+  if (!pending || pending.userId !== user.id) return { ok: false, errors: { passkey: 'The request to add a passkey has expired. Try again.' } };
+  if (listPasskeys(deps, user.id).length >= MAX_PASSKEYS) return { ok: false, errors: { passkey: `You have ${MAX_PASSKEYS} passkeys, the most allowed. Remove one first.` } };
+  const { verifyRegistrationResponse } = await import('@simplewebauthn/server');
+  const { rpID, origin } = relyingParty(deps.config.baseUrl);
+  let verified;
+  try {
+    verified = await verifyRegistrationResponse({ response: response as RegistrationResponseJSON, expectedChallenge: pending.challenge, expectedOrigin: origin, expectedRPID: rpID, requireUserVerification: true });
+  } catch (err) {
+    deps.logger.warn('passkey registration refused', { userId: user.id, error: String((err as Error)?.message ?? err) });
+    return { ok: false, errors: { passkey: 'Your browser’s answer could not be verified. Try again.' } };
+  }
+  if (!verified.verified) return { ok: false, errors: { passkey: 'Your browser’s answer could not be verified. Try again.' } };
+  const { credential } = verified.registrationInfo;
+  if (deps.db.select({ id: passkeys.id }).from(passkeys).where(eq(passkeys.id, credential.id)).get()) {
+    return { ok: false, errors: { passkey: 'This passkey is already registered.' } };
+  }
+  deps.db
+    .insert(passkeys)
+    .values({ id: credential.id, userId: user.id, name: name.value, publicKey: b64(credential.publicKey), counter: credential.counter, transports: JSON.stringify(credential.transports ?? []), createdAt: deps.clock.now() })
+    .run();
+  recordAudit(deps.db, deps.clock, actor, { action: 'account.passkey_added', organisationId: user.organisationId, target: name.value });
+  await sendAccountNotice(deps, user, 'passkey-added', actor, `“${name.value}”`);
+  return { ok: true };
+}
+
+export async function removePasskey(deps: Pick<Deps, 'db' | 'config' | 'clock' | 'mailer' | 'logger'>, user: UserRow, id: string, actor: AuditActor): Promise<boolean> {
+  const row = deps.db.select().from(passkeys).where(and(eq(passkeys.id, id), eq(passkeys.userId, user.id))).get();
+  if (!row) return false;
+  deps.db.delete(passkeys).where(eq(passkeys.id, id)).run();
+  recordAudit(deps.db, deps.clock, actor, { action: 'account.passkey_removed', organisationId: user.organisationId, target: row.name });
+  await sendAccountNotice(deps, user, 'passkey-removed', actor, `“${row.name}”`);
+  return true;
+}
+
+// Options for signing in: any discoverable passkey (userId null), or the passkeys of
+// the user who has just given the password (the second step).
+export async function authenticationOptions(deps: Pick<Deps, 'db' | 'config' | 'clock'>, userId: number | null) {
+  const { generateAuthenticationOptions } = await import('@simplewebauthn/server');
+  const { rpID } = relyingParty(deps.config.baseUrl);
+  const allow = userId === null ? [] : listPasskeys(deps, userId).map((p) => ({ id: p.id, transports: JSON.parse(p.transports) as AuthenticatorTransportFuture[] }));
+  const options = await generateAuthenticationOptions({ rpID, userVerification: userId === null ? 'required' : 'preferred', allowCredentials: allow, timeout: CHALLENGE_LIFETIME_MS });
+  const pending: PendingChallenge = { challenge: options.challenge, purpose: userId === null ? 'sign-in' : 'second-step', userId, at: deps.clock.now() };
+  return { options, pending };
+}
+
+// The user the passkey belongs to, or a plain reason. With `forUser`, the passkey must be
+// that user's (the second step); alone, user verification is required.
+export async function verifyPasskey(
+  deps: Pick<Deps, 'db' | 'config' | 'clock' | 'logger'>,
+  pending: PendingChallenge | null,
+  response: unknown,
+): Promise<{ ok: true; user: UserRow } | { ok: false; message: string }> {
+  const refused = { ok: false as const, message: 'That passkey could not be used to sign in. Try again, or sign in with your password.' };
+  if (!pending) return { ok: false, message: 'The passkey request has expired. Try again.' };
+  const id = (response as { id?: unknown })?.id;
+  if (typeof id !== 'string') return refused;
+  const row = deps.db.select().from(passkeys).where(eq(passkeys.id, id)).get();
+  if (!row || (pending.userId !== null && row.userId !== pending.userId)) return refused;
+  const user = deps.db.select().from(users).where(eq(users.id, row.userId)).get();
+  if (!user || user.disabledAt !== null) return refused;
+  const { verifyAuthenticationResponse } = await import('@simplewebauthn/server');
+  const { rpID, origin } = relyingParty(deps.config.baseUrl);
+  try {
+    const result = await verifyAuthenticationResponse({
+      response: response as AuthenticationResponseJSON,
+      expectedChallenge: pending.challenge,
+      expectedOrigin: origin,
+      expectedRPID: rpID,
+      credential: { id: row.id, publicKey: fromB64(row.publicKey), counter: row.counter, transports: JSON.parse(row.transports) as AuthenticatorTransportFuture[] },
+      requireUserVerification: pending.userId === null,
+    });
+    if (!result.verified) return refused;
+    // The counter only grows (a cloned authenticator would repeat it); a racing use of
+    // the same counter loses here.
+    const updated = deps.db
+      .update(passkeys)
+      .set({ counter: result.authenticationInfo.newCounter, lastUsedAt: deps.clock.now() })
+      .where(and(eq(passkeys.id, row.id), eq(passkeys.counter, row.counter)))
+      .run().changes;
+    if (updated !== 1) return refused;
+    return { ok: true, user };
+  } catch (err) {
+    deps.logger.warn('passkey sign-in refused', { error: String((err as Error)?.message ?? err) });
+    return refused;
+  }
+}

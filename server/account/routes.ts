@@ -1,0 +1,157 @@
+// GET /account and its forms: the signed-in user's own password, authenticator app,
+// recovery codes, sessions, activity and passkeys. Every form works without
+// JavaScript; only the passkey ceremonies need it (and the page says so).
+import { Router, type Request, type Response } from 'express';
+import express from 'express';
+import QRCode from 'qrcode';
+import type { Deps } from '../deps.ts';
+import { actorOf, currentUser, requireSignedIn } from '../auth/guards.ts';
+import { decrypt, encrypt } from '../crypto.ts';
+import { formField } from '../http/form.ts';
+import { layoutModel, sendHtml, setFlash } from '../http/views.ts';
+import { HttpError } from '../http/errors.ts';
+import type { RateLimiter } from '../http/rate-limit.ts';
+import { formatDateTime } from '../dates.ts';
+import { formatSeedForDisplay, generateTotpSeed, totpUri } from '../auth/totp.ts';
+import type { FieldErrors } from '../result.ts';
+import { describeAccountEvent } from './activity.ts';
+import {
+  changePassword,
+  confirmNewAuthenticator,
+  endOtherSessions,
+  endSession,
+  findAccount,
+  listSessions,
+  proveForNewAuthenticator,
+  recentActivity,
+  regenerateRecoveryCodes,
+  remainingRecoveryCodes,
+} from './account.ts';
+import { listPasskeys, registerPasskey, registrationOptions, removePasskey, takeChallenge, type PendingChallenge } from './passkeys.ts';
+
+declare module 'express-session' {
+  interface SessionData {
+    newTotpSeed?: string; // encrypted, between the two steps of replacing the app
+    webauthn?: PendingChallenge;
+  }
+}
+
+export function accountRoutes(deps: Deps, passwordLimiter: RateLimiter): Router {
+  const { config, clock, views } = deps;
+  const router = Router();
+  const json = express.json({ limit: '64kb' });
+  router.use('/account', requireSignedIn(deps));
+
+  const account = (req: Request) => {
+    const user = findAccount(deps, currentUser(req)!.id);
+    if (!user) throw new HttpError(404, 'No such account.');
+    return user;
+  };
+
+  const render = async (req: Request, res: Response, extra: { errors?: FieldErrors; newSeed?: string; codes?: string[] } = {}, status = 200) => {
+    const user = account(req);
+    const remaining = remainingRecoveryCodes(deps, user.id);
+    const seed = extra.newSeed;
+    res.set('Cache-Control', 'no-store');
+    sendHtml(
+      res,
+      views.render('/pages/account/index', {
+        ...layoutModel(req, config, 'Your account', 'account'),
+        email: user.email,
+        errors: extra.errors ?? {},
+        remaining,
+        fewCodes: remaining <= 2,
+        codes: extra.codes ?? [],
+        newSeed: seed ? { qr: await QRCode.toDataURL(totpUri(seed, user.email), { errorCorrectionLevel: 'M', margin: 1, width: 200 }), key: formatSeedForDisplay(seed) } : null,
+        sessions: listSessions(deps, user.id, req.sessionID).map((s) => ({ ...s, started: formatDateTime(s.startedAt, config.timezone), lastSeen: formatDateTime(s.lastSeenAt, config.timezone) })),
+        activity: recentActivity(deps, user).map((e) => ({ when: formatDateTime(e.at, config.timezone), text: describeAccountEvent(e), ip: e.ip ?? '' })),
+        passkeys: listPasskeys(deps, user.id).map((p) => ({ id: p.id, name: p.name, added: formatDateTime(p.createdAt, config.timezone), lastUsed: p.lastUsedAt ? formatDateTime(p.lastUsedAt, config.timezone) : 'never' })),
+      }),
+      status,
+    );
+  };
+  const done = (req: Request, res: Response, message: string) => {
+    setFlash(req, message);
+    res.redirect(303, '/account');
+  };
+
+  // GET /account — the page.
+  router.get('/account', (req, res) => render(req, res));
+
+  // POST /account/password — current password, a fresh code, the new password twice.
+  router.post('/account/password', async (req, res) => {
+    const r = await changePassword(
+      deps,
+      account(req),
+      { current: formField(req.body, 'current_password'), code: formField(req.body, 'code'), password: formField(req.body, 'password'), confirm: formField(req.body, 'password_confirm') },
+      req.sessionID,
+      actorOf(req),
+      passwordLimiter,
+    );
+    if (!r.ok) return render(req, res, { errors: r.errors }, r.status);
+    done(req, res, 'Your password was changed. Every other session has ended.');
+  });
+
+  // POST /account/authenticator — prove the current app (or a recovery code); a new key follows.
+  router.post('/account/authenticator', async (req, res) => {
+    const r = await proveForNewAuthenticator(deps, account(req), formField(req.body, 'code'), actorOf(req));
+    if (!r.ok) return render(req, res, { errors: { authCode: r.errors.code ?? '' } }, r.status);
+    const seed = generateTotpSeed();
+    req.session.newTotpSeed = encrypt(deps.masterKey, seed);
+    render(req, res, { newSeed: seed });
+  });
+
+  // POST /account/authenticator/confirm — the new app's first code; the old app stops working.
+  router.post('/account/authenticator/confirm', async (req, res) => {
+    const sealed = req.session.newTotpSeed;
+    if (!sealed) return render(req, res, { errors: { authCode: 'Start again: prove your current authenticator app first.' } }, 409);
+    const seed = decrypt(deps.masterKey, sealed);
+    const r = await confirmNewAuthenticator(deps, account(req), seed, formField(req.body, 'new_code'), actorOf(req));
+    if (!r.ok) return render(req, res, { errors: r.errors, newSeed: seed }, r.status);
+    delete req.session.newTotpSeed;
+    done(req, res, 'Your new authenticator app is connected. The old one no longer works.');
+  });
+
+  // POST /account/recovery-codes — a new set, shown once; the old set is void at once.
+  router.post('/account/recovery-codes', async (req, res) => {
+    const r = await regenerateRecoveryCodes(deps, account(req), formField(req.body, 'code'), actorOf(req));
+    if (!r.ok) return render(req, res, { errors: { codesCode: r.errors.code ?? '' } }, r.status);
+    render(req, res, { codes: r.value });
+  });
+
+  // POST /account/sessions/:handle/end and /account/sessions/end-others
+  router.post('/account/sessions/end-others', (req, res) => {
+    const n = endOtherSessions(deps, account(req).id, req.sessionID);
+    done(req, res, n ? `${n} other session${n === 1 ? '' : 's'} ended.` : 'There was no other session.');
+  });
+  router.post('/account/sessions/:handle/end', (req, res) => {
+    const ok = endSession(deps, account(req).id, String(req.params.handle), req.sessionID, actorOf(req));
+    done(req, res, ok ? 'The session was ended.' : 'That session had already ended.');
+  });
+
+  // POST /account/passkeys/options (JSON) — a registration challenge for this browser.
+  router.post('/account/passkeys/options', json, async (req, res) => {
+    const { options, pending } = await registrationOptions(deps, account(req));
+    req.session.webauthn = pending;
+    res.set('Cache-Control', 'no-store').json(options);
+  });
+
+  // POST /account/passkeys (JSON {name, response}) — verify and store the new passkey.
+  router.post('/account/passkeys', json, async (req, res) => {
+    const pending = takeChallenge(req.session.webauthn, 'register', clock.now());
+    delete req.session.webauthn; // single use, whatever the outcome
+    const body = (req.body ?? {}) as { name?: unknown; response?: unknown };
+    const r = await registerPasskey(deps, account(req), pending, body.response, body.name, actorOf(req));
+    if (!r.ok) return res.status(422).json({ error: 'invalid_request', error_description: Object.values(r.errors)[0], errors: r.errors });
+    setFlash(req, 'Your passkey was added.');
+    res.json({ ok: true, redirect: '/account' });
+  });
+
+  // POST /account/passkeys/:id/remove
+  router.post('/account/passkeys/:id/remove', async (req, res) => {
+    const ok = await removePasskey(deps, account(req), String(req.params.id), actorOf(req));
+    done(req, res, ok ? 'The passkey was removed.' : 'That passkey was already removed.');
+  });
+
+  return router;
+}
