@@ -38,7 +38,8 @@ export async function startPortal(
   t: TestContext,
   env: Record<string, string> = {},
   start: number | string = Date.now(),
-  options: { mailTimeouts?: SmtpTimeouts } = {},
+  // hostname: `localhost` where the browser needs a real host name (WebAuthn refuses IPs).
+  options: { mailTimeouts?: SmtpTimeouts; hostname?: string } = {},
 ): Promise<TestPortal> {
   const dataDir = tempDir(t);
   const server = http.createServer();
@@ -47,7 +48,7 @@ export async function startPortal(
   const clock = fixedClock(start);
   const logger = memoryLogger();
   const deps = bootstrap({
-    env: { DATA_DIR: dataDir, BASE_URL: `http://127.0.0.1:${port}`, PORT: String(port), ...env },
+    env: { DATA_DIR: dataDir, BASE_URL: `http://${options.hostname ?? '127.0.0.1'}:${port}`, PORT: String(port), ...env },
     clock,
     logger,
     mailTimeouts: options.mailTimeouts,
@@ -62,6 +63,6 @@ export async function startPortal(
     deps.mailer.close();
     deps.db.$client.close();
   });
-  const baseUrl = `http://127.0.0.1:${port}`;
+  const baseUrl = `http://${options.hostname ?? '127.0.0.1'}:${port}`;
   return { baseUrl, deps, clock, logs: logger.lines, dataDir, client: () => new Client(baseUrl), settle: () => portalHandler.flush() };
 }

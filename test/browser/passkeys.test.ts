@@ -1,0 +1,60 @@
+// Passkeys in Chromium with a CDP virtual authenticator (CTAP2, internal transport,
+// resident keys, user verification): register one on /account, sign out, sign in with
+// the passkey alone and land on the user's page. axe checks /account on the way.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { assertAccessible, launchBrowser } from '../helpers/browser.ts';
+import { startPortal } from '../helpers/portal.ts';
+import { makeApplication, makeOrganisation } from '../helpers/fixtures.ts';
+import { createUser, signIn } from '../helpers/accounts.ts';
+import { passkeys, auditEvents } from '../../db/schema.ts';
+import { eq } from 'drizzle-orm';
+
+test('register a passkey on /account, sign out, sign in with the passkey alone, land on the page', async (t) => {
+  const browser = await launchBrowser(t);
+  const portal = await startPortal(t, {}, Date.now(), { hostname: 'localhost' });
+  const org = makeOrganisation(portal, 'Erasmus MC');
+  const clientId = makeApplication(portal, org, 'Partner-NL-ErasmusMC-DM');
+  const account = await createUser(portal, org, 'tech@erasmusmc.example', [clientId]);
+  const c = await signIn(portal, account);
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  t.after(() => context.close());
+  await context.addCookies([{ name: 'portal.sid', value: c.sessionId()!, url: portal.baseUrl }]);
+  const page = await context.newPage();
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('WebAuthn.enable');
+  await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
+  });
+
+  await page.goto(`${portal.baseUrl}/account`);
+  await page.getByRole('heading', { name: 'Your account' }).waitFor();
+  await assertAccessible(page, '/account');
+  await page.getByLabel('Name for the new passkey').fill('Work laptop');
+  await page.getByRole('button', { name: 'Add a passkey' }).click();
+  await page.getByText('Your passkey was added.').waitFor();
+  await page.getByText('Work laptop', { exact: true }).waitFor();
+  await assertAccessible(page, '/account with a passkey');
+  const stored = portal.deps.db.select().from(passkeys).all();
+  assert.equal(stored.length, 1);
+  assert.equal(stored[0]!.name, 'Work laptop');
+
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.waitForURL(/\/login/);
+  await page.getByRole('button', { name: 'Sign in with a passkey' }).click();
+  await page.waitForURL(/\/manage-api-credentials$/);
+  await page.getByRole('heading', { name: 'Manage API credentials' }).waitFor();
+  const after = portal.deps.db.select().from(passkeys).get()!;
+  assert.ok(after.lastUsedAt !== null, 'the use is recorded');
+  const method = portal.deps.db.select().from(auditEvents).where(eq(auditEvents.action, 'login.success')).all().map((e) => JSON.parse(e.details).method);
+  assert.ok(method.includes('passkey'), 'signed in with the passkey alone');
+
+  // A replayed response is refused: the challenge was single-use.
+  const replay = await page.evaluate(async (base) => {
+    const token = JSON.parse(document.body.getAttribute('hx-headers') || '{}')['X-CSRF-Token'];
+    const res = await fetch(`${base}/login/passkey`, { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': token }, body: JSON.stringify({ response: { id: 'x', rawId: 'x', type: 'public-key', response: {} } }) });
+    return { status: res.status, body: await res.json() };
+  }, portal.baseUrl);
+  assert.equal(replay.status, 401);
+  assert.equal(replay.body.error_description, 'The passkey request has expired. Try again.');
+});
