@@ -220,3 +220,34 @@ export const settings = sqliteTable('settings', {
   value: text('value').notNull(),
   updatedAt: integer('updated_at').notNull(),
 });
+
+// Public keys and certificates for private_key_jwt (RFC 7523): the second kind of
+// credential beside client secrets. Only public material is stored; deletion is a
+// tombstone, as for secrets.
+export const clientKeys = sqliteTable(
+  'client_keys',
+  {
+    id: text('id').primaryKey(),
+    applicationId: integer('application_id')
+      .notNull()
+      .references(() => applications.id),
+    name: text('name').notNull(),
+    kind: text('kind').notNull(), // 'public-key' | 'certificate' | 'jwk'
+    thumbprint: text('thumbprint').notNull(), // RFC 7638 for keys and JWKs, x5t#S256 for certificates
+    keyType: text('key_type').notNull(), // 'RSA 2048', 'EC P-256', 'Ed25519'
+    publicJwk: text('public_jwk').notNull(),
+    createdAt: integer('created_at').notNull(),
+    createdBy: integer('created_by').references(() => users.id),
+    expiresOn: text('expires_on').notNull(),
+    expiresAt: integer('expires_at').notNull(),
+    lastUsedAt: integer('last_used_at'),
+    deletedAt: integer('deleted_at'),
+  },
+  (t) => [index('client_keys_app').on(t.applicationId), index('client_keys_thumbprint').on(t.thumbprint)],
+);
+
+// Client assertions already used (their jti), until they expire: a replay is refused.
+export const usedAssertions = sqliteTable('used_assertions', {
+  key: text('key').primaryKey(), // client_id + ' ' + jti
+  expiresAt: integer('expires_at').notNull(),
+});
