@@ -22,6 +22,7 @@ import { formatSummary, sendExpiryReminders } from './notifications/reminders.ts
 
 export class UsageError extends Error {}
 
+import { addPublicKeyCommand, deleteCredentialCommand } from './cli-keys.ts';
 import { createApiCommand, listApisCommand, listApplicationsCommand, listOrganisationsCommand, listUsersCommand, type Flags } from './cli-listings.ts';
 
 interface CommandSpec {
@@ -137,6 +138,18 @@ export const commands: Record<string, CommandSpec> = {
       return to;
     },
   },
+  'add-public-key': {
+    usage: 'add-public-key --client-id ID --name N --file PATH [--expires YYYY-MM-DD]',
+    flags: { 'client-id': 'value', name: 'value', file: 'value', expires: 'value' },
+    required: ['client-id', 'name', 'file'],
+    run: (deps, f) => addPublicKeyCommand(deps, f, usageFail),
+  },
+  'delete-credential': {
+    usage: 'delete-credential --client-id ID --thumbprint T',
+    flags: { 'client-id': 'value', thumbprint: 'value' },
+    required: ['client-id', 'thumbprint'],
+    run: (deps, f) => deleteCredentialCommand(deps, f, usageFail),
+  },
   'create-api': {
     usage: 'create-api --code C --name N --production-resource URL --sandbox-resource URL',
     flags: { code: 'value', name: 'value', 'production-resource': 'value', 'sandbox-resource': 'value' },
@@ -241,7 +254,8 @@ export async function runCli(argv: string[], makeDeps: () => Deps = cliDeps, io:
   try {
     const flags = parseArgs(spec, rest);
     deps = makeDeps();
-    io.out((await spec.run(deps, flags)) + '\n');
+    const output = await spec.run(deps, flags);
+    if (output !== '') io.out(output + '\n');
     return 0;
   } catch (err) {
     if (err instanceof UsageError || err instanceof ConfigError) {

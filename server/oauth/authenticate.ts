@@ -17,7 +17,9 @@ import type { AddressOf } from '../http/client-address.ts';
 import type { AuditQueue } from '../audit/queue.ts';
 import { RateLimiter } from '../http/rate-limit.ts';
 import { createClientAuthenticator, presentedCredentials, type AuthenticatedClient } from './client-auth.ts';
-import { invalidClient, slowDown } from './errors.ts';
+import { invalidClient, invalidRequest, slowDown } from './errors.ts';
+import { ASSERTION_TYPE, createAssertionVerifier, peekAssertion } from './client-assertion.ts';
+import crypto from 'node:crypto';
 
 export const PER_ADDRESS_FACTOR = 5;
 // last_used_at is written at most once a minute per secret.
@@ -34,7 +36,8 @@ export interface ClientAuthenticationDeps {
 }
 
 export function createClientAuthentication({ sqlite, clock, config, logger, addressOf, audit }: ClientAuthenticationDeps) {
-  const authenticate = createClientAuthenticator(sqlite);
+  const { authenticate, keysOf } = createClientAuthenticator(sqlite);
+  const verifyAssertion = createAssertionVerifier(sqlite, [`${config.baseUrl}/oauth/token`, config.baseUrl]);
   const perClientAndAddress = new RateLimiter(config.tokenFailuresPerMinute, 60_000, clock);
   const perAddress = new RateLimiter(config.tokenFailuresPerMinute * PER_ADDRESS_FACTOR, 60_000, clock);
   // Audit events for failures are themselves limited, so a flood cannot fill the disk.
@@ -42,25 +45,56 @@ export function createClientAuthentication({ sqlite, clock, config, logger, addr
   const auditGlobal = new RateLimiter(60, 60_000, clock);
   const lastUse = createLastUseRecorder(sqlite, clock, logger);
 
-  function authenticateClient(req: IncomingMessage, params: URLSearchParams): AuthenticatedClient {
-    const ip = addressOf(req);
-    const creds = presentedCredentials(req.headers.authorization, params);
-    const pairKey = `${ip} ${creds.clientId}`;
+  // Client authentication: private_key_jwt when a client assertion is sent, otherwise
+  // client_secret_basic or client_secret_post. Every failure looks the same.
+  function authenticateClient(req: IncomingMessage, params: URLSearchParams): AuthenticatedClient | Promise<AuthenticatedClient> {
+    if (params.has('client_assertion') || params.has('client_assertion_type')) return authenticateWithAssertion(req, params);
+    return authenticateWithSecret(req, params);
+  }
+
+  function checkLimits(pairKey: string, ip: string) {
     const pairLimit = perClientAndAddress.check(pairKey);
     const addressLimit = perAddress.check(ip);
     if (!pairLimit.allowed || !addressLimit.allowed) {
       throw slowDown(Math.max(pairLimit.allowed ? 0 : pairLimit.retryAfterSeconds, addressLimit.allowed ? 0 : addressLimit.retryAfterSeconds));
     }
-    const result = authenticate(creds.clientId, creds.secret, clock.now());
-    if (!result.client) {
-      perClientAndAddress.hit(pairKey, result.fingerprint);
-      perAddress.hit(ip, `${creds.clientId} ${result.fingerprint}`);
-      const target = creds.clientId.slice(0, 100);
-      if (auditPerClient.hit(target).allowed && auditGlobal.hit('all').allowed) {
-        audit.push({ label: `client:${target}`, ip }, { action: 'token.auth_failed', target, details: { path: req.url?.split('?')[0] } });
-      }
-      throw invalidClient(creds.basic);
+  }
+
+  function fail(req: IncomingMessage, ip: string, clientId: string, fingerprint: string, basic: boolean): never {
+    perClientAndAddress.hit(`${ip} ${clientId}`, fingerprint);
+    perAddress.hit(ip, `${clientId} ${fingerprint}`);
+    const target = clientId.slice(0, 100);
+    if (auditPerClient.hit(target).allowed && auditGlobal.hit('all').allowed) {
+      audit.push({ label: `client:${target}`, ip }, { action: 'token.auth_failed', target, details: { path: req.url?.split('?')[0] } });
     }
+    throw invalidClient(basic);
+  }
+
+  async function authenticateWithAssertion(req: IncomingMessage, params: URLSearchParams): Promise<AuthenticatedClient> {
+    if (req.headers.authorization !== undefined || params.has('client_secret')) throw invalidRequest('Use one client authentication method: a client assertion, or a client secret, not both.');
+    for (const name of ['client_assertion', 'client_assertion_type', 'client_id']) if (params.getAll(name).length > 1) throw invalidRequest(`${name} may be sent only once.`);
+    if (params.get('client_assertion_type') !== ASSERTION_TYPE) throw invalidRequest(`client_assertion_type must be ${ASSERTION_TYPE}.`);
+    const assertion = params.get('client_assertion') ?? '';
+    if (!assertion) throw invalidRequest('client_assertion is missing.');
+    const ip = addressOf(req);
+    const peeked = peekAssertion(assertion);
+    const clientId = peeked?.clientId ?? params.get('client_id') ?? '';
+    const fingerprint = crypto.createHash('sha256').update(assertion).digest().toString('base64', 0, 12);
+    checkLimits(`${ip} ${clientId}`, ip);
+    const bodyId = params.get('client_id');
+    const { client, keys } = peeked && (bodyId === null || bodyId === peeked.clientId) ? keysOf(peeked.clientId) : { client: null, keys: [] };
+    const key = client ? await verifyAssertion(assertion, peeked!.clientId, peeked!.kid, keys, clock.now()) : null;
+    if (!client || !key) return fail(req, ip, clientId, fingerprint, false);
+    lastUse.noteKey(key.id);
+    return { ...client, secretId: key.id };
+  }
+
+  function authenticateWithSecret(req: IncomingMessage, params: URLSearchParams): AuthenticatedClient {
+    const ip = addressOf(req);
+    const creds = presentedCredentials(req.headers.authorization, params);
+    checkLimits(`${ip} ${creds.clientId}`, ip);
+    const result = authenticate(creds.clientId, creds.secret, clock.now());
+    if (!result.client) return fail(req, ip, creds.clientId, result.fingerprint, creds.basic);
     lastUse.note(result.client.secretId);
     return result.client;
   }
@@ -72,8 +106,13 @@ export function createClientAuthentication({ sqlite, clock, config, logger, addr
 // connection. A locked or failing database keeps the note for the next try.
 function createLastUseRecorder(sqlite: Database.Database, clock: Clock, logger: Logger) {
   const touch = sqlite.prepare<[number, string]>('update client_secrets set last_used_at = max(coalesce(last_used_at, 0), ?) where id = ?');
+  const touchKey = sqlite.prepare<[number, string]>('update client_keys set last_used_at = max(coalesce(last_used_at, 0), ?) where id = ?');
+  // Secret and key ids are both UUIDs and never collide: each update touches its own table.
   const writeAll = sqlite.transaction((rows: Array<[string, number]>) => {
-    for (const [id, at] of rows) touch.run(at, id);
+    for (const [id, at] of rows) {
+      touch.run(at, id);
+      touchKey.run(at, id);
+    }
   });
   const lastNoted = new Map<string, number>();
   const pending = new Map<string, number>();
@@ -105,6 +144,9 @@ function createLastUseRecorder(sqlite: Database.Database, clock: Clock, logger: 
       lastNoted.set(secretId, now);
       pending.set(secretId, now);
       schedule(LAST_USE_FLUSH_MS);
+    },
+    noteKey(keyId: string) {
+      this.note(keyId);
     },
     flush,
     close: flush,

@@ -71,10 +71,17 @@ interface SecretRow {
   hash: Buffer;
   expires_at: number;
 }
+export interface KeyRow {
+  id: string;
+  thumbprint: string;
+  expires_at: number;
+  key: crypto.KeyObject;
+}
 interface Entry {
   app: AppRow | null;
   secrets: SecretRow[];
   grants: Grant[];
+  keys?: KeyRow[]; // loaded on first private_key_jwt request
 }
 
 // A hash that no secret has, compared against when there is nothing real to compare,
@@ -95,6 +102,9 @@ export function createClientAuthenticator(sqlite: Database.Database) {
   );
   const findGrants = sqlite.prepare<[number], Grant>(
     'select a.code as code, a.sandbox_resource as sandbox, a.production_resource as production from application_apis g join apis a on a.code = g.api_code where g.application_id = ? order by a.code',
+  );
+  const findKeys = sqlite.prepare<[number], { id: string; thumbprint: string; public_jwk: string; expires_at: number }>(
+    'select id, thumbprint, public_jwk, expires_at from client_keys where application_id = ? and deleted_at is null',
   );
   const dataVersion = sqlite.prepare('pragma data_version').pluck();
   let version = dataVersion.get();
@@ -119,9 +129,24 @@ export function createClientAuthenticator(sqlite: Database.Database) {
     return entry;
   }
 
+  // The application's registered public keys, for private_key_jwt (same cache, same invalidation).
+  function keysOf(clientId: string): { client: Omit<AuthenticatedClient, 'secretId'> | null; keys: KeyRow[] } {
+    const entry = lookup(clientId);
+    if (!entry.app) return { client: null, keys: [] };
+    entry.keys ??= findKeys.all(entry.app.id).flatMap((r) => {
+      try {
+        return [{ id: r.id, thumbprint: r.thumbprint, expires_at: r.expires_at, key: crypto.createPublicKey({ key: JSON.parse(r.public_jwk) as crypto.JsonWebKey, format: 'jwk' }) }];
+      } catch {
+        return [];
+      }
+    });
+    const app = entry.app;
+    return { client: { applicationId: app.id, organisationId: app.organisation_id, clientId: app.client_id, sandboxOnly: app.sandbox_only === 1, grants: entry.grants }, keys: entry.keys };
+  }
+
   // The client when the secret is right; otherwise a short fingerprint of what was
   // presented, so that the limits can tell a repeated wrong secret from a new guess.
-  return function authenticate(clientId: string, secret: string, now: number): { client: AuthenticatedClient; fingerprint?: undefined } | { client: null; fingerprint: string } {
+  function authenticate(clientId: string, secret: string, now: number): { client: AuthenticatedClient; fingerprint?: undefined } | { client: null; fingerprint: string } {
     const presented = crypto.createHash('sha256').update(secret, 'utf8').digest();
     const { app, secrets, grants } = lookup(clientId);
     let match: SecretRow | null = null;
@@ -131,5 +156,6 @@ export function createClientAuthenticator(sqlite: Database.Database) {
     }
     if (!app || !match) return { client: null, fingerprint: presented.toString('base64', 0, 12) };
     return { client: { applicationId: app.id, organisationId: app.organisation_id, clientId: app.client_id, sandboxOnly: app.sandbox_only === 1, secretId: match.id, grants } };
-  };
+  }
+  return { authenticate, keysOf };
 }

@@ -8,6 +8,7 @@ import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import { sendPublicJson } from './http.ts';
 import { publishedKeys } from './keys.ts';
+import { ASSERTION_ALGORITHMS } from './client-assertion.ts';
 
 export function createDiscoveryEndpoints(db: Db, clock: Clock, config: Config) {
   return {
@@ -22,8 +23,9 @@ export function createDiscoveryEndpoints(db: Db, clock: Clock, config: Config) {
         jwks_uri: `${config.baseUrl}/.well-known/jwks.json`,
         introspection_endpoint: `${config.baseUrl}/oauth/introspect`,
         grant_types_supported: ['client_credentials'],
-        token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
-        introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+        token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
+        token_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGORITHMS,
+        introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
         scopes_supported: scopes,
         resource_indicators_supported: true,
       });

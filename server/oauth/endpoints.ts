@@ -48,6 +48,8 @@ export function createOAuthEndpoints(deps: Deps) {
     }),
     '/.well-known/jwks.json': discovery.jwks,
     '/.well-known/oauth-authorization-server': discovery.metadata,
+    // The same document where OpenID-minded libraries look (ASP.NET JwtBearer, gateways).
+    '/.well-known/openid-configuration': discovery.metadata,
   };
 
   // Handles the request when the path is one of ours; false otherwise.

@@ -11,23 +11,25 @@ import type { AccessTokenClaims } from './jwt.ts';
 
 export interface IntrospectionDeps {
   sqlite: Database.Database;
-  authenticateClient(req: IncomingMessage, params: URLSearchParams): AuthenticatedClient;
+  authenticateClient(req: IncomingMessage, params: URLSearchParams): AuthenticatedClient | Promise<AuthenticatedClient>;
   verify(token: string): Promise<AccessTokenClaims | null>;
 }
 
 export function createIntrospectionEndpoint({ sqlite, authenticateClient, verify }: IntrospectionDeps) {
   // The organisation of the application whose live secret minted the token, if any.
-  const liveSecretOrganisation = sqlite.prepare<[string, string], { organisation_id: number }>(
-    `select a.organisation_id from client_secrets s join applications a on a.id = s.application_id
-     where s.id = ? and a.client_id = ? and s.deleted_at is null and a.disabled_at is null`,
+  // (The credential is a client secret or a registered public key.)
+  const liveCredentialOrganisation = sqlite.prepare<{ credential: string; client: string }, { organisation_id: number }>(
+    `select a.organisation_id from applications a where a.client_id = @client and a.disabled_at is null and (
+       exists (select 1 from client_secrets s where s.id = @credential and s.application_id = a.id and s.deleted_at is null)
+       or exists (select 1 from client_keys k where k.id = @credential and k.application_id = a.id and k.deleted_at is null))`,
   );
   return async function introspect(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const params = await readPostForm(req);
-    const caller = authenticateClient(req, params);
+    const caller = await authenticateClient(req, params);
     const token = params.get('token');
     if (!token) throw invalidRequest('token is missing.');
     const claims = await verify(token);
-    const owner = claims ? liveSecretOrganisation.get(claims.secret_id, claims.client_id) : undefined;
+    const owner = claims ? liveCredentialOrganisation.get({ credential: claims.secret_id, client: claims.client_id }) : undefined;
     if (!claims || !owner || owner.organisation_id !== caller.organisationId) return sendJson(res, 200, { active: false });
     sendJson(res, 200, {
       active: true,

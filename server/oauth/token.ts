@@ -45,7 +45,7 @@ export interface TokenEndpointDeps {
   issuer: string;
   lifetimeSeconds: number;
   now: () => number;
-  authenticateClient(req: IncomingMessage, params: URLSearchParams): AuthenticatedClient;
+  authenticateClient(req: IncomingMessage, params: URLSearchParams): AuthenticatedClient | Promise<AuthenticatedClient>;
   sign(claims: AccessTokenClaims): string;
 }
 
@@ -56,7 +56,7 @@ export function createTokenEndpoint({ issuer, lifetimeSeconds, now, authenticate
     const grantType = params.get('grant_type');
     if (!grantType) throw invalidRequest('grant_type is missing.');
     if (grantType !== 'client_credentials') throw unsupportedGrantType('Only grant_type=client_credentials is supported.');
-    const client = authenticateClient(req, params);
+    const client = await authenticateClient(req, params);
     const { aud, scope } = resolveAudience(client, params.getAll('resource'), params.get('scope'));
     const iat = Math.floor(now() / 1000);
     const accessToken = sign({

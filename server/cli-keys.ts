@@ -1,0 +1,41 @@
+// The command line's public-key commands: `add-public-key` (prints the thumbprint) and
+// `delete-credential` (by thumbprint). A private key is refused and never stored or echoed.
+import fs from 'node:fs';
+import type { Deps } from './deps.ts';
+import { cliActor } from './audit/audit.ts';
+import { findApplicationByClientId } from './admin/applications.ts';
+import { addPublicKey, deletePublicKey, MAX_UPLOAD_BYTES } from './credentials/public-keys.ts';
+import type { Flags } from './cli-listings.ts';
+
+type Fail = (message: string) => never;
+const one = (flags: Flags, name: string) => flags.get(name)?.[0];
+
+function application(deps: Deps, flags: Flags, fail: Fail) {
+  const app = findApplicationByClientId(deps.db, one(flags, 'client-id')!);
+  if (!app) fail(`--client-id: no application has the client ID "${one(flags, 'client-id')}"`);
+  return app!;
+}
+
+export function addPublicKeyCommand(deps: Deps, flags: Flags, fail: Fail): string {
+  const app = application(deps, flags, fail);
+  const file = one(flags, 'file')!;
+  let size: number;
+  try {
+    size = fs.statSync(file).size;
+  } catch {
+    return fail(`--file: cannot read ${file}`);
+  }
+  if (size > MAX_UPLOAD_BYTES) fail(`--file: the file is too large (${size} bytes; at most ${MAX_UPLOAD_BYTES})`);
+  const text = fs.readFileSync(file, 'utf8');
+  const r = addPublicKey(deps, cliActor, app, { name: one(flags, 'name'), key: text, expires: one(flags, 'expires') });
+  if (!r.ok) fail(Object.entries(r.errors).map(([k, v]) => `--${k === 'key' ? 'file' : k}: ${v}`).join('; '));
+  if (r.ok && r.notice) process.stderr.write(`${r.notice}\n`);
+  return r.ok ? r.row.thumbprint : '';
+}
+
+export function deleteCredentialCommand(deps: Deps, flags: Flags, fail: Fail): string {
+  const app = application(deps, flags, fail);
+  const row = deletePublicKey(deps, cliActor, app, { thumbprint: one(flags, 'thumbprint') });
+  if (!row) fail(`--thumbprint: no active key of ${app.name} has that thumbprint`);
+  return '';
+}
