@@ -53,7 +53,7 @@
     opener = clientId ? document.getElementById('create-' + clientId) : null;
     if (dialog) dialog.close();
     var status = document.getElementById('page-status');
-    if (status) status.textContent = 'The secret was deleted. Systems that used it can no longer get tokens.';
+    if (status) status.textContent = (event.detail && event.detail.message) || 'The secret was deleted. Systems that used it can no longer get tokens.';
   });
 
   // Never leave a shown secret in a page the browser might keep (back/forward cache).
@@ -119,6 +119,15 @@
       out.className = 'test-result failed';
       out.textContent = 'Does not work: the token endpoint could not be reached.';
     });
+  });
+
+  // A file chooser that fills a textarea (the public key upload): the file is read here.
+  document.addEventListener('change', function (event) {
+    var input = event.target;
+    if (!input || !input.hasAttribute || !input.hasAttribute('data-fills') || !input.files || !input.files[0]) return;
+    var target = document.getElementById(input.getAttribute('data-fills'));
+    if (!target) return;
+    input.files[0].text().then(function (text) { target.value = text; target.focus(); });
   });
 
   // Quick choices for a date field: <button data-date-target="id" data-date="YYYY-MM-DD">.

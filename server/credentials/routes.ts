@@ -14,6 +14,7 @@ import { formatDate } from '../dates.ts';
 import type { FieldErrors } from '../result.ts';
 import { activeSecretCount, capMessage, createClientSecret, deleteClientSecret, expiryRules, liveSecret, type ClientSecret } from './secrets.ts';
 import { ShownOnce } from './shown-once.ts';
+import { KEY_DELETED, keyRoutes } from './key-routes.ts';
 import { holdsManagerRole, managedApplication, managedApplications, type Application } from './applications.ts';
 import { applicationView, lastUsedLabel, PAGE } from './view.ts';
 
@@ -58,6 +59,8 @@ export function credentialRoutes(deps: Deps): Router {
     sendHtml(res, views.render('/pages/credentials/forbidden', { ...layoutModel(req, config, 'Manage API credentials', 'credentials') }), 403);
   };
 
+  router.use(keyRoutes(deps, signedIn, loadApplication));
+
   // GET /manage-clients — the old address.
   router.get('/manage-clients', (_req, res) => res.redirect(301, PAGE));
 
@@ -72,7 +75,7 @@ export function credentialRoutes(deps: Deps): Router {
       views.render('/pages/credentials/index', {
         ...layoutModel(req, config, 'Manage API credentials', 'credentials'),
         apps,
-        notice: req.query.deleted === '1' ? 'The secret was deleted. Systems that used it can no longer get tokens.' : '',
+        notice: req.query.deleted === '1' ? 'The secret was deleted. Systems that used it can no longer get tokens.' : req.query.deleted === 'key' ? KEY_DELETED : '',
       }),
     );
   });

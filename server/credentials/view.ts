@@ -6,6 +6,7 @@ import type { ClientSecret } from './secrets.ts';
 import { secretsOf, activeSecretCount } from './secrets.ts';
 import { grantedApis, type Application } from './applications.ts';
 import { describeEvent, recentEvents } from './events.ts';
+import { keysOf } from './public-keys.ts';
 import { dateInZone, daysBetween, formatDate, formatDateTime, relativeTime } from '../dates.ts';
 
 // "Never used" until the token endpoint records a use; then how long ago.
@@ -64,6 +65,17 @@ export function applicationView(deps: Pick<Deps, 'db' | 'clock' | 'config'>, app
       text: describeEvent(e),
       ip: e.ip ?? '',
     })),
+    keys: keysOf(deps, app.id).map((k) => ({
+      id: k.id,
+      name: k.name,
+      kind: k.kind === 'certificate' ? 'Certificate' : k.kind === 'jwk' ? 'JWK' : 'Public key',
+      thumbprint: k.thumbprint,
+      keyType: k.keyType,
+      expires: formatDate(k.expiresOn),
+      expiresOn: k.expiresOn,
+      status: secretStatus(k, now, config.timezone),
+      lastUsed: lastUsedLabel(k.lastUsedAt, now),
+    })),
     base: `${PAGE}/applications/${app.clientId}`,
     usage: usageOf(config, app.clientId, grants.map((g) => (app.sandboxOnly ? g.sandboxResource : g.productionResource))),
   };
@@ -80,6 +92,7 @@ export function usageOf(config: Pick<Deps['config'], 'baseUrl' | 'tokenLifetimeS
   const tokenEndpoint = `${config.baseUrl}/oauth/token`;
   const resource = resources[0] ?? '';
   return {
+    issuer: config.baseUrl,
     tokenEndpoint,
     resource,
     lifetimeMinutes: Math.round(config.tokenLifetimeSeconds / 60),

@@ -410,3 +410,30 @@ test('the delete dialog shows the last use and warns before the last active secr
   assert.match(again.text, /Last used 3 hours ago\./);
   assert.doesNotMatch(again.text, /last active secret/, 'no warning while another secret is active');
 });
+
+test('Certificates & public keys on the page: add (no JavaScript), shown with thumbprint and type, a private key refused and not echoed, delete with confirmation', async (t) => {
+  const { portal, world, a1 } = await setup(t);
+  const { generateKeyPairSync } = await import('node:crypto');
+  const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  await a1.get(`${base(world.appA1)}/keys/new`);
+  const refused = await a1.post(`${base(world.appA1)}/keys`, { name: 'oops', key: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(), expires: addDays(today(portal), 30) });
+  assert.equal(refused.status, 422);
+  assert.match(decodeHtml(refused.text), /This is a private key: upload only the public part/);
+  assert.doesNotMatch(refused.text, /PRIVATE KEY/, 'the private key is not sent back');
+  const added = await a1.post(`${base(world.appA1)}/keys`, { name: 'Server key', key: publicKey.export({ format: 'pem', type: 'spki' }).toString(), expires: addDays(today(portal), 30) });
+  assert.equal(added.status, 201, added.text.slice(0, 500));
+  const page = await a1.get(PAGE);
+  assert.match(page.text, /Certificates &amp; public keys/);
+  assert.match(page.text, /Server key/);
+  assert.match(page.text, /EC P-256/);
+  const row = portal.deps.db.$client.prepare('select id, thumbprint from client_keys').get() as { id: string; thumbprint: string };
+  assert.match(page.text, new RegExp(`<code class="thumbprint">${row.thumbprint}</code>`));
+  assert.match(page.text, /openssl req -x509 -newkey ec/, 'the openssl commands are shown');
+  const confirm = await a1.get(`${base(world.appA1)}/keys/${row.id}/delete`);
+  assert.match(decodeHtml(confirm.text), /Delete “Server key”\?/);
+  const done = await a1.post(`${base(world.appA1)}/keys/${row.id}/delete`);
+  assert.equal(done.status, 303);
+  assert.match((await a1.get(done.location!)).text, /The key was deleted/);
+  const other = await a1.get(`${base(world.appB1)}/keys/new`);
+  assert.equal(other.status, 404, "another organisation's application");
+});

@@ -1,0 +1,96 @@
+// The Certificates & public keys section of the Manage API credentials page: add
+// (dialog, or a page without JavaScript) and delete with confirmation, like secrets.
+import { Router, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import { and, eq, isNull } from 'drizzle-orm';
+import type { Deps } from '../deps.ts';
+import { clientKeys } from '../../db/schema.ts';
+import { actorOf } from '../auth/guards.ts';
+import { recordAudit } from '../audit/audit.ts';
+import { HttpError } from '../http/errors.ts';
+import { formField } from '../http/form.ts';
+import { isHtmx, redirectTo } from '../http/htmx.ts';
+import { layoutModel, sendHtml } from '../http/views.ts';
+import { ensureCsrfToken } from '../http/security.ts';
+import { formatDate } from '../dates.ts';
+import type { FieldErrors } from '../result.ts';
+import type { Application } from './applications.ts';
+import { expiryRules } from './secrets.ts';
+import { addPublicKey, deletePublicKey, type ClientKey } from './public-keys.ts';
+import { applicationView, lastUsedLabel, PAGE } from './view.ts';
+
+export const KEY_DELETED = 'The key was deleted. Systems that sign with it can no longer get tokens.';
+
+export function keyRoutes(deps: Deps, signedIn: RequestHandler, loadApplication: RequestHandler): Router {
+  const { db, clock, config, views } = deps;
+  const router = Router();
+  const base = (app: Application) => `${PAGE}/applications/${app.clientId}`;
+
+  const loadKey = (req: Request, res: Response, next: NextFunction) => {
+    const app = res.locals.application as Application;
+    const keyId = String(req.params.keyId ?? '');
+    const key = /^[0-9a-f-]{36}$/.test(keyId) ? db.select().from(clientKeys).where(and(eq(clientKeys.id, keyId), eq(clientKeys.applicationId, app.id), isNull(clientKeys.deletedAt))).get() : undefined;
+    if (!key) {
+      recordAudit(db, clock, actorOf(req), { action: 'access.denied', organisationId: app.organisationId, applicationId: app.id, target: keyId.slice(0, 100), details: { method: req.method, path: req.path.slice(0, 200) } });
+      return next(new HttpError(404, 'This key does not exist, or it was already deleted.'));
+    }
+    res.locals.key = key;
+    next();
+  };
+
+  // A dialog (htmx: the whole dialog, or its content after a failed submit) or a page.
+  const show = (req: Request, res: Response, title: string, body: string, model: object, status = 200) => {
+    res.set('Cache-Control', 'no-store');
+    if (isHtmx(req)) {
+      const template = req.get('HX-Target') === 'dialog-content' ? body : '/partials/dialog';
+      return sendHtml(res, views.render(template, { ...model, body }), status);
+    }
+    sendHtml(res, views.render('/pages/credentials/key', { ...layoutModel(req, config, title, 'credentials'), ...model, body }), status);
+  };
+  const formModel = (req: Request, app: Application, values: Record<string, string>, errors: FieldErrors = {}) => ({
+    csrfToken: ensureCsrfToken(req),
+    app: { name: app.name, clientId: app.clientId, base: base(app) },
+    rules: expiryRules(config, clock),
+    values: { name: '', key: '', expires: '', ...values },
+    errors,
+  });
+
+  // GET …/keys/new — the Add a certificate or public key dialog (or page).
+  router.get(`${PAGE}/applications/:clientId/keys/new`, signedIn, loadApplication, (req, res) => {
+    show(req, res, 'Add a certificate or public key', '/partials/credentials/key-form', formModel(req, res.locals.application, {}));
+  });
+
+  // POST …/keys — add; a private key is refused and never stored or logged.
+  router.post(`${PAGE}/applications/:clientId/keys`, signedIn, loadApplication, (req, res) => {
+    const app = res.locals.application as Application;
+    const input = { name: formField(req.body, 'name'), key: formField(req.body, 'key'), expires: formField(req.body, 'expires') };
+    const r = addPublicKey(deps, actorOf(req), app, input);
+    if (!r.ok) {
+      // The pasted text goes back into the form, unless it is (or holds) a private key.
+      const keep = /PRIVATE KEY|"d"\s*:/.test(input.key ?? '') ? '' : (input.key ?? '').slice(0, 70_000);
+      return show(req, res, 'Add a certificate or public key', '/partials/credentials/key-form', formModel(req, app, { name: input.name ?? '', key: keep, expires: input.expires ?? '' }, r.errors), r.status);
+    }
+    const model = { csrfToken: ensureCsrfToken(req), app: applicationView(deps, app), key: r.row, notice: r.notice, expires: formatDate(r.row.expiresOn), oob: isHtmx(req) };
+    if (isHtmx(req)) res.set('HX-Trigger', JSON.stringify({ 'key-added': { clientId: app.clientId } }));
+    show(req, res, 'Key added', '/partials/credentials/key-added', model, 201);
+  });
+
+  // GET …/keys/:keyId/delete — the confirmation dialog (or page).
+  router.get(`${PAGE}/applications/:clientId/keys/:keyId/delete`, signedIn, loadApplication, loadKey, (req, res) => {
+    const app = res.locals.application as Application;
+    const key = res.locals.key as ClientKey;
+    show(req, res, 'Delete key', '/partials/credentials/key-delete-form', { csrfToken: ensureCsrfToken(req), app: { name: app.name, clientId: app.clientId, base: base(app) }, key, lastUsed: lastUsedLabel(key.lastUsedAt, clock.now()) });
+  });
+
+  // POST …/keys/:keyId/delete — delete at once; the next token request with it is refused.
+  router.post(`${PAGE}/applications/:clientId/keys/:keyId/delete`, signedIn, loadApplication, loadKey, (req, res) => {
+    const app = res.locals.application as Application;
+    deletePublicKey(deps, actorOf(req), app, { id: res.locals.key.id });
+    if (isHtmx(req)) {
+      res.set('HX-Trigger', JSON.stringify({ 'secret-deleted': { clientId: app.clientId, message: KEY_DELETED } }));
+      return sendHtml(res, views.render('/partials/credentials/key-deleted', { app: applicationView(deps, app), csrfToken: ensureCsrfToken(req) }));
+    }
+    redirectTo(req, res, `${PAGE}?deleted=key#app-${app.clientId}`);
+  });
+
+  return router;
+}
