@@ -251,3 +251,17 @@ export const usedAssertions = sqliteTable('used_assertions', {
   key: text('key').primaryKey(), // client_id + ' ' + jti
   expiresAt: integer('expires_at').notNull(),
 });
+
+// Expiry reminders for keys and certificates, claimed like those for secrets.
+export const keyRemindersSent = sqliteTable(
+  'key_reminders_sent',
+  {
+    keyId: text('key_id')
+      .notNull()
+      .references(() => clientKeys.id),
+    threshold: integer('threshold').notNull(),
+    claimedAt: integer('claimed_at').notNull(),
+    sentAt: integer('sent_at'),
+  },
+  (t) => [primaryKey({ columns: [t.keyId, t.threshold] })],
+);

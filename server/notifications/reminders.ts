@@ -4,8 +4,8 @@
 // releases the claim so the next run retries. Two runs at once cannot both claim.
 import { and, eq, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../../db/client.ts';
-import { immediate } from '../../db/client.ts';
-import { applications, clientSecrets, remindersSent } from '../../db/schema.ts';
+import { applications, clientKeys, clientSecrets } from '../../db/schema.ts';
+import { createClaims, type CredentialKind } from './reminder-claims.ts';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
@@ -18,8 +18,6 @@ import { managersOf } from '../credentials/applications.ts';
 export const EXPIRED_THRESHOLD = -1;
 // An "expired" mail goes out on the day after expiry, or on a later run within this many days.
 const EXPIRED_CATCH_UP_DAYS = 7;
-// A claim whose run died before marking it sent is taken over after this long.
-const STALE_CLAIM_MS = 15 * 60 * 1000;
 
 export interface ReminderDeps {
   db: Db;
@@ -66,51 +64,57 @@ export function dueThreshold(expiresOn: string, expired: boolean, today: string,
   return reached.length ? Math.min(...reached) : null;
 }
 
-function claim(db: Db, secretId: string, threshold: number, now: number): boolean {
-  return immediate(db, () => {
-    const existing = db
-      .select()
-      .from(remindersSent)
-      .where(and(eq(remindersSent.secretId, secretId), eq(remindersSent.threshold, threshold)))
-      .get();
-    if (!existing) {
-      db.insert(remindersSent).values({ secretId, threshold, claimedAt: now }).run();
-      return true;
-    }
-    if (existing.sentAt === null && existing.claimedAt < now - STALE_CLAIM_MS) {
-      db.update(remindersSent).set({ claimedAt: now }).where(and(eq(remindersSent.secretId, secretId), eq(remindersSent.threshold, threshold))).run();
-      return true;
-    }
-    return false;
-  });
+// One credential due for a reminder: a client secret, or a key or certificate.
+interface DueCredential {
+  kind: CredentialKind;
+  id: string;
+  name: string;
+  hint: string; // a secret's first three characters, a key's thumbprint start
+  label: string; // 'Client secret', 'Certificate', 'Public key'
+  createdAt: number;
+  expiresOn: string;
+  expiresAt: number;
+  app: typeof applications.$inferSelect;
+}
+
+function dueCredentials(db: Db, from: string, to: string): DueCredential[] {
+  const inWindow = (expiresOn: typeof clientSecrets.expiresOn | typeof clientKeys.expiresOn) => and(sql`${expiresOn} <= ${to}`, sql`${expiresOn} >= ${from}`);
+  const secrets = db
+    .select({ c: clientSecrets, app: applications })
+    .from(clientSecrets)
+    .innerJoin(applications, eq(applications.id, clientSecrets.applicationId))
+    .where(and(isNull(clientSecrets.deletedAt), isNull(applications.disabledAt), inWindow(clientSecrets.expiresOn)))
+    .all()
+    .map(({ c, app }): DueCredential => ({ kind: 'secret', id: c.id, name: c.name, hint: c.hint, label: 'Client secret', createdAt: c.createdAt, expiresOn: c.expiresOn, expiresAt: c.expiresAt, app }));
+  const keys = db
+    .select({ c: clientKeys, app: applications })
+    .from(clientKeys)
+    .innerJoin(applications, eq(applications.id, clientKeys.applicationId))
+    .where(and(isNull(clientKeys.deletedAt), isNull(applications.disabledAt), inWindow(clientKeys.expiresOn)))
+    .all()
+    .map(({ c, app }): DueCredential => ({ kind: 'key', id: c.id, name: c.name, hint: c.thumbprint.slice(0, 8), label: c.kind === 'certificate' ? 'Certificate' : 'Public key', createdAt: c.createdAt, expiresOn: c.expiresOn, expiresAt: c.expiresAt, app }));
+  return [...secrets, ...keys];
 }
 
 export async function sendExpiryReminders(deps: ReminderDeps): Promise<ReminderSummary> {
   const { db, mailer, clock, config, logger } = deps;
   const now = clock.now();
   const today = dateInZone(now, config.timezone);
-  const horizon = addDays(today, Math.max(...config.reminderDays));
   const summary: ReminderSummary = { considered: 0, sent: 0, failed: 0, left: 0 };
   // Wall time, not the injected clock: the deadline bounds how long this run takes.
   const deadline = performance.now() + config.reminderDeadlineSeconds * 1000;
   let stopped: string | null = null;
-  const alreadySent = db.$client.prepare<[string, number], { one: number }>('select 1 as one from reminders_sent where secret_id = ? and threshold = ? and sent_at is not null');
-  const rows = db
-    .select({ secret: clientSecrets, app: applications })
-    .from(clientSecrets)
-    .innerJoin(applications, eq(applications.id, clientSecrets.applicationId))
-    .where(and(isNull(clientSecrets.deletedAt), isNull(applications.disabledAt), sql`${clientSecrets.expiresOn} <= ${horizon}`, sql`${clientSecrets.expiresOn} >= ${addDays(today, -EXPIRED_CATCH_UP_DAYS)}`))
-    .all();
+  const claims = createClaims(db, logger);
 
-  for (const { secret, app } of rows) {
+  for (const c of dueCredentials(db, addDays(today, -EXPIRED_CATCH_UP_DAYS), addDays(today, Math.max(...config.reminderDays)))) {
     summary.considered++;
-    const expired = secret.expiresAt <= now;
-    const threshold = dueThreshold(secret.expiresOn, expired, today, config.reminderDays);
+    const expired = c.expiresAt <= now;
+    const threshold = dueThreshold(c.expiresOn, expired, today, config.reminderDays);
     if (threshold === null) continue;
     if (stopped === null && performance.now() >= deadline) stopped = 'deadline reached';
     if (stopped !== null) {
       try {
-        if (!alreadySent.get(secret.id, threshold)) summary.left++;
+        if (!claims.alreadySent(c.kind, c.id, threshold)) summary.left++;
       } catch {
         summary.left++;
       }
@@ -118,8 +122,8 @@ export async function sendExpiryReminders(deps: ReminderDeps): Promise<ReminderS
     }
     let recipients: ReturnType<typeof managersOf>;
     try {
-      recipients = managersOf(db, app.id, { organisationId: app.organisationId });
-      if (!claim(db, secret.id, threshold, now)) continue;
+      recipients = managersOf(db, c.app.id, { organisationId: c.app.organisationId });
+      if (!claims.claim(c.kind, c.id, threshold, now)) continue;
     } catch (err) {
       // The database is locked or failing: stop here; the next run picks up the rest.
       stopped = 'database unavailable';
@@ -128,68 +132,78 @@ export async function sendExpiryReminders(deps: ReminderDeps): Promise<ReminderS
       continue;
     }
     if (recipients.length === 0) {
-      logger.warn('expiry reminder has no credential manager to go to', { applicationId: app.id, secretId: secret.id });
-      db.update(remindersSent).set({ sentAt: now }).where(and(eq(remindersSent.secretId, secret.id), eq(remindersSent.threshold, threshold))).run();
+      logger.warn('expiry reminder has no credential manager to go to', { applicationId: c.app.id, credentialId: c.id });
+      claims.markSent(c.kind, c.id, threshold, now);
       continue;
     }
-    const newer = db
-      .select({ name: clientSecrets.name, hint: clientSecrets.hint, expiresOn: clientSecrets.expiresOn })
-      .from(clientSecrets)
-      .where(and(eq(clientSecrets.applicationId, app.id), isNull(clientSecrets.deletedAt), sql`${clientSecrets.createdAt} > ${secret.createdAt}`, sql`${clientSecrets.expiresAt} > ${now}`, sql`${clientSecrets.expiresOn} > ${secret.expiresOn}`))
-      .get();
-    const daysLeft = daysBetween(today, secret.expiresOn);
-    const daysText = expired ? 'expired' : daysLeft === 0 ? 'expires today' : `${daysLeft} day${daysLeft === 1 ? '' : 's'} left`;
-    const subject = expired
-      ? `Client secret of ${app.name} has expired`
-      : `Client secret of ${app.name} expires in ${daysLeft} day${daysLeft === 1 ? '' : 's'}`;
-    const model = {
-      subject,
-      lead: expired
-        ? `The client secret “${secret.name}” of ${app.name} expired on ${formatDate(secret.expiresOn)}. Systems that still use it can no longer get tokens.`
-        : `The client secret “${secret.name}” of ${app.name} expires on ${formatDate(secret.expiresOn)}. After that date, systems that use it can no longer get tokens.`,
-      applicationName: app.name,
-      clientId: app.clientId,
-      secretName: secret.name,
-      hint: secret.hint,
-      expires: formatDate(secret.expiresOn),
-      daysText,
-      newerSecret: newer ? `“${newer.name}” (${newer.hint}…), expires ${formatDate(newer.expiresOn)}` : '',
-      link: `${config.baseUrl}/manage-api-credentials`,
-      supportEmail: config.supportEmail,
-    };
-    const claimed = and(eq(remindersSent.secretId, secret.id), eq(remindersSent.threshold, threshold));
+    const { subject, model } = reminderModel(db, config, c, today, now);
     try {
-      const attachments = [await expiryEvent(app, secret, model.link)];
+      const attachments = [await expiryEvent(c.app, c, model.link)];
       await beforeDeadline(mailer.send({ to: recipients.map((r) => ({ name: r.name, address: r.email })), subject, ...renderEmail('reminder', model), attachments }), deadline);
     } catch (err) {
       if (err instanceof DeadlineReached) {
         stopped = 'deadline reached';
         summary.left++;
-        logger.warn('expiry reminders: deadline reached; the rest is left for the next run', { secretId: secret.id, threshold });
+        logger.warn('expiry reminders: deadline reached; the rest is left for the next run', { credentialId: c.id, threshold });
       } else {
         summary.failed++;
-        logger.error('expiry reminder failed', { secretId: secret.id, threshold, error: String((err as Error)?.message ?? err) });
+        logger.error('expiry reminder failed', { credentialId: c.id, threshold, error: String((err as Error)?.message ?? err) });
       }
       // Release the claim: the next run tries again.
-      releaseClaim(db, secret.id, threshold, logger);
+      claims.release(c.kind, c.id, threshold);
       continue;
     }
     try {
-      db.update(remindersSent).set({ sentAt: clock.now() }).where(claimed).run();
+      claims.markSent(c.kind, c.id, threshold, clock.now());
       summary.sent++;
     } catch (err) {
       // Sent but not marked: the stale claim is taken over later (at most one duplicate).
       summary.sent++;
-      logger.warn('expiry reminder sent but not marked sent', { secretId: secret.id, threshold, error: String((err as Error)?.message ?? err) });
+      logger.warn('expiry reminder sent but not marked sent', { credentialId: c.id, threshold, error: String((err as Error)?.message ?? err) });
     }
   }
   logger.info('expiry reminders', { ...summary, ...(stopped ? { stopped } : {}) });
   return summary;
 }
 
+function reminderModel(db: Db, config: Config, c: DueCredential, today: string, now: number) {
+  const expired = c.expiresAt <= now;
+  const noun = c.label.toLowerCase();
+  // A newer secret of the same application suggests the old one can go.
+  const newer =
+    c.kind === 'secret'
+      ? db
+          .select({ name: clientSecrets.name, hint: clientSecrets.hint, expiresOn: clientSecrets.expiresOn })
+          .from(clientSecrets)
+          .where(and(eq(clientSecrets.applicationId, c.app.id), isNull(clientSecrets.deletedAt), sql`${clientSecrets.createdAt} > ${c.createdAt}`, sql`${clientSecrets.expiresAt} > ${now}`, sql`${clientSecrets.expiresOn} > ${c.expiresOn}`))
+          .get()
+      : undefined;
+  const daysLeft = daysBetween(today, c.expiresOn);
+  const daysText = expired ? 'expired' : daysLeft === 0 ? 'expires today' : `${daysLeft} day${daysLeft === 1 ? '' : 's'} left`;
+  const subject = expired ? `${c.label} of ${c.app.name} has expired` : `${c.label} of ${c.app.name} expires in ${daysLeft} day${daysLeft === 1 ? '' : 's'}`;
+  const model = {
+    subject,
+    lead: expired
+      ? `The ${noun} “${c.name}” of ${c.app.name} expired on ${formatDate(c.expiresOn)}. Systems that still use it can no longer get tokens.`
+      : `The ${noun} “${c.name}” of ${c.app.name} expires on ${formatDate(c.expiresOn)}. After that date, systems that use it can no longer get tokens.`,
+    applicationName: c.app.name,
+    clientId: c.app.clientId,
+    credentialLabel: c.label,
+    noun,
+    secretName: c.name,
+    hint: c.hint,
+    expires: formatDate(c.expiresOn),
+    daysText,
+    newerSecret: newer ? `“${newer.name}” (${newer.hint}…), expires ${formatDate(newer.expiresOn)}` : '',
+    link: `${config.baseUrl}/manage-api-credentials`,
+    supportEmail: config.supportEmail,
+  };
+  return { subject, model };
+}
+
 // An all-day calendar event on the expiry date (ical-generator, loaded on first use), so
 // the rotation lands in the managers' calendars.
-async function expiryEvent(app: { name: string; clientId: string }, secret: { id: string; name: string; hint: string; expiresOn: string }, link: string) {
+async function expiryEvent(app: { name: string; clientId: string }, secret: { id: string; name: string; hint: string; expiresOn: string; label: string }, link: string) {
   const { default: ical } = await import('ical-generator');
   const calendar = ical({ name: 'Credentials Portal', prodId: { company: 'Credentials Portal', product: 'expiry reminders' } });
   calendar.createEvent({
@@ -197,21 +211,13 @@ async function expiryEvent(app: { name: string; clientId: string }, secret: { id
     // Noon UTC of the date: the same calendar day in every zone the event is read in.
     start: new Date(`${secret.expiresOn}T12:00:00Z`),
     allDay: true,
-    summary: `Client secret “${secret.name}” of ${app.name} expires`,
-    description: `Rotate it before it expires: create a new secret, put it in your systems, confirm they connect, delete the old one (${secret.hint}…).\n${link}`,
+    summary: `${secret.label} “${secret.name}” of ${app.name} expires`,
+    description: `Rotate it before it expires: add a new one, put it in your systems, confirm they connect, delete the old one (${secret.hint}…).\n${link}`,
     url: link,
   });
   return { filename: 'secret-expiry.ics', content: calendar.toString(), contentType: 'text/calendar; charset=utf-8; method=PUBLISH' };
 }
 
-function releaseClaim(db: Db, secretId: string, threshold: number, logger: Logger) {
-  try {
-    db.delete(remindersSent).where(and(eq(remindersSent.secretId, secretId), eq(remindersSent.threshold, threshold), isNull(remindersSent.sentAt))).run();
-  } catch (err) {
-    // The claim goes stale and is taken over by a run after STALE_CLAIM_MS.
-    logger.warn('expiry reminder claim not released', { secretId, threshold, error: String((err as Error)?.message ?? err) });
-  }
-}
 
 export function formatSummary(s: ReminderSummary): string {
   const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;

@@ -266,3 +266,24 @@ test('without SMTP_URL, mail is written to DATA_DIR/outbox and a sandbox adminis
   assert.match(message.text, /secret-expiry\.ics/, 'the attachment is listed');
   assert.equal((await c.get('/admin/outbox/..%2Fportal.sqlite')).status, 404);
 });
+
+test('keys and certificates get expiry reminders too, once per threshold, with their own wording', async (t) => {
+  const smtp = await startSmtp(t);
+  const { portal, app } = await world(t, { SMTP_URL: smtp.url });
+  const { generateKeyPairSync } = await import('node:crypto');
+  const { addPublicKey } = await import('../../server/credentials/public-keys.ts');
+  const key = generateKeyPairSync('ed25519').publicKey.export({ format: 'pem', type: 'spki' }).toString();
+  const added = addPublicKey(portal.deps, cliActor, app, { name: 'Signing key', key, expires: addDays(EXPIRES, -60) });
+  assert.ok(added.ok);
+  // Move the key's expiry to EXPIRES, like the secret's (the domain caps new keys at a year from today).
+  portal.deps.db.$client.prepare('update client_keys set expires_on = ?, expires_at = ? where id = ?').run(EXPIRES, startOfDateInZone(addDays(EXPIRES, 1), TZ), added.row.id);
+  const first = await run(portal, at(addDays(EXPIRES, -7), 7));
+  assert.deepEqual(first, { considered: 2, sent: 2, failed: 0, left: 0 });
+  const subjects = smtp.messages.map((m) => header(m.raw, 'Subject'));
+  assert.ok(subjects.includes('Public key of Partner-NL-HospitalA-DM expires in 7 days'), subjects.join(' | '));
+  const text = readable(smtp.messages.find((m) => header(m.raw, 'Subject')!.startsWith('Public key'))!.raw);
+  assert.match(text, /To rotate the public key:/);
+  assert.match(text, new RegExp(`Public key:\\s+Signing key \\(${added.row.thumbprint.slice(0, 8)}`));
+  const again = await run(portal, at(addDays(EXPIRES, -7), 9));
+  assert.equal(again.sent, 0, 'no duplicate');
+});
