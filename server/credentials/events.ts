@@ -22,6 +22,10 @@ export function describeEvent(e: AuditRow): string {
       return `Deleted secret ${secret}`;
     case 'secret.revoke':
       return `Revoked secret ${secret}: ${String(d.reason ?? '')}`;
+    case 'key.add':
+      return `Added ${e.target ? `“${e.target}”` : 'a key'} (${String(d.keyType ?? 'key')}), expires ${typeof d.expiresOn === 'string' && isValidDateString(d.expiresOn) ? formatDate(d.expiresOn) : ''}`;
+    case 'key.delete':
+      return `Deleted ${e.target ? `“${e.target}”` : 'a key'}`;
     case 'application.create':
       return 'Application created';
     case 'manager.assign':

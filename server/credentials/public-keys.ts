@@ -134,18 +134,21 @@ export function addPublicKey(deps: Pick<Deps, 'db' | 'clock' | 'config' | 'notif
     recordAudit(db, clock, actor, { action: 'key.add', organisationId: app.organisationId, applicationId: app.id, target: row.name, details: { keyId: row.id, thumbprint: row.thumbprint, keyType: row.keyType, expiresOn } });
     return { ok: true, row, notice };
   });
+  if (result.ok) deps.notify.keyAdded(app, { name: result.row.name, hint: result.row.thumbprint.slice(0, 8), expiresOn: result.row.expiresOn }, actor);
   return result;
 }
 
-export function deletePublicKey(deps: Pick<Deps, 'db' | 'clock'>, actor: AuditActor, app: Application, match: { id?: string; thumbprint?: string }): ClientKey | null {
+export function deletePublicKey(deps: Pick<Deps, 'db' | 'clock' | 'notify'>, actor: AuditActor, app: Application, match: { id?: string; thumbprint?: string }): ClientKey | null {
   const { db, clock } = deps;
-  return immediate(db, () => {
+  const deleted = immediate(db, () => {
     const where = [eq(clientKeys.applicationId, app.id), isNull(clientKeys.deletedAt), match.id ? eq(clientKeys.id, match.id) : eq(clientKeys.thumbprint, match.thumbprint ?? '')];
     const row = db.update(clientKeys).set({ deletedAt: clock.now() }).where(and(...where)).returning().get();
     if (!row) return null;
     recordAudit(db, clock, actor, { action: 'key.delete', organisationId: app.organisationId, applicationId: app.id, target: row.name, details: { keyId: row.id, thumbprint: row.thumbprint } });
     return row;
   });
+  if (deleted) deps.notify.keyDeleted(app, { name: deleted.name, hint: deleted.thumbprint.slice(0, 8), expiresOn: deleted.expiresOn }, actor);
+  return deleted;
 }
 
 export function keysOf(deps: Pick<Deps, 'db'>, applicationId: number): ClientKey[] {

@@ -12,11 +12,21 @@ import { renderEmail } from './emails.ts';
 import type { Mailer } from './mailer.ts';
 import { managersOf } from '../credentials/applications.ts';
 
+// What a notice says about the credential.
+export interface NoticeCredential {
+  name: string;
+  hint: string;
+  expiresOn: string;
+}
+
 // Told about changes to secrets, so the application's other managers hear of them.
 export interface SecretNotifier {
   secretCreated(app: typeof applications.$inferSelect, secret: typeof clientSecrets.$inferSelect, actor: AuditActor): void;
   secretDeleted(app: typeof applications.$inferSelect, secret: typeof clientSecrets.$inferSelect, actor: AuditActor): void;
   secretRevoked(app: typeof applications.$inferSelect, secret: typeof clientSecrets.$inferSelect, actor: AuditActor, reason: string): void;
+  // Keys and certificates (private_key_jwt): the same notices, in their own words.
+  keyAdded(app: typeof applications.$inferSelect, key: NoticeCredential, actor: AuditActor): void;
+  keyDeleted(app: typeof applications.$inferSelect, key: NoticeCredential, actor: AuditActor): void;
   // Resolves once every notice under way has been sent or has failed.
   idle(): Promise<void>;
 }
@@ -38,22 +48,24 @@ export function createSecretNotifier(deps: { db: Db; clock: Clock; config: Confi
   const stats: MailStats = { sent: 0, failed: 0 };
   const pending = new Set<Promise<void>>();
 
-  const notify = (verb: 'created' | 'deleted' | 'revoked') => (app: Parameters<SecretNotifier['secretCreated']>[0], secret: Parameters<SecretNotifier['secretCreated']>[1], actor: Parameters<SecretNotifier['secretCreated']>[2], reason?: string) => {
+  const notify = (verb: 'created' | 'deleted' | 'revoked' | 'added', label = 'Client secret') => (app: Parameters<SecretNotifier['secretCreated']>[0], secret: NoticeCredential, actor: AuditActor, reason?: string) => {
     const recipients = managersOf(db, app.id, { organisationId: app.organisationId }).filter((m) => m.id !== actor.userId);
     if (recipients.length === 0) return;
-    const subject = `Client secret ${verb} for ${app.name}`;
+    const subject = `${label} ${verb} for ${app.name}`;
     const who = actorName(actor);
+    const noun = label === 'Client secret' ? 'a client secret' : 'a certificate or public key';
     const model = {
       subject,
       lead:
         verb === 'revoked'
-          ? `An administrator, ${who}, revoked a client secret of ${app.name}. Systems that used it can no longer get tokens. Reason: ${reason ?? ''}`
-          : `${who.charAt(0).toUpperCase()}${who.slice(1)} ${verb} a client secret of ${app.name}.`,
+          ? `An administrator, ${who}, revoked ${noun} of ${app.name}. Systems that used it can no longer get tokens. Reason: ${reason ?? ''}`
+          : `${who.charAt(0).toUpperCase()}${who.slice(1)} ${verb} ${noun} of ${app.name}.`,
+      credentialLabel: label === 'Client secret' ? 'Client secret' : 'Key',
       applicationName: app.name,
       clientId: app.clientId,
       secretName: secret.name,
       hint: secret.hint,
-      expires: verb === 'created' ? formatDate(secret.expiresOn) : '',
+      expires: verb === 'created' || verb === 'added' ? formatDate(secret.expiresOn) : '',
       actor: who,
       when: formatDateTime(clock.now(), config.timezone),
       ip: actor.ip ?? 'unknown',
@@ -79,6 +91,8 @@ export function createSecretNotifier(deps: { db: Db; clock: Clock; config: Confi
     secretCreated: notify('created'),
     secretDeleted: notify('deleted'),
     secretRevoked: notify('revoked'),
+    keyAdded: notify('added', 'Certificate or public key'),
+    keyDeleted: notify('deleted', 'Certificate or public key'),
     stats,
     // Resolves when every notice under way has been sent or has failed (tests, shutdown).
     idle: async () => {

@@ -52,5 +52,5 @@ export async function buildWorld(portal: TestPortal): Promise<World> {
 // The portal's dependencies with a notifier that tells nobody: for setting up secrets
 // before a test that counts the mails it is about (reminders), not the notices.
 export function withoutNotices(portal: TestPortal): TestPortal['deps'] {
-  return { ...portal.deps, notify: { secretCreated() {}, secretDeleted() {}, secretRevoked() {}, idle: async () => {} } };
+  return { ...portal.deps, notify: { secretCreated() {}, secretDeleted() {}, secretRevoked() {}, keyAdded() {}, keyDeleted() {}, idle: async () => {} } };
 }

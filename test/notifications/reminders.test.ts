@@ -277,6 +277,10 @@ test('keys and certificates get expiry reminders too, once per threshold, with t
   assert.ok(added.ok);
   // Move the key's expiry to EXPIRES, like the secret's (the domain caps new keys at a year from today).
   portal.deps.db.$client.prepare('update client_keys set expires_on = ?, expires_at = ? where id = ?').run(EXPIRES, startOfDateInZone(addDays(EXPIRES, 1), TZ), added.row.id);
+  await portal.deps.notify.idle();
+  const notice = smtp.messages.find((m) => header(m.raw, 'Subject') === 'Certificate or public key added for Partner-NL-HospitalA-DM');
+  assert.ok(notice, 'the managers are told when a key is added');
+  assert.match(readable(notice.raw), /^Key: +Signing key \(/m);
   const first = await run(portal, at(addDays(EXPIRES, -7), 7));
   assert.deepEqual(first, { considered: 2, sent: 2, failed: 0, left: 0 });
   const subjects = smtp.messages.map((m) => header(m.raw, 'Subject'));
