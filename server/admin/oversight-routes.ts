@@ -10,7 +10,8 @@ import { formField } from '../http/form.ts';
 import { dateInZone, formatDate, formatDateTime } from '../dates.ts';
 import { revokeClientSecret } from '../credentials/secrets.ts';
 import { lastUsedLabel, secretStatus } from '../credentials/view.ts';
-import { findLiveSecret, listAllSecrets, parseRevokeReason } from './secrets-overview.ts';
+import { findLiveKey, findLiveSecret, listAllKeys, listAllSecrets, parseRevokeReason } from './secrets-overview.ts';
+import { deletePublicKey } from '../credentials/public-keys.ts';
 import type { Console, Errors } from './console.ts';
 
 export function oversightRoutes(deps: Deps, { page, back }: Console): Router {
@@ -22,13 +23,19 @@ export function oversightRoutes(deps: Deps, { page, back }: Console): Router {
   const renderSecrets = (req: Request, res: Response, errors: Errors = {}, status = 200) => {
     const within = typeof req.query.within === 'string' && /^\d{1,4}$/.test(req.query.within) ? Number(req.query.within) : null;
     const now = clock.now();
+    const keys = listAllKeys(db, now, within).map((r) => ({
+      ...r,
+      expires: formatDate(r.key.expiresOn),
+      status: secretStatus(r.key, now, config.timezone),
+      lastUsed: lastUsedLabel(r.key.lastUsedAt, now),
+    }));
     const rows = listAllSecrets(db, now, within).map((r) => ({
       ...r,
       expires: formatDate(r.secret.expiresOn),
       status: secretStatus(r.secret, now, config.timezone),
       lastUsed: lastUsedLabel(r.secret.lastUsedAt, now),
     }));
-    page(req, res, 'secrets', 'Client secrets', { rows, within: within ?? '', errors }, status);
+    page(req, res, 'secrets', 'Credentials', { rows, keys, within: within ?? '', errors }, status);
   };
   router.get('/admin/secrets', (req, res) => renderSecrets(req, res));
 
@@ -41,6 +48,17 @@ export function oversightRoutes(deps: Deps, { page, back }: Console): Router {
     if (!reason.ok) return renderSecrets(req, res, { [secretId]: reason.message }, 422);
     revokeClientSecret(deps, actorOf(req), found.app, secretId, reason.value);
     back(req, res, '/admin/secrets', `Secret “${found.secret.name}” of ${found.app.name} revoked; its credential managers were told.`);
+  });
+
+  // POST /admin/keys/:keyId/revoke — the same compromise response for a key or certificate.
+  router.post('/admin/keys/:keyId/revoke', (req, res) => {
+    const keyId = String(req.params.keyId);
+    const found = findLiveKey(db, keyId);
+    if (!found) throw new HttpError(404, 'No such key, or it was already deleted.');
+    const reason = parseRevokeReason(formField(req.body, 'reason'));
+    if (!reason.ok) return renderSecrets(req, res, { [keyId]: reason.message }, 422);
+    deletePublicKey(deps, actorOf(req), found.app, { id: keyId }, reason.value);
+    back(req, res, '/admin/secrets', `Key “${found.key.name}” of ${found.app.name} revoked; its credential managers were told.`);
   });
 
   // ---- Audit log -------------------------------------------------------------------

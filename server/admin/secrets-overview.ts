@@ -2,7 +2,7 @@
 import { and, asc, eq, isNull, sql } from 'drizzle-orm';
 import type { Parsed } from '../validation.ts';
 import type { Db } from '../../db/client.ts';
-import { applications, clientSecrets, organisations } from '../../db/schema.ts';
+import { applications, clientKeys, clientSecrets, organisations } from '../../db/schema.ts';
 
 export function listAllSecrets(db: Db, now: number, withinDays: number | null) {
   const where = [isNull(clientSecrets.deletedAt)];
@@ -38,4 +38,22 @@ export function parseRevokeReason(input: unknown): Parsed<string> {
   const reason = typeof input === 'string' ? input.trim() : '';
   if (reason.length < 3 || reason.length > 500 || /[\u0000-\u001f\u007f]/.test(reason)) return { ok: false, message: 'Give a reason (3 to 500 characters, one line).' };
   return { ok: true, value: reason };
+}
+
+// Every application's registered keys and certificates (public material only).
+export function listAllKeys(db: Db, now: number, withinDays: number | null) {
+  const where = [isNull(clientKeys.deletedAt)];
+  if (withinDays !== null) where.push(sql`${clientKeys.expiresAt} <= ${now + withinDays * 86_400_000}`);
+  return db
+    .select({ key: clientKeys, application: applications.name, applicationId: applications.id, organisation: organisations.name })
+    .from(clientKeys)
+    .innerJoin(applications, eq(applications.id, clientKeys.applicationId))
+    .innerJoin(organisations, eq(organisations.id, applications.organisationId))
+    .where(and(...where))
+    .orderBy(asc(clientKeys.expiresAt))
+    .all();
+}
+
+export function findLiveKey(db: Db, keyId: string) {
+  return db.select({ key: clientKeys, app: applications }).from(clientKeys).innerJoin(applications, eq(applications.id, clientKeys.applicationId)).where(and(eq(clientKeys.id, keyId), isNull(clientKeys.deletedAt))).get() ?? null;
 }

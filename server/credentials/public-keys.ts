@@ -138,13 +138,13 @@ export function addPublicKey(deps: Pick<Deps, 'db' | 'clock' | 'config' | 'notif
   return result;
 }
 
-export function deletePublicKey(deps: Pick<Deps, 'db' | 'clock' | 'notify'>, actor: AuditActor, app: Application, match: { id?: string; thumbprint?: string }): ClientKey | null {
+export function deletePublicKey(deps: Pick<Deps, 'db' | 'clock' | 'notify'>, actor: AuditActor, app: Application, match: { id?: string; thumbprint?: string }, reason: string | null = null): ClientKey | null {
   const { db, clock } = deps;
   const deleted = immediate(db, () => {
     const where = [eq(clientKeys.applicationId, app.id), isNull(clientKeys.deletedAt), match.id ? eq(clientKeys.id, match.id) : eq(clientKeys.thumbprint, match.thumbprint ?? '')];
     const row = db.update(clientKeys).set({ deletedAt: clock.now() }).where(and(...where)).returning().get();
     if (!row) return null;
-    recordAudit(db, clock, actor, { action: 'key.delete', organisationId: app.organisationId, applicationId: app.id, target: row.name, details: { keyId: row.id, thumbprint: row.thumbprint } });
+    recordAudit(db, clock, actor, { action: reason ? 'key.revoke' : 'key.delete', organisationId: app.organisationId, applicationId: app.id, target: row.name, details: { keyId: row.id, thumbprint: row.thumbprint, ...(reason ? { reason } : {}) } });
     return row;
   });
   if (deleted) deps.notify.keyDeleted(app, { name: deleted.name, hint: deleted.thumbprint.slice(0, 8), expiresOn: deleted.expiresOn }, actor);

@@ -251,6 +251,16 @@ test('secrets overview: metadata only, filtered by expiry; revoking with a reaso
   await mailCount(portal, smtp, 3);
   assert.deepEqual(smtp.messages[2]!.to, ['m@a.example']);
   assert.match(readable(smtp.messages[2]!.raw), /Reason: Leaked in a public repository/);
+  // Keys and certificates are in the overview too, and revoked the same way.
+  const { generateKeyPairSync } = await import('node:crypto');
+  const { addPublicKey } = await import('../../server/credentials/public-keys.ts');
+  const key = addPublicKey(portal.deps, cliActor, app, { name: 'Server key', key: generateKeyPairSync('ed25519').publicKey.export({ format: 'pem', type: 'spki' }).toString(), expires: addDays(today, 20) });
+  assert.ok(key.ok);
+  const overview = await c.get('/admin/secrets');
+  assert.match(overview.text, /Certificates &amp; public keys/);
+  assert.match(overview.text, new RegExp(key.row.thumbprint));
+  assert.equal((await c.post(`/admin/keys/${key.row.id}/revoke`, { reason: 'Key leaked' })).status, 303);
+  assert.ok(actions(portal).includes('key.revoke'));
   const row = portal.deps.db.select().from(clientSecrets).where(eq(clientSecrets.id, soon.row.id)).get()!;
   assert.ok(row.deletedAt);
   assert.equal(row.deleteReason, 'Leaked in a public repository');
