@@ -2,6 +2,7 @@
 // this machine, each reported as a ratio to the baseline. Servers run as child
 // processes (one core each at most); autocannon drives them from this process.
 import { spawn, type ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,6 +13,7 @@ import { seedApiCatalogue } from '../../server/admin/api-catalogue.ts';
 import { createOrganisation } from '../../server/admin/organisations.ts';
 import { createApplication } from '../../server/admin/applications.ts';
 import { createClientSecret } from '../../server/credentials/secrets.ts';
+import { addPublicKey } from '../../server/credentials/public-keys.ts';
 import { cliActor } from '../../server/audit/audit.ts';
 import { addDays, dateInZone } from '../../server/dates.ts';
 
@@ -148,6 +150,16 @@ async function main() {
       clients.push({ id: app.value.clientId, secret: s.secret });
     }
   })();
+  // 50 of them also hold an ES256 public key, for the private_key_jwt row.
+  const signers: Array<{ id: string; key: crypto.KeyObject; kid: string }> = [];
+  for (const c of clients.slice(0, 50)) {
+    const pair = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const row = deps.db.query.applications.findFirst({ where: (a, { eq }) => eq(a.clientId, c.id) }).sync()!;
+    const added = addPublicKey(deps, cliActor, row, { name: 'bench key', key: pair.publicKey.export({ format: 'pem', type: 'spki' }).toString(), expires });
+    if (!added.ok) throw new Error('key');
+    signers.push({ id: c.id, key: pair.privateKey, kid: added.row.thumbprint });
+  }
+  await deps.notify.idle();
   deps.db.$client.close();
   const portal = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], { env, stdio: 'ignore' });
   children.push(portal);
@@ -163,12 +175,32 @@ async function main() {
       body: 'grant_type=client_credentials',
     }));
 
+  // Client assertions, each single-use, signed ahead so the load generator only sends them.
+  const issuer = `http://127.0.0.1:${port}`;
+  const assertionCount = Math.ceil(DURATION * 6000 + 12_000);
+  const assertions: string[] = [];
+  const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  for (let i = 0; i < assertionCount; i++) {
+    const s = signers[i % signers.length]!;
+    const iat = Math.floor(Date.now() / 1000);
+    const input = `${b64({ alg: 'ES256', kid: s.kid })}.${b64({ iss: s.id, sub: s.id, aud: issuer, iat, exp: iat + 240, jti: crypto.randomUUID() })}`;
+    assertions.push(`${input}.${crypto.sign('sha256', Buffer.from(input), { key: s.key, dsaEncoding: 'ieee-p1363' }).toString('base64url')}`);
+  }
+  let nextAssertion = 0;
+  const privateKeyJwt: autocannon.Request[] = [{
+    method: 'POST',
+    path: '/oauth/token',
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+    setupRequest: (req: autocannon.Request) => ({ ...req, body: `grant_type=client_credentials&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion=${assertions[nextAssertion++ % assertions.length]}` }),
+  } as autocannon.Request];
+
   const results: Result[] = [];
   results.push(await load('baseline: node:http hello world', `http://127.0.0.1:${basePort}/`, undefined));
   results.push(await load('floor: node:http POST + one ES256 signature', `http://127.0.0.1:${floorPort}/`, [{ method: 'POST', path: '/', body: 'grant_type=client_credentials', headers: { 'Content-Type': 'application/x-www-form-urlencoded' } }]));
   results.push(await load(`token endpoint, success (${CLIENTS} clients)`, `http://127.0.0.1:${port}/oauth/token`, token((c) => c.secret)));
   results.push(await load(`token endpoint, wrong secret (${CLIENTS} clients)`, `http://127.0.0.1:${port}/oauth/token`, token((c) => c.secret.slice(0, -2) + 'zz')));
   results.push(await load('token endpoint, unknown client', `http://127.0.0.1:${port}/oauth/token`, token(() => 'x').map((r, i) => ({ ...r, headers: { ...r.headers, Authorization: basic(`00000000-0000-0000-0000-${String(i).padStart(12, '0')}`, 'nope') } }))));
+  results.push(await load(`token endpoint, private_key_jwt ES256 (${signers.length} clients)`, `http://127.0.0.1:${port}/oauth/token`, privateKeyJwt));
   cleanup();
   fs.rmSync(dataDir, { recursive: true, force: true });
 
@@ -184,6 +216,8 @@ async function main() {
   const success = results[2]!;
   const wrong = results[3]!;
   console.log(`\nsuccess path vs the ES256 floor: ${(success.rps / floorResult.rps).toFixed(2)}×`);
+  const pkjwt = results[5]!;
+  console.log(`private_key_jwt path (verify + sign) vs the ES256 floor: ${(pkjwt.rps / floorResult.rps).toFixed(2)}× (target ≥ 0.5×: ${pkjwt.rps / floorResult.rps >= 0.5 ? 'met' : 'MISSED'})`);
   console.log(`\ntargets: success ≥ 0.5× baseline: ${(success.rps / base.rps).toFixed(2)}× ${success.rps / base.rps >= 0.5 ? 'met' : 'MISSED'}; ` +
     `success p99 < 20 ms: ${success.p99} ms ${success.p99 < 20 ? 'met' : 'MISSED'}; ` +
     `wrong secret no slower than success: ${(wrong.rps / success.rps).toFixed(2)}× ${wrong.rps >= success.rps * 0.95 ? 'met' : 'MISSED'}`);
