@@ -117,7 +117,7 @@ test('a standard OAuth2 client library gets a token using the metadata document'
   assert.equal(meta.body.jwks_uri, `${portal.baseUrl}/.well-known/jwks.json`);
   assert.equal(meta.body.introspection_endpoint, `${portal.baseUrl}/oauth/introspect`);
   assert.deepEqual(meta.body.grant_types_supported, ['client_credentials']);
-  assert.deepEqual(meta.body.token_endpoint_auth_methods_supported, ['client_secret_basic', 'client_secret_post']);
+  assert.deepEqual(meta.body.token_endpoint_auth_methods_supported, ['client_secret_basic', 'client_secret_post', 'private_key_jwt']);
   assert.deepEqual(meta.body.scopes_supported, ['DM', 'SM', 'SMC']);
 
   const config = await oidc.discovery(new URL(portal.baseUrl), clientId, secret, oidc.ClientSecretBasic(), {
