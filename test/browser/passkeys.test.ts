@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { assertAccessible, launchBrowser } from '../helpers/browser.ts';
 import { startPortal } from '../helpers/portal.ts';
 import { makeApplication, makeOrganisation } from '../helpers/fixtures.ts';
-import { createUser, signIn } from '../helpers/accounts.ts';
+import { createUser, nextCode, signIn } from '../helpers/accounts.ts';
 import { passkeys, auditEvents } from '../../db/schema.ts';
 import { eq } from 'drizzle-orm';
 
@@ -38,6 +38,16 @@ test('register a passkey on /account, sign out, sign in with the passkey alone, 
   const stored = portal.deps.db.select().from(passkeys).all();
   assert.equal(stored.length, 1);
   assert.equal(stored[0]!.name, 'Work laptop');
+
+  // The other states of the page, checked the same way: a new authenticator's QR code, new recovery codes.
+  await page.getByLabel('Code from your current app (or a recovery code)').fill(nextCode(portal, account.key));
+  await page.getByRole('button', { name: 'Replace authenticator app' }).click();
+  await page.getByRole('img', { name: 'QR code for your new authenticator app' }).waitFor();
+  await assertAccessible(page, '/account, replacing the authenticator');
+  await page.getByLabel('Code from your authenticator app', { exact: true }).fill(nextCode(portal, account.key));
+  await page.getByRole('button', { name: 'Make new recovery codes' }).click();
+  await page.getByTestId('recovery-codes').waitFor();
+  await assertAccessible(page, '/account, new recovery codes');
 
   await page.getByRole('button', { name: 'Sign out' }).click();
   await page.waitForURL(/\/login/);
