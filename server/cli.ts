@@ -1,7 +1,6 @@
 // The admin command line (DESIGN.md "Command line"): the same domain functions as the
 // admin console. Exit 0 on success; bad input: a message on stderr and exit code 2.
 import fs from 'node:fs';
-import { parseArgs as parseNodeArgs } from 'node:util';
 import path from 'node:path';
 import { ConfigError } from './config.ts';
 import { bootstrap } from './bootstrap.ts';
@@ -20,17 +19,11 @@ import { recordedBaseUrl } from './settings.ts';
 import { createLogger } from './log.ts';
 import { formatSummary, sendExpiryReminders } from './notifications/reminders.ts';
 
-export class UsageError extends Error {}
 
 import { addPublicKeyCommand, deleteCredentialCommand } from './cli-keys.ts';
+import { parseArgs, UsageError, type CommandSpec } from './cli-args.ts';
 import { createApiCommand, listApisCommand, listApplicationsCommand, listOrganisationsCommand, listUsersCommand, type Flags } from './cli-listings.ts';
 
-interface CommandSpec {
-  usage: string;
-  flags: Record<string, 'value' | 'repeat' | 'boolean'>;
-  required: string[];
-  run(deps: Deps, flags: Flags): string | Promise<string>;
-}
 
 function one(flags: Flags, name: string): string | undefined {
   return flags.get(name)?.[0];
@@ -174,33 +167,6 @@ export const commands: Record<string, CommandSpec> = {
 
 // The command's options, parsed by node:util's parseArgs (strict: unknown options,
 // missing values and stray arguments are errors), with our own messages.
-export function parseArgs(spec: CommandSpec, args: string[]): Flags {
-  const options = Object.fromEntries(
-    Object.entries(spec.flags).map(([name, kind]) => [name, kind === 'boolean' ? { type: 'boolean' as const } : { type: 'string' as const, multiple: true }]),
-  );
-  let parsed: ReturnType<typeof parseNodeArgs>;
-  try {
-    parsed = parseNodeArgs({ args, options, strict: true, allowPositionals: false, tokens: true });
-  } catch (err) {
-    const e = err as { code?: string; message: string };
-    const option = /'(-{1,2}[^' ]+)/.exec(e.message)?.[1] ?? '';
-    if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') throw new UsageError(`unknown option ${option}`);
-    if (e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
-      throw new UsageError(/argument missing|ambiguous/.test(e.message) ? `${option} needs a value` : `${option} takes no value`);
-    }
-    if (e.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') throw new UsageError(`unexpected argument "${/'([^']*)'/.exec(e.message)?.[1] ?? ''}"`);
-    throw new UsageError(e.message);
-  }
-  const flags: Flags = new Map();
-  for (const [name, value] of Object.entries(parsed.values)) {
-    const values = Array.isArray(value) ? value.map(String) : [String(value)];
-    if (spec.flags[name] === 'value' && values.length > 1) throw new UsageError(`--${name} may be given only once`);
-    flags.set(name, values);
-  }
-  for (const r of spec.required) if (!flags.has(r)) throw new UsageError(`--${r} is required`);
-  return flags;
-}
-
 function usage(): string {
   return ['usage: portal <command> [options]', '', 'commands:', ...Object.values(commands).map((c) => `  ${c.usage}`)].join('\n');
 }

@@ -1,0 +1,42 @@
+// The command line's option parsing: node:util's parseArgs in strict mode (unknown
+// options, missing values and stray arguments are errors), with our own messages.
+import { parseArgs as parseNodeArgs } from 'node:util';
+import type { Deps } from './deps.ts';
+import type { Flags } from './cli-listings.ts';
+
+export class UsageError extends Error {}
+
+export interface CommandSpec {
+  usage: string;
+  flags: Record<string, 'value' | 'repeat' | 'boolean'>;
+  required: string[];
+  run(deps: Deps, flags: Flags): string | Promise<string>;
+}
+
+export function parseArgs(spec: CommandSpec, args: string[]): Flags {
+  const options = Object.fromEntries(
+    Object.entries(spec.flags).map(([name, kind]) => [name, kind === 'boolean' ? { type: 'boolean' as const } : { type: 'string' as const, multiple: true }]),
+  );
+  let parsed: ReturnType<typeof parseNodeArgs>;
+  try {
+    parsed = parseNodeArgs({ args, options, strict: true, allowPositionals: false, tokens: true });
+  } catch (err) {
+    const e = err as { code?: string; message: string };
+    const option = /'(-{1,2}[^' ]+)/.exec(e.message)?.[1] ?? '';
+    if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') throw new UsageError(`unknown option ${option}`);
+    if (e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+      throw new UsageError(/argument missing|ambiguous/.test(e.message) ? `${option} needs a value` : `${option} takes no value`);
+    }
+    if (e.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') throw new UsageError(`unexpected argument "${/'([^']*)'/.exec(e.message)?.[1] ?? ''}"`);
+    throw new UsageError(e.message);
+  }
+  const flags: Flags = new Map();
+  for (const [name, value] of Object.entries(parsed.values)) {
+    const values = Array.isArray(value) ? value.map(String) : [String(value)];
+    if (spec.flags[name] === 'value' && values.length > 1) throw new UsageError(`--${name} may be given only once`);
+    flags.set(name, values);
+  }
+  for (const r of spec.required) if (!flags.has(r)) throw new UsageError(`--${r} is required`);
+  return flags;
+}
+
