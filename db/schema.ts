@@ -265,3 +265,14 @@ export const keyRemindersSent = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.keyId, t.threshold] })],
 );
+
+// A JWKS URL an application registered instead of uploading keys: the partner rotates
+// its keys there without visiting the portal.
+export const clientJwksUrls = sqliteTable('client_jwks_urls', {
+  applicationId: integer('application_id')
+    .primaryKey()
+    .references(() => applications.id),
+  url: text('url').notNull(),
+  createdAt: integer('created_at').notNull(),
+  createdBy: integer('created_by').references(() => users.id),
+});

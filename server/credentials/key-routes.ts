@@ -9,7 +9,8 @@ import { recordAudit } from '../audit/audit.ts';
 import { HttpError } from '../http/errors.ts';
 import { formField } from '../http/form.ts';
 import { isHtmx, redirectTo } from '../http/htmx.ts';
-import { layoutModel, sendHtml } from '../http/views.ts';
+import { layoutModel, sendHtml, setFlash } from '../http/views.ts';
+import { registerJwksUrl, removeJwksUrl } from './jwks-url.ts';
 import { ensureCsrfToken } from '../http/security.ts';
 import { formatDate } from '../dates.ts';
 import type { FieldErrors } from '../result.ts';
@@ -90,6 +91,25 @@ export function keyRoutes(deps: Deps, signedIn: RequestHandler, loadApplication:
       return sendHtml(res, views.render('/partials/credentials/key-deleted', { app: applicationView(deps, app), csrfToken: ensureCsrfToken(req) }));
     }
     redirectTo(req, res, `${PAGE}?deleted=key#app-${app.clientId}`);
+  });
+
+  // POST …/jwks-url — register (or replace) the JWKS URL, after fetching it once.
+  router.post(`${PAGE}/applications/:clientId/jwks-url`, signedIn, loadApplication, async (req, res) => {
+    const app = res.locals.application as Application;
+    const r = await registerJwksUrl(deps, actorOf(req), app, formField(req.body, 'jwks_url'));
+    if (!r.ok) {
+      res.status(422);
+      return sendHtml(res, views.render('/pages/credentials/key', { ...layoutModel(req, config, 'JWKS URL', 'credentials'), body: '/partials/credentials/jwks-url-error', app: { name: app.name }, message: r.message }), 422);
+    }
+    setFlash(req, `JWKS URL registered: ${r.value.keys} key${r.value.keys === 1 ? '' : 's'} found.`);
+    redirectTo(req, res, `${PAGE}#app-${app.clientId}`);
+  });
+
+  // POST …/jwks-url/remove
+  router.post(`${PAGE}/applications/:clientId/jwks-url/remove`, signedIn, loadApplication, (req, res) => {
+    const app = res.locals.application as Application;
+    setFlash(req, removeJwksUrl(deps, actorOf(req), app) ? 'The JWKS URL was removed: its keys no longer get tokens.' : 'There was no JWKS URL.');
+    redirectTo(req, res, `${PAGE}#app-${app.clientId}`);
   });
 
   return router;

@@ -33,7 +33,7 @@ export function jwkThumbprint(jwk: crypto.JsonWebKey): string {
 }
 
 // Which keys the token endpoint accepts: RSA of 2048 bits or more, EC P-256/384/521, Ed25519.
-function describeKey(key: crypto.KeyObject): Parsed<{ jwk: crypto.JsonWebKey; keyType: string }> {
+export function describeKey(key: crypto.KeyObject): Parsed<{ jwk: crypto.JsonWebKey; keyType: string }> {
   const type = key.asymmetricKeyType;
   if (type === 'rsa' || type === 'rsa-pss') {
     const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;

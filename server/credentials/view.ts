@@ -7,6 +7,7 @@ import { secretsOf, activeSecretCount } from './secrets.ts';
 import { grantedApis, type Application } from './applications.ts';
 import { describeEvent, recentEvents } from './events.ts';
 import { keysOf } from './public-keys.ts';
+import { jwksUrlOf } from './jwks-url.ts';
 import { dateInZone, daysBetween, formatDate, formatDateTime, relativeTime } from '../dates.ts';
 
 // "Never used" until the token endpoint records a use; then how long ago.
@@ -76,6 +77,7 @@ export function applicationView(deps: Pick<Deps, 'db' | 'clock' | 'config'>, app
       status: secretStatus(k, now, config.timezone),
       lastUsed: lastUsedLabel(k.lastUsedAt, now),
     })),
+    jwksUrl: jwksUrlOf(deps, app.id),
     base: `${PAGE}/applications/${app.clientId}`,
     usage: usageOf(config, app.clientId, grants.map((g) => (app.sandboxOnly ? g.sandboxResource : g.productionResource))),
   };

@@ -19,6 +19,10 @@ import { RateLimiter } from '../http/rate-limit.ts';
 import { createClientAuthenticator, presentedCredentials, type AuthenticatedClient } from './client-auth.ts';
 import { invalidClient, invalidRequest, slowDown } from './errors.ts';
 import { ASSERTION_TYPE, createAssertionVerifier, peekAssertion } from './client-assertion.ts';
+import { createRemoteKeyCache } from '../credentials/jwks-url.ts';
+
+// The credential id in tokens minted with a key from the application's JWKS URL.
+export const JWKS_CREDENTIAL = 'jwks';
 import crypto from 'node:crypto';
 
 export const PER_ADDRESS_FACTOR = 5;
@@ -38,6 +42,7 @@ export interface ClientAuthenticationDeps {
 export function createClientAuthentication({ sqlite, clock, config, logger, addressOf, audit }: ClientAuthenticationDeps) {
   const { authenticate, keysOf } = createClientAuthenticator(sqlite);
   const verifyAssertion = createAssertionVerifier(sqlite, [`${config.baseUrl}/oauth/token`, config.baseUrl]);
+  const remoteKeys = createRemoteKeyCache(config.portalEnv === 'sandbox', () => clock.now());
   const perClientAndAddress = new RateLimiter(config.tokenFailuresPerMinute, 60_000, clock);
   const perAddress = new RateLimiter(config.tokenFailuresPerMinute * PER_ADDRESS_FACTOR, 60_000, clock);
   // Audit events for failures are themselves limited, so a flood cannot fill the disk.
@@ -82,10 +87,15 @@ export function createClientAuthentication({ sqlite, clock, config, logger, addr
     const fingerprint = crypto.createHash('sha256').update(assertion).digest().toString('base64', 0, 12);
     checkLimits(`${ip} ${clientId}`, ip);
     const bodyId = params.get('client_id');
-    const { client, keys } = peeked && (bodyId === null || bodyId === peeked.clientId) ? keysOf(peeked.clientId) : { client: null, keys: [] };
-    const key = client ? await verifyAssertion(assertion, peeked!.clientId, peeked!.kid, keys, clock.now()) : null;
+    const { client, keys, jwksUrl } = peeked && (bodyId === null || bodyId === peeked.clientId) ? keysOf(peeked.clientId) : { client: null, keys: [], jwksUrl: null };
+    let key = client && keys.length ? await verifyAssertion(assertion, peeked!.clientId, peeked!.kid, keys, clock.now()) : null;
+    // Keys published at the application's JWKS URL (credential id `jwks`).
+    if (client && !key && jwksUrl) {
+      const remote = (await remoteKeys(jwksUrl, peeked!.kid)).map((k) => ({ id: JWKS_CREDENTIAL, thumbprint: k.kid, expires_at: Number.MAX_SAFE_INTEGER, key: k.key }));
+      key = await verifyAssertion(assertion, peeked!.clientId, peeked!.kid, remote, clock.now());
+    }
     if (!client || !key) return fail(req, ip, clientId, fingerprint, false);
-    lastUse.noteKey(key.id);
+    if (key.id !== JWKS_CREDENTIAL) lastUse.noteKey(key.id);
     return { ...client, secretId: key.id };
   }
 

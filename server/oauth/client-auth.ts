@@ -82,6 +82,7 @@ interface Entry {
   secrets: SecretRow[];
   grants: Grant[];
   keys?: KeyRow[]; // loaded on first private_key_jwt request
+  jwksUrl?: string | null;
 }
 
 // A hash that no secret has, compared against when there is nothing real to compare,
@@ -106,6 +107,7 @@ export function createClientAuthenticator(sqlite: Database.Database) {
   const findKeys = sqlite.prepare<[number], { id: string; thumbprint: string; public_jwk: string; expires_at: number }>(
     'select id, thumbprint, public_jwk, expires_at from client_keys where application_id = ? and deleted_at is null',
   );
+  const findJwksUrl = sqlite.prepare<[number], { url: string }>('select url from client_jwks_urls where application_id = ?');
   const dataVersion = sqlite.prepare('pragma data_version').pluck();
   let version = dataVersion.get();
   const cache = new Map<string, Entry>();
@@ -130,9 +132,10 @@ export function createClientAuthenticator(sqlite: Database.Database) {
   }
 
   // The application's registered public keys, for private_key_jwt (same cache, same invalidation).
-  function keysOf(clientId: string): { client: Omit<AuthenticatedClient, 'secretId'> | null; keys: KeyRow[] } {
+  function keysOf(clientId: string): { client: Omit<AuthenticatedClient, 'secretId'> | null; keys: KeyRow[]; jwksUrl: string | null } {
     const entry = lookup(clientId);
-    if (!entry.app) return { client: null, keys: [] };
+    if (!entry.app) return { client: null, keys: [], jwksUrl: null };
+    if (entry.jwksUrl === undefined) entry.jwksUrl = findJwksUrl.get(entry.app.id)?.url ?? null;
     entry.keys ??= findKeys.all(entry.app.id).flatMap((r) => {
       try {
         return [{ id: r.id, thumbprint: r.thumbprint, expires_at: r.expires_at, key: crypto.createPublicKey({ key: JSON.parse(r.public_jwk) as crypto.JsonWebKey, format: 'jwk' }) }];
@@ -141,7 +144,7 @@ export function createClientAuthenticator(sqlite: Database.Database) {
       }
     });
     const app = entry.app;
-    return { client: { applicationId: app.id, organisationId: app.organisation_id, clientId: app.client_id, sandboxOnly: app.sandbox_only === 1, grants: entry.grants }, keys: entry.keys };
+    return { client: { applicationId: app.id, organisationId: app.organisation_id, clientId: app.client_id, sandboxOnly: app.sandbox_only === 1, grants: entry.grants }, keys: entry.keys, jwksUrl: entry.jwksUrl };
   }
 
   // The client when the secret is right; otherwise a short fingerprint of what was

@@ -21,7 +21,8 @@ export function createIntrospectionEndpoint({ sqlite, authenticateClient, verify
   const liveCredentialOrganisation = sqlite.prepare<{ credential: string; client: string }, { organisation_id: number }>(
     `select a.organisation_id from applications a where a.client_id = @client and a.disabled_at is null and (
        exists (select 1 from client_secrets s where s.id = @credential and s.application_id = a.id and s.deleted_at is null)
-       or exists (select 1 from client_keys k where k.id = @credential and k.application_id = a.id and k.deleted_at is null))`,
+       or exists (select 1 from client_keys k where k.id = @credential and k.application_id = a.id and k.deleted_at is null)
+       or (@credential = 'jwks' and exists (select 1 from client_jwks_urls j where j.application_id = a.id)))`,
   );
   return async function introspect(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const params = await readPostForm(req);
