@@ -2,9 +2,17 @@
 // options, missing values and stray arguments are errors), with our own messages.
 import { parseArgs as parseNodeArgs } from 'node:util';
 import type { Deps } from './deps.ts';
-import type { Flags } from './cli-listings.ts';
-
 export class UsageError extends Error {}
+
+// A command's options by name; each holds every value given.
+export type Flags = Map<string, string[]>;
+
+export const one = (flags: Flags, name: string): string | undefined => flags.get(name)?.[0];
+
+// Bad input: a message on stderr and exit code 2 (runCli catches it).
+export function fail(message: string): never {
+  throw new UsageError(message);
+}
 
 export interface CommandSpec {
   usage: string;

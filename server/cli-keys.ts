@@ -5,19 +5,16 @@ import type { Deps } from './deps.ts';
 import { cliActor } from './audit/audit.ts';
 import { findApplicationByClientId } from './admin/applications.ts';
 import { addPublicKey, deletePublicKey, MAX_UPLOAD_BYTES } from './credentials/public-keys.ts';
-import type { Flags } from './cli-listings.ts';
+import { fail, one, type Flags } from './cli-args.ts';
 
-type Fail = (message: string) => never;
-const one = (flags: Flags, name: string) => flags.get(name)?.[0];
-
-function application(deps: Deps, flags: Flags, fail: Fail) {
+function application(deps: Deps, flags: Flags) {
   const app = findApplicationByClientId(deps.db, one(flags, 'client-id')!);
   if (!app) fail(`--client-id: no application has the client ID "${one(flags, 'client-id')}"`);
   return app!;
 }
 
-export function addPublicKeyCommand(deps: Deps, flags: Flags, fail: Fail): string {
-  const app = application(deps, flags, fail);
+export function addPublicKeyCommand(deps: Deps, flags: Flags): string {
+  const app = application(deps, flags);
   const file = one(flags, 'file')!;
   let size: number;
   try {
@@ -33,8 +30,8 @@ export function addPublicKeyCommand(deps: Deps, flags: Flags, fail: Fail): strin
   return r.ok ? r.row.thumbprint : '';
 }
 
-export function deleteCredentialCommand(deps: Deps, flags: Flags, fail: Fail): string {
-  const app = application(deps, flags, fail);
+export function deleteCredentialCommand(deps: Deps, flags: Flags): string {
+  const app = application(deps, flags);
   const row = deletePublicKey(deps, cliActor, app, { thumbprint: one(flags, 'thumbprint') });
   if (!row) fail(`--thumbprint: no active key of ${app.name} has that thumbprint`);
   return '';

@@ -10,11 +10,8 @@ import { listUsers } from './admin/users.ts';
 import { grantedApis } from './credentials/applications.ts';
 import { parseId } from './validation.ts';
 import type { DomainResult } from './result.ts';
+import { fail, one, type Flags } from './cli-args.ts';
 
-export type Flags = Map<string, string[]>;
-type Fail = (message: string) => never;
-
-const one = (flags: Flags, name: string) => flags.get(name)?.[0];
 
 // Rows as JSON, or one tab-separated line each.
 function print(flags: Flags, rows: Array<Record<string, unknown>>, columns: string[]): string {
@@ -22,7 +19,7 @@ function print(flags: Flags, rows: Array<Record<string, unknown>>, columns: stri
   return rows.map((r) => columns.map((c) => String(Array.isArray(r[c]) ? (r[c] as unknown[]).join(',') : (r[c] ?? ''))).join('\t')).join('\n');
 }
 
-function organisationFilter(deps: Deps, flags: Flags, fail: Fail): number | null {
+function organisationFilter(deps: Deps, flags: Flags): number | null {
   const raw = one(flags, 'organisation');
   if (raw === undefined) return null;
   const id = parseId(raw);
@@ -43,8 +40,8 @@ export function listOrganisationsCommand(deps: Deps, flags: Flags): string {
   return print(flags, rows, ['id', 'countryCode', 'name', 'users', 'applications', 'activeSecrets']);
 }
 
-export function listApplicationsCommand(deps: Deps, flags: Flags, fail: Fail): string {
-  const only = organisationFilter(deps, flags, fail);
+export function listApplicationsCommand(deps: Deps, flags: Flags): string {
+  const only = organisationFilter(deps, flags);
   const orgs = listOrganisations(deps.db, deps.clock.now()).filter((o) => only === null || o.id === only);
   const rows = orgs.flatMap((o) =>
     applicationsOf(deps.db, o.id).map((a) => ({
@@ -65,8 +62,8 @@ export function listApisCommand(deps: Deps, flags: Flags): string {
   return print(flags, rows, ['code', 'name', 'productionResource', 'sandboxResource', 'applications']);
 }
 
-export function listUsersCommand(deps: Deps, flags: Flags, fail: Fail): string {
-  const only = organisationFilter(deps, flags, fail);
+export function listUsersCommand(deps: Deps, flags: Flags): string {
+  const only = organisationFilter(deps, flags);
   const scopes = only === null ? [null, ...listOrganisations(deps.db, deps.clock.now()).map((o) => o.id)] : [only];
   const rows = scopes.flatMap((orgId) =>
     listUsers(deps.db, orgId).map((u) => ({ id: u.id, email: u.email, name: u.displayName, organisationId: orgId, admin: u.isAdmin, setUp: u.setUp, disabled: u.disabled })),

@@ -21,17 +21,9 @@ import { formatSummary, sendExpiryReminders } from './notifications/reminders.ts
 
 
 import { addPublicKeyCommand, deleteCredentialCommand } from './cli-keys.ts';
-import { parseArgs, UsageError, type CommandSpec } from './cli-args.ts';
-import { createApiCommand, listApisCommand, listApplicationsCommand, listOrganisationsCommand, listUsersCommand, type Flags } from './cli-listings.ts';
+import { one, parseArgs, UsageError, type CommandSpec } from './cli-args.ts';
+import { createApiCommand, listApisCommand, listApplicationsCommand, listOrganisationsCommand, listUsersCommand } from './cli-listings.ts';
 
-
-function one(flags: Flags, name: string): string | undefined {
-  return flags.get(name)?.[0];
-}
-
-const usageFail = (message: string): never => {
-  throw new UsageError(message);
-};
 
 function unwrap<T>(result: DomainResult<T>): T {
   if (!result.ok) throw new UsageError(`--${result.field}: ${result.message}`);
@@ -135,13 +127,13 @@ export const commands: Record<string, CommandSpec> = {
     usage: 'add-public-key --client-id ID --name N --file PATH [--expires YYYY-MM-DD]',
     flags: { 'client-id': 'value', name: 'value', file: 'value', expires: 'value' },
     required: ['client-id', 'name', 'file'],
-    run: (deps, f) => addPublicKeyCommand(deps, f, usageFail),
+    run: addPublicKeyCommand,
   },
   'delete-credential': {
     usage: 'delete-credential --client-id ID --thumbprint T',
     flags: { 'client-id': 'value', thumbprint: 'value' },
     required: ['client-id', 'thumbprint'],
-    run: (deps, f) => deleteCredentialCommand(deps, f, usageFail),
+    run: deleteCredentialCommand,
   },
   'create-api': {
     usage: 'create-api --code C --name N --production-resource URL --sandbox-resource URL',
@@ -150,9 +142,9 @@ export const commands: Record<string, CommandSpec> = {
     run: (deps, f) => createApiCommand(deps, f, unwrap),
   },
   'list-organisations': { usage: 'list-organisations [--json]', flags: { json: 'boolean' }, required: [], run: listOrganisationsCommand },
-  'list-applications': { usage: 'list-applications [--organisation ID] [--json]', flags: { organisation: 'value', json: 'boolean' }, required: [], run: (deps, f) => listApplicationsCommand(deps, f, usageFail) },
+  'list-applications': { usage: 'list-applications [--organisation ID] [--json]', flags: { organisation: 'value', json: 'boolean' }, required: [], run: listApplicationsCommand },
   'list-apis': { usage: 'list-apis [--json]', flags: { json: 'boolean' }, required: [], run: listApisCommand },
-  'list-users': { usage: 'list-users [--organisation ID] [--json]', flags: { organisation: 'value', json: 'boolean' }, required: [], run: (deps, f) => listUsersCommand(deps, f, usageFail) },
+  'list-users': { usage: 'list-users [--organisation ID] [--json]', flags: { organisation: 'value', json: 'boolean' }, required: [], run: listUsersCommand },
   'rotate-signing-key': {
     usage: 'rotate-signing-key',
     flags: {},

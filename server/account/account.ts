@@ -28,12 +28,13 @@ export function findAccount(deps: Pick<Deps, 'db'>, userId: number): UserRow | u
 
 // The current password (limited per address like sign-in), then a code from the
 // authenticator app or a recovery code (limited per user like the second step).
-async function proveIdentity(deps: AccountDeps, user: UserRow, input: { current?: unknown; code: unknown }, actor: AuditActor, limiter: RateLimiter | null): Promise<FieldErrors> {
+// `throttled`: a limit (per address or per user) refused the attempt.
+async function proveIdentity(deps: AccountDeps, user: UserRow, input: { current?: unknown; code: unknown }, actor: AuditActor, limiter: RateLimiter | null): Promise<{ errors: FieldErrors; throttled: boolean }> {
   const errors: FieldErrors = {};
   if (input.current !== undefined && limiter) {
     const ip = actor.ip ?? 'unknown';
     const limit = limiter.hit(ip);
-    if (!limit.allowed) return { current: `Too many attempts from your network. Try again in ${Math.ceil(limit.retryAfterSeconds / 60)} minutes.` };
+    if (!limit.allowed) return { errors: { current: `Too many attempts from your network. Try again in ${Math.ceil(limit.retryAfterSeconds / 60)} minutes.` }, throttled: true };
     const ok = typeof input.current === 'string' && user.passwordHash !== null && (await verifyPassword(user.passwordHash, input.current));
     if (ok) limiter.release(ip);
     else {
@@ -44,7 +45,7 @@ async function proveIdentity(deps: AccountDeps, user: UserRow, input: { current?
   const step = verifySecondStep(deps, user, input.code, actor);
   if (step.kind === 'locked') errors.code = `Too many wrong codes. Verification is locked; try again in ${Math.ceil(step.retryAfterSeconds / 60)} minutes.`;
   else if (step.kind === 'wrong') errors.code = 'That code is not valid. Enter the current 6-digit code from your authenticator app, or a recovery code.';
-  return errors;
+  return { errors, throttled: step.kind === 'locked' };
 }
 
 export async function changePassword(
@@ -62,7 +63,7 @@ export async function changePassword(
   else if (password !== input.confirm) errors.password = 'The two new passwords do not match.';
   if (errors.password) return { ok: false, status: 422, errors };
   const proof = await proveIdentity(deps, user, input, actor, limiter);
-  if (Object.keys(proof).length) return { ok: false, status: proof.code?.startsWith('Too many') || proof.current?.startsWith('Too many') ? 429 : 401, errors: proof };
+  if (Object.keys(proof.errors).length) return { ok: false, status: proof.throttled ? 429 : 401, errors: proof.errors };
   const passwordHash = await hashPassword(password);
   const { db, clock } = deps;
   const ended = immediate(db, () => {
@@ -78,7 +79,7 @@ export async function changePassword(
 
 // Replacing the authenticator app, step 1: prove the current factor; a new seed follows.
 export async function proveForNewAuthenticator(deps: AccountDeps, user: UserRow, code: unknown, actor: AuditActor): Promise<Outcome> {
-  const errors = await proveIdentity(deps, user, { code }, actor, null);
+  const { errors } = await proveIdentity(deps, user, { code }, actor, null);
   return Object.keys(errors).length ? { ok: false, status: 401, errors } : { ok: true, value: null };
 }
 
@@ -94,7 +95,7 @@ export async function confirmNewAuthenticator(deps: AccountDeps, user: UserRow, 
 }
 
 export async function regenerateRecoveryCodes(deps: AccountDeps, user: UserRow, code: unknown, actor: AuditActor): Promise<Outcome<string[]>> {
-  const errors = await proveIdentity(deps, user, { code }, actor, null);
+  const { errors } = await proveIdentity(deps, user, { code }, actor, null);
   if (Object.keys(errors).length) return { ok: false, status: 401, errors };
   const codes = generateRecoveryCodes();
   immediate(deps.db, () => {

@@ -2,30 +2,26 @@
 //   POST /login/passkey/options, POST /login/passkey          — a passkey alone (user verification)
 //   POST /login/verify/passkey/options, POST /login/verify/passkey — the second step after the password
 // A refusal is a plain message and an audit event; never a 500.
-import { Router, type Request } from 'express';
+import { Router } from 'express';
 import express from 'express';
 import { eq } from 'drizzle-orm';
 import { users } from '../../db/schema.ts';
 import type { Deps } from '../deps.ts';
 import { recordAudit } from '../audit/audit.ts';
 import { homeFor, toSessionUser } from '../auth/guards.ts';
-import { startSignedInSession } from '../auth/sessions.ts';
+import { pendingUserId, startSignedInSession } from '../auth/sessions.ts';
 import { authenticationOptions, takeChallenge, verifyPasskey } from './passkeys.ts';
 
 export function passkeySignInRoutes(deps: Deps): Router {
   const { db, clock } = deps;
   const router = Router();
   const json = express.json({ limit: '64kb' });
-  const pendingUserId = (req: Request) => {
-    const id = req.session?.pendingUserId;
-    return typeof id === 'number' && clock.now() - (req.session.pendingAt ?? 0) <= 10 * 60 * 1000 ? id : null;
-  };
 
   for (const step of ['sign-in', 'second-step'] as const) {
     const base = step === 'sign-in' ? '/login/passkey' : '/login/verify/passkey';
 
     router.post(`${base}/options`, json, async (req, res) => {
-      const userId = step === 'sign-in' ? null : pendingUserId(req);
+      const userId = step === 'sign-in' ? null : pendingUserId(req, clock.now());
       if (step === 'second-step' && userId === null) return res.status(401).json({ error: 'invalid_request', error_description: 'Sign in with your password first.' });
       const { options, pending } = await authenticationOptions(deps, userId);
       req.session.webauthn = pending;
@@ -35,7 +31,7 @@ export function passkeySignInRoutes(deps: Deps): Router {
     router.post(base, json, async (req, res) => {
       const pending = takeChallenge(req.session.webauthn, step, clock.now());
       delete req.session.webauthn; // single use
-      if (step === 'second-step' && (pending?.userId ?? null) !== pendingUserId(req)) {
+      if (step === 'second-step' && (pending?.userId ?? null) !== pendingUserId(req, clock.now())) {
         return res.status(401).json({ error: 'invalid_request', error_description: 'Sign in with your password first.' });
       }
       const result = await verifyPasskey(deps, pending, (req.body as { response?: unknown } | undefined)?.response);

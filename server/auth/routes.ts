@@ -15,13 +15,11 @@ import { findInvitation } from './invitations.ts';
 import { actorOf, currentUser, homeFor, toSessionUser } from './guards.ts';
 import { verifySecondStep } from './second-step.ts';
 import { completeSetup } from './setup.ts';
-import { regenerate, saveSession, startSignedInSession } from './sessions.ts';
+import { pendingUserId, regenerate, saveSession, startSignedInSession } from './sessions.ts';
 
 // Password attempts per address: enough for a person who mistypes, far too few for spraying.
 export const PASSWORD_ATTEMPTS_PER_IP = 10;
 export const PASSWORD_WINDOW_MS = 15 * 60 * 1000;
-// How long a password step stays good for finishing the second step.
-const PENDING_LIFETIME_MS = 10 * 60 * 1000;
 
 type UserRow = typeof users.$inferSelect;
 
@@ -92,9 +90,8 @@ export function authRoutes(deps: Deps, passport: InstanceType<typeof Passport>, 
   });
 
   const pendingUser = (req: Request): UserRow | null => {
-    const id = req.session?.pendingUserId;
-    const at = req.session?.pendingAt ?? 0;
-    if (id === undefined || clock.now() - at > PENDING_LIFETIME_MS) return null;
+    const id = pendingUserId(req, clock.now());
+    if (id === null) return null;
     const row = db.select().from(users).where(eq(users.id, id)).get();
     return row && row.disabledAt === null && row.totpSecret ? row : null;
   };

@@ -10,6 +10,16 @@ declare module 'express-session' {
   }
 }
 
+// How long a password step stays good for finishing the second step.
+export const PENDING_LIFETIME_MS = 10 * 60 * 1000;
+
+// The user who gave the right password in this session and may now finish the second
+// step (with a code or a passkey), or null.
+export function pendingUserId(req: Request, now: number): number | null {
+  const id = req.session?.pendingUserId;
+  return typeof id === 'number' && now - (req.session.pendingAt ?? 0) <= PENDING_LIFETIME_MS ? id : null;
+}
+
 export function regenerate(req: Request): Promise<void> {
   return new Promise((resolve, reject) => req.session.regenerate((err) => (err ? reject(err) : resolve())));
 }

@@ -95,7 +95,7 @@ export function createClientAuthentication({ sqlite, clock, config, logger, addr
       key = await verifyAssertion(assertion, peeked!.clientId, peeked!.kid, remote, clock.now());
     }
     if (!client || !key) return fail(req, ip, clientId, fingerprint, false);
-    if (key.id !== JWKS_CREDENTIAL) lastUse.noteKey(key.id);
+    if (key.id !== JWKS_CREDENTIAL) lastUse.note(key.id);
     return { ...client, secretId: key.id };
   }
 
@@ -154,9 +154,6 @@ function createLastUseRecorder(sqlite: Database.Database, clock: Clock, logger: 
       lastNoted.set(secretId, now);
       pending.set(secretId, now);
       schedule(LAST_USE_FLUSH_MS);
-    },
-    noteKey(keyId: string) {
-      this.note(keyId);
     },
     flush,
     close: flush,
