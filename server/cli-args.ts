@@ -2,6 +2,7 @@
 // options, missing values and stray arguments are errors), with our own messages.
 import { parseArgs as parseNodeArgs } from 'node:util';
 import type { Deps } from './deps.ts';
+import type { DomainResult } from './result.ts';
 export class UsageError extends Error {}
 
 // A command's options by name; each holds every value given.
@@ -12,6 +13,15 @@ export const one = (flags: Flags, name: string): string | undefined => flags.get
 // Bad input: a message on stderr and exit code 2 (runCli catches it).
 export function fail(message: string): never {
   throw new UsageError(message);
+}
+
+// A domain result's value, or its failure as the command line says it: each field
+// named as its option (`options` maps a form field to an option where they differ).
+export function unwrap<T>(result: DomainResult<T>, options: Record<string, string> = {}): T {
+  if (result.ok) return result.value;
+  const fields = Object.entries(result.errors).filter(([, message]) => message);
+  if (!fields.length) fail(result.message);
+  return fail(fields.map(([field, message]) => `--${options[field] ?? field}: ${message}`).join('; '));
 }
 
 export interface CommandSpec {

@@ -5,7 +5,7 @@ import type { Deps } from './deps.ts';
 import { cliActor } from './audit/audit.ts';
 import { findApplicationByClientId } from './admin/applications.ts';
 import { addPublicKey, deletePublicKey, MAX_UPLOAD_BYTES } from './credentials/public-keys.ts';
-import { fail, one, type Flags } from './cli-args.ts';
+import { fail, one, unwrap, type Flags } from './cli-args.ts';
 
 function application(deps: Deps, flags: Flags) {
   const app = findApplicationByClientId(deps.db, one(flags, 'client-id')!);
@@ -25,9 +25,9 @@ export function addPublicKeyCommand(deps: Deps, flags: Flags): string {
   if (size > MAX_UPLOAD_BYTES) fail(`--file: the file is too large (${size} bytes; at most ${MAX_UPLOAD_BYTES})`);
   const text = fs.readFileSync(file, 'utf8');
   const r = addPublicKey(deps, cliActor, app, { name: one(flags, 'name'), key: text, expires: one(flags, 'expires') });
-  if (!r.ok) fail(Object.entries(r.errors).map(([k, v]) => `--${k === 'key' ? 'file' : k}: ${v}`).join('; '));
-  if (r.ok && r.notice) process.stderr.write(`${r.notice}\n`);
-  return r.ok ? r.row.thumbprint : '';
+  const { row, notice } = unwrap(r, { key: 'file' });
+  if (notice) process.stderr.write(`${notice}\n`);
+  return row.thumbprint;
 }
 
 export function deleteCredentialCommand(deps: Deps, flags: Flags): string {

@@ -9,8 +9,7 @@ import { applicationsOf } from './admin/applications.ts';
 import { listUsers } from './admin/users.ts';
 import { grantedApis } from './credentials/applications.ts';
 import { parseId } from './validation.ts';
-import type { DomainResult } from './result.ts';
-import { fail, one, type Flags } from './cli-args.ts';
+import { fail, one, unwrap, type Flags } from './cli-args.ts';
 
 
 // Rows as JSON, or one tab-separated line each.
@@ -27,12 +26,12 @@ function organisationFilter(deps: Deps, flags: Flags): number | null {
   return id;
 }
 
-export function createApiCommand(deps: Deps, flags: Flags, unwrap: <T>(r: DomainResult<T>) => T): string {
+export function createApiCommand(deps: Deps, flags: Flags): string {
   const input = { code: one(flags, 'code'), name: one(flags, 'name'), sandbox: one(flags, 'sandbox-resource'), production: one(flags, 'production-resource') };
   const r = createApi(deps.db, deps.clock, cliActor, input);
   // The console's field names, as the command's options.
   const option: Record<string, string> = { sandbox: 'sandbox-resource', production: 'production-resource' };
-  return unwrap(r.ok ? r : { ...r, field: option[r.field] ?? r.field }).code;
+  return unwrap(r, option).code;
 }
 
 export function listOrganisationsCommand(deps: Deps, flags: Flags): string {

@@ -9,7 +9,6 @@ import { cliActor, recordAudit } from './audit/audit.ts';
 import { rotateSigningKey } from './oauth/keys.ts';
 import { inviteAdmin, inviteUser } from './admin/users.ts';
 import { createOrganisation } from './admin/organisations.ts';
-import type { DomainResult } from './result.ts';
 import { createApplication, findApplicationByClientId } from './admin/applications.ts';
 import { createClientSecret } from './credentials/secrets.ts';
 import { setupUrl } from './auth/invitations.ts';
@@ -18,17 +17,9 @@ import { fixedClock } from './clock.ts';
 import { recordedBaseUrl } from './settings.ts';
 import { createLogger } from './log.ts';
 import { formatSummary, sendExpiryReminders } from './notifications/reminders.ts';
-
-
 import { addPublicKeyCommand, deleteCredentialCommand } from './cli-keys.ts';
-import { one, parseArgs, UsageError, type CommandSpec } from './cli-args.ts';
+import { one, parseArgs, unwrap, UsageError, type CommandSpec } from './cli-args.ts';
 import { createApiCommand, listApisCommand, listApplicationsCommand, listOrganisationsCommand, listUsersCommand } from './cli-listings.ts';
-
-
-function unwrap<T>(result: DomainResult<T>): T {
-  if (!result.ok) throw new UsageError(`--${result.field}: ${result.message}`);
-  return result.value;
-}
 
 export const commands: Record<string, CommandSpec> = {
   'invite-admin': {
@@ -84,12 +75,10 @@ export const commands: Record<string, CommandSpec> = {
       if (app.disabledAt !== null) throw new UsageError(`--client-id: the application ${app.name} is disabled`);
       requireMailableBaseUrl(deps);
       const result = createClientSecret(deps, cliActor, app, { name: one(f, 'name'), expires: one(f, 'expires') });
-      if (!result.ok) {
-        throw new UsageError(result.status === 409 ? result.message : Object.entries(result.errors).map(([k, v]) => `--${k}: ${v}`).join('; '));
-      }
+      const { secret } = unwrap(result);
       // The application's credential managers hear of it, as when a secret is made on the page.
       await deps.notify.idle();
-      return result.secret;
+      return secret;
     },
   },
   'send-expiry-reminders': {
@@ -139,7 +128,7 @@ export const commands: Record<string, CommandSpec> = {
     usage: 'create-api --code C --name N --production-resource URL --sandbox-resource URL',
     flags: { code: 'value', name: 'value', 'production-resource': 'value', 'sandbox-resource': 'value' },
     required: ['code', 'name', 'production-resource', 'sandbox-resource'],
-    run: (deps, f) => createApiCommand(deps, f, unwrap),
+    run: (deps, f) => createApiCommand(deps, f),
   },
   'list-organisations': { usage: 'list-organisations [--json]', flags: { json: 'boolean' }, required: [], run: listOrganisationsCommand },
   'list-applications': { usage: 'list-applications [--organisation ID] [--json]', flags: { organisation: 'value', json: 'boolean' }, required: [], run: listApplicationsCommand },

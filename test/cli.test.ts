@@ -5,18 +5,8 @@ import { spawnSync, spawn } from 'node:child_process';
 import { eq } from 'drizzle-orm';
 import { tempDir } from './helpers/portal.ts';
 import { openDatabase } from '../db/client.ts';
-import { runCli } from '../server/cli.ts';
-import { bootstrap } from '../server/bootstrap.ts';
-import { memoryLogger } from '../server/log.ts';
+import { cliInProcess as inProcess } from './helpers/cli.ts';
 import { applications, credentialManagers, users } from '../db/schema.ts';
-
-// The same commands in this process, output captured.
-async function inProcess(args: string[], env: Record<string, string>) {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(args, () => bootstrap({ env: { PORTAL_ENV: 'production', ...env }, logger: memoryLogger() }), { out: (t) => (stdout += t), err: (t) => (stderr += t) });
-  return { code, stdout: stdout.trim(), stderr: stderr.trim() };
-}
 
 function portal(args: string[], env: Record<string, string>) {
   const r = spawnSync(process.execPath, ['--import', 'tsx', 'server/cli.ts', ...args], {

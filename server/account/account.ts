@@ -15,12 +15,11 @@ import { generateRecoveryCodes, replaceRecoveryCodes } from '../auth/recovery-co
 import { verifySecondStep } from '../auth/second-step.ts';
 import { IDLE_TIMEOUT_MS } from '../auth/session-store.ts';
 import type { RateLimiter } from '../http/rate-limit.ts';
-import type { FieldErrors } from '../result.ts';
+import { failure, invalid, success, type DomainResult, type FieldErrors } from '../result.ts';
 import { sendAccountNotice } from './notices.ts';
 
 type UserRow = typeof users.$inferSelect;
 export type AccountDeps = Pick<Deps, 'db' | 'clock' | 'config' | 'masterKey' | 'logger' | 'mailer'>;
-export type Outcome<T = null> = { ok: true; value: T } | { ok: false; status: number; errors: FieldErrors };
 
 export function findAccount(deps: Pick<Deps, 'db'>, userId: number): UserRow | undefined {
   return deps.db.select().from(users).where(eq(users.id, userId)).get();
@@ -55,15 +54,15 @@ export async function changePassword(
   currentSid: string,
   actor: AuditActor,
   limiter: RateLimiter,
-): Promise<Outcome> {
+): Promise<DomainResult<null>> {
   const password = typeof input.password === 'string' ? input.password : '';
   const errors: FieldErrors = {};
   const problem = passwordProblem(password, user.email);
   if (problem) errors.password = problem;
   else if (password !== input.confirm) errors.password = 'The two new passwords do not match.';
-  if (errors.password) return { ok: false, status: 422, errors };
+  if (errors.password) return invalid(errors);
   const proof = await proveIdentity(deps, user, input, actor, limiter);
-  if (Object.keys(proof.errors).length) return { ok: false, status: proof.throttled ? 429 : 401, errors: proof.errors };
+  if (Object.keys(proof.errors).length) return invalid(proof.errors, proof.throttled ? 429 : 401);
   const passwordHash = await hashPassword(password);
   const { db, clock } = deps;
   const ended = immediate(db, () => {
@@ -74,36 +73,36 @@ export async function changePassword(
   });
   await sendAccountNotice(deps, user, 'password', actor);
   deps.logger.info('password changed', { userId: user.id, endedSessions: ended });
-  return { ok: true, value: null };
+  return success(null);
 }
 
 // Replacing the authenticator app, step 1: prove the current factor; a new seed follows.
-export async function proveForNewAuthenticator(deps: AccountDeps, user: UserRow, code: unknown, actor: AuditActor): Promise<Outcome> {
+export async function proveForNewAuthenticator(deps: AccountDeps, user: UserRow, code: unknown, actor: AuditActor): Promise<DomainResult<null>> {
   const { errors } = await proveIdentity(deps, user, { code }, actor, null);
-  return Object.keys(errors).length ? { ok: false, status: 401, errors } : { ok: true, value: null };
+  return Object.keys(errors).length ? invalid(errors, 401) : success(null);
 }
 
 // Step 2: the first code of the new app confirms the new seed; the old one is void at once.
-export async function confirmNewAuthenticator(deps: AccountDeps, user: UserRow, seed: string, code: unknown, actor: AuditActor): Promise<Outcome> {
+export async function confirmNewAuthenticator(deps: AccountDeps, user: UserRow, seed: string, code: unknown, actor: AuditActor): Promise<DomainResult<null>> {
   const { db, clock } = deps;
   const step = typeof code === 'string' ? matchTotpStep(seed, code.trim(), clock.now()) : null;
-  if (step === null) return { ok: false, status: 422, errors: { newCode: 'That code is not valid. Enter the 6-digit code the new app shows now.' } };
+  if (step === null) return failure('newCode', 'That code is not valid. Enter the 6-digit code the new app shows now.');
   db.update(users).set({ totpSecret: encrypt(deps.masterKey, seed), totpLastStep: step, failedTotpCount: 0, totpLockedUntil: null }).where(eq(users.id, user.id)).run();
   recordAudit(db, clock, actor, { action: 'account.authenticator_replaced', organisationId: user.organisationId });
   await sendAccountNotice(deps, user, 'authenticator', actor);
-  return { ok: true, value: null };
+  return success(null);
 }
 
-export async function regenerateRecoveryCodes(deps: AccountDeps, user: UserRow, code: unknown, actor: AuditActor): Promise<Outcome<string[]>> {
+export async function regenerateRecoveryCodes(deps: AccountDeps, user: UserRow, code: unknown, actor: AuditActor): Promise<DomainResult<string[]>> {
   const { errors } = await proveIdentity(deps, user, { code }, actor, null);
-  if (Object.keys(errors).length) return { ok: false, status: 401, errors };
+  if (Object.keys(errors).length) return invalid(errors, 401);
   const codes = generateRecoveryCodes();
   immediate(deps.db, () => {
     replaceRecoveryCodes(deps.db, user.id, codes);
     recordAudit(deps.db, deps.clock, actor, { action: 'account.recovery_codes_replaced', organisationId: user.organisationId });
   });
   await sendAccountNotice(deps, user, 'recovery-codes', actor);
-  return { ok: true, value: codes };
+  return success(codes);
 }
 
 export function remainingRecoveryCodes(deps: Pick<Deps, 'db'>, userId: number): number {

@@ -37,9 +37,9 @@ export function passkeySignInRoutes(deps: Deps): Router {
       const result = await verifyPasskey(deps, pending, (req.body as { response?: unknown } | undefined)?.response);
       if (!result.ok) {
         recordAudit(db, clock, { label: 'anonymous', ip: req.ip ?? null }, { action: 'login.passkey_failed', details: { step } });
-        return res.status(401).json({ error: 'invalid_grant', error_description: result.message });
+        return res.status(result.status).json({ error: 'invalid_grant', error_description: result.message });
       }
-      const user = result.user;
+      const user = result.value;
       const sessionUser = toSessionUser(user);
       await startSignedInSession(req, sessionUser, clock.now());
       db.update(users).set({ lastSignInAt: clock.now(), failedTotpCount: 0, totpLockedUntil: null }).where(eq(users.id, user.id)).run();

@@ -11,7 +11,7 @@ import { passkeys, users } from '../../db/schema.ts';
 import type { Deps } from '../deps.ts';
 import { recordAudit, type AuditActor } from '../audit/audit.ts';
 import { parseName } from '../validation.ts';
-import type { FieldErrors } from '../result.ts';
+import { failure, refused, success, type DomainResult } from '../result.ts';
 import { sendAccountNotice } from './notices.ts';
 
 type UserRow = typeof users.$inferSelect;
@@ -68,11 +68,11 @@ export async function registerPasskey(
   response: unknown,
   nameInput: unknown,
   actor: AuditActor,
-): Promise<{ ok: true } | { ok: false; errors: FieldErrors }> {
+): Promise<DomainResult<null>> {
   const name = parseName(nameInput, 'Passkey name', 60);
-  if (!name.ok) return { ok: false, errors: { name: name.message } };
-  if (!pending || pending.userId !== user.id) return { ok: false, errors: { passkey: 'The request to add a passkey has expired. Try again.' } };
-  if (listPasskeys(deps, user.id).length >= MAX_PASSKEYS) return { ok: false, errors: { passkey: `You have ${MAX_PASSKEYS} passkeys, the most allowed. Remove one first.` } };
+  if (!name.ok) return failure('name', name.message);
+  if (!pending || pending.userId !== user.id) return failure('passkey', 'The request to add a passkey has expired. Try again.');
+  if (listPasskeys(deps, user.id).length >= MAX_PASSKEYS) return failure('passkey', `You have ${MAX_PASSKEYS} passkeys, the most allowed. Remove one first.`);
   const { verifyRegistrationResponse } = await import('@simplewebauthn/server');
   const { rpID, origin } = relyingParty(deps.config.baseUrl);
   let verified;
@@ -80,12 +80,12 @@ export async function registerPasskey(
     verified = await verifyRegistrationResponse({ response: response as RegistrationResponseJSON, expectedChallenge: pending.challenge, expectedOrigin: origin, expectedRPID: rpID, requireUserVerification: true });
   } catch (err) {
     deps.logger.warn('passkey registration refused', { userId: user.id, error: String((err as Error)?.message ?? err) });
-    return { ok: false, errors: { passkey: 'Your browser’s answer could not be verified. Try again.' } };
+    return failure('passkey', 'Your browser’s answer could not be verified. Try again.');
   }
-  if (!verified.verified) return { ok: false, errors: { passkey: 'Your browser’s answer could not be verified. Try again.' } };
+  if (!verified.verified) return failure('passkey', 'Your browser’s answer could not be verified. Try again.');
   const { credential } = verified.registrationInfo;
   if (deps.db.select({ id: passkeys.id }).from(passkeys).where(eq(passkeys.id, credential.id)).get()) {
-    return { ok: false, errors: { passkey: 'This passkey is already registered.' } };
+    return failure('passkey', 'This passkey is already registered.');
   }
   deps.db
     .insert(passkeys)
@@ -93,7 +93,7 @@ export async function registerPasskey(
     .run();
   recordAudit(deps.db, deps.clock, actor, { action: 'account.passkey_added', organisationId: user.organisationId, target: name.value });
   await sendAccountNotice(deps, user, 'passkey-added', actor, `“${name.value}”`);
-  return { ok: true };
+  return success(null);
 }
 
 export async function removePasskey(deps: Pick<Deps, 'db' | 'config' | 'clock' | 'mailer' | 'logger'>, user: UserRow, id: string, actor: AuditActor): Promise<boolean> {
@@ -122,15 +122,15 @@ export async function verifyPasskey(
   deps: Pick<Deps, 'db' | 'config' | 'clock' | 'logger'>,
   pending: PendingChallenge | null,
   response: unknown,
-): Promise<{ ok: true; user: UserRow } | { ok: false; message: string }> {
-  const refused = { ok: false as const, message: 'That passkey could not be used to sign in. Try again, or sign in with your password.' };
-  if (!pending) return { ok: false, message: 'The passkey request has expired. Try again.' };
+): Promise<DomainResult<UserRow>> {
+  const refusal = refused('That passkey could not be used to sign in. Try again, or sign in with your password.', 401);
+  if (!pending) return refused('The passkey request has expired. Try again.', 401);
   const id = (response as { id?: unknown })?.id;
-  if (typeof id !== 'string') return refused;
+  if (typeof id !== 'string') return refusal;
   const row = deps.db.select().from(passkeys).where(eq(passkeys.id, id)).get();
-  if (!row || (pending.userId !== null && row.userId !== pending.userId)) return refused;
+  if (!row || (pending.userId !== null && row.userId !== pending.userId)) return refusal;
   const user = deps.db.select().from(users).where(eq(users.id, row.userId)).get();
-  if (!user || user.disabledAt !== null) return refused;
+  if (!user || user.disabledAt !== null) return refusal;
   const { verifyAuthenticationResponse } = await import('@simplewebauthn/server');
   const { rpID, origin } = relyingParty(deps.config.baseUrl);
   try {
@@ -142,7 +142,7 @@ export async function verifyPasskey(
       credential: { id: row.id, publicKey: fromB64(row.publicKey), counter: row.counter, transports: JSON.parse(row.transports) as AuthenticatorTransportFuture[] },
       requireUserVerification: pending.userId === null,
     });
-    if (!result.verified) return refused;
+    if (!result.verified) return refusal;
     // The counter only grows (a cloned authenticator would repeat it); a racing use of
     // the same counter loses here.
     const updated = deps.db
@@ -150,10 +150,10 @@ export async function verifyPasskey(
       .set({ counter: result.authenticationInfo.newCounter, lastUsedAt: deps.clock.now() })
       .where(and(eq(passkeys.id, row.id), eq(passkeys.counter, row.counter)))
       .run().changes;
-    if (updated !== 1) return refused;
-    return { ok: true, user };
+    if (updated !== 1) return refusal;
+    return success(user);
   } catch (err) {
     deps.logger.warn('passkey sign-in refused', { error: String((err as Error)?.message ?? err) });
-    return refused;
+    return refusal;
   }
 }

@@ -3,7 +3,6 @@
 // JavaScript; only the passkey ceremonies need it (and the page says so).
 import { Router, type Request, type Response } from 'express';
 import express from 'express';
-import QRCode from 'qrcode';
 import type { Deps } from '../deps.ts';
 import { actorOf, currentUser, requireSignedIn } from '../auth/guards.ts';
 import { decrypt, encrypt } from '../crypto.ts';
@@ -12,7 +11,7 @@ import { layoutModel, sendHtml, setFlash } from '../http/views.ts';
 import { HttpError } from '../http/errors.ts';
 import type { RateLimiter } from '../http/rate-limit.ts';
 import { formatDateTime } from '../dates.ts';
-import { formatSeedForDisplay, generateTotpSeed, totpUri } from '../auth/totp.ts';
+import { formatSeedForDisplay, generateTotpSeed, totpQrCode, totpUri } from '../auth/totp.ts';
 import type { FieldErrors } from '../result.ts';
 import { describeAccountEvent } from './activity.ts';
 import {
@@ -62,7 +61,7 @@ export function accountRoutes(deps: Deps, passwordLimiter: RateLimiter): Router 
         remaining,
         fewCodes: remaining <= 2,
         codes: extra.codes ?? [],
-        newSeed: seed ? { qr: await QRCode.toDataURL(totpUri(seed, user.email), { errorCorrectionLevel: 'M', margin: 1, width: 200 }), key: formatSeedForDisplay(seed) } : null,
+        newSeed: seed ? { qr: await totpQrCode(totpUri(seed, user.email), 200), key: formatSeedForDisplay(seed) } : null,
         sessions: listSessions(deps, user.id, req.sessionID).map((s) => ({ ...s, started: formatDateTime(s.startedAt, config.timezone), lastSeen: formatDateTime(s.lastSeenAt, config.timezone) })),
         activity: recentActivity(deps, user).map((e) => ({ when: formatDateTime(e.at, config.timezone), text: describeAccountEvent(e), ip: e.ip ?? '' })),
         passkeys: listPasskeys(deps, user.id).map((p) => ({ id: p.id, name: p.name, added: formatDateTime(p.createdAt, config.timezone), lastUsed: p.lastUsedAt ? formatDateTime(p.lastUsedAt, config.timezone) : 'never' })),

@@ -4,8 +4,8 @@ import { immediate } from '../../db/client.ts';
 import { apis, applicationApis } from '../../db/schema.ts';
 import type { Clock } from '../clock.ts';
 import { recordAudit, type AuditActor } from '../audit/audit.ts';
-import { parseApiCode, parseName } from '../validation.ts';
-import type { DomainResult } from '../result.ts';
+import { parseApiCode, parseName, type Parsed } from '../validation.ts';
+import { failure, type DomainResult } from '../result.ts';
 
 // The association's APIs as the sandbox seeds them (also what tests start from).
 export const DEMO_APIS = [
@@ -32,7 +32,7 @@ export function listApis(db: Db) {
     .all();
 }
 
-function parseResource(input: unknown, label: string): { ok: true; value: string } | { ok: false; message: string } {
+function parseResource(input: unknown, label: string): Parsed<string> {
   if (typeof input !== 'string' || input.trim() === '') return { ok: false, message: `Enter the ${label} resource identifier.` };
   const value = input.trim();
   try {
@@ -46,16 +46,16 @@ function parseResource(input: unknown, label: string): { ok: true; value: string
 
 export function createApi(db: Db, clock: Clock, actor: AuditActor, input: { code: unknown; name: unknown; sandbox: unknown; production: unknown }): DomainResult<{ code: string }> {
   const code = parseApiCode(input.code);
-  if (!code.ok) return { ok: false, field: 'code', message: code.message };
+  if (!code.ok) return failure('code', code.message);
   const name = parseName(input.name, 'API name', 100);
-  if (!name.ok) return { ok: false, field: 'name', message: name.message };
+  if (!name.ok) return failure('name', name.message);
   const sandbox = parseResource(input.sandbox, 'sandbox');
-  if (!sandbox.ok) return { ok: false, field: 'sandbox', message: sandbox.message };
+  if (!sandbox.ok) return failure('sandbox', sandbox.message);
   const production = parseResource(input.production, 'production');
-  if (!production.ok) return { ok: false, field: 'production', message: production.message };
-  if (sandbox.value === production.value) return { ok: false, field: 'production', message: 'Sandbox and production need different resource identifiers.' };
+  if (!production.ok) return failure('production', production.message);
+  if (sandbox.value === production.value) return failure('production', 'Sandbox and production need different resource identifiers.');
   const taken = db.select().from(apis).all().find((a) => a.code === code.value || [a.sandboxResource, a.productionResource].some((r) => r === sandbox.value || r === production.value));
-  if (taken) return { ok: false, field: taken.code === code.value ? 'code' : 'sandbox', message: taken.code === code.value ? `The code ${code.value} is taken.` : `A resource identifier is already used by ${taken.code}.` };
+  if (taken) return failure(taken.code === code.value ? 'code' : 'sandbox', taken.code === code.value ? `The code ${code.value} is taken.` : `A resource identifier is already used by ${taken.code}.`);
   db.insert(apis).values({ code: code.value, name: name.value, sandboxResource: sandbox.value, productionResource: production.value, createdAt: clock.now() }).run();
   recordAudit(db, clock, actor, { action: 'api.create', target: code.value, details: { name: name.value } });
   return { ok: true, value: { code: code.value } };
@@ -65,9 +65,9 @@ export function createApi(db: Db, clock: Clock, actor: AuditActor, input: { code
 export function deleteApi(db: Db, clock: Clock, actor: AuditActor, code: string): DomainResult<null> {
   return immediate(db, () => {
     const api = db.select().from(apis).where(eq(apis.code, code)).get();
-    if (!api) return { ok: false, field: 'code', message: 'No such API.', status: 404 };
+    if (!api) return failure('code', 'No such API.', 404);
     if (db.select().from(applicationApis).where(eq(applicationApis.apiCode, code)).get()) {
-      return { ok: false, field: 'code', message: `${code} is granted to applications; revoke those grants first.`, status: 409 };
+      return failure('code', `${code} is granted to applications; revoke those grants first.`, 409);
     }
     db.delete(apis).where(eq(apis.code, code)).run();
     recordAudit(db, clock, actor, { action: 'api.delete', target: code });

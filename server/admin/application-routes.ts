@@ -65,7 +65,7 @@ export function applicationRoutes(deps: Deps, { page, back, fail, loader }: Cons
     router.post(`/admin/applications/:appId/${path}`, loadApplication, (req, res) => {
       const app = res.locals.app;
       const r = act(req, app);
-      if (typeof r !== 'string' && fail(r)) return renderApplication(req, res, { [r.field]: r.message }, r.status ?? 422);
+      if (typeof r !== 'string' && fail(r)) return renderApplication(req, res, r.errors, r.status);
       back(req, res, `/admin/applications/${app.id}`, typeof r === 'string' ? r : 'Saved.');
     });
 
@@ -95,12 +95,12 @@ export function applicationRoutes(deps: Deps, { page, back, fail, loader }: Cons
   router.post('/admin/apis', (req, res) => {
     const values = { code: formField(req.body, 'code') ?? '', name: formField(req.body, 'name') ?? '', sandbox: formField(req.body, 'sandbox') ?? '', production: formField(req.body, 'production') ?? '' };
     const r = createApi(db, clock, actorOf(req), values);
-    if (fail(r)) return renderApis(req, res, { [r.field]: r.message }, values, 422);
+    if (fail(r)) return renderApis(req, res, r.errors, values, r.status);
     back(req, res, '/admin/apis', `API ${r.value.code} added.`);
   });
   router.post('/admin/apis/:code/delete', (req, res) => {
     const r = deleteApi(db, clock, actorOf(req), String(req.params.code));
-    if (fail(r)) return renderApis(req, res, { catalogue: r.message }, {}, r.status ?? 422);
+    if (fail(r)) return renderApis(req, res, { catalogue: r.message }, {}, r.status);
     back(req, res, '/admin/apis', `API ${req.params.code} deleted.`);
   });
 

@@ -7,7 +7,7 @@ import type { Clock } from '../clock.ts';
 import { recordAudit, type AuditActor } from '../audit/audit.ts';
 import { parseApiCode, parseId, parseName } from '../validation.ts';
 import { findOrganisation } from './organisations.ts';
-import type { DomainResult } from '../result.ts';
+import { failure, type DomainResult } from '../result.ts';
 
 export function createApplication(
   db: Db,
@@ -17,20 +17,20 @@ export function createApplication(
 ): DomainResult<{ id: number; clientId: string }> {
   const organisationId = parseId(input.organisationId);
   if (organisationId === null || !findOrganisation(db, organisationId)) {
-    return { ok: false, field: 'organisation', message: 'Choose an existing organisation.' };
+    return failure('organisation', 'Choose an existing organisation.');
   }
   const name = parseName(input.name, 'Application name', 100);
-  if (!name.ok) return { ok: false, field: 'name', message: name.message };
-  if (input.apiCodes.length === 0) return { ok: false, field: 'api', message: 'Grant at least one API.' };
+  if (!name.ok) return failure('name', name.message);
+  if (input.apiCodes.length === 0) return failure('api', 'Grant at least one API.');
   const codes: string[] = [];
   for (const raw of input.apiCodes) {
     const code = parseApiCode(raw);
-    if (!code.ok) return { ok: false, field: 'api', message: code.message };
+    if (!code.ok) return failure('api', code.message);
     if (!codes.includes(code.value)) codes.push(code.value);
   }
   const known = db.select({ code: apis.code }).from(apis).where(inArray(apis.code, codes)).all().map((r) => r.code);
   const missing = codes.filter((c) => !known.includes(c));
-  if (missing.length) return { ok: false, field: 'api', message: `Unknown API code: ${missing.join(', ')}.` };
+  if (missing.length) return failure('api', `Unknown API code: ${missing.join(', ')}.`);
 
   return immediate(db, () => {
     const clientId = crypto.randomUUID();
@@ -74,8 +74,8 @@ function audit(db: Db, clock: Clock, actor: AuditActor, app: App, action: string
 
 export function grantApi(db: Db, clock: Clock, actor: AuditActor, app: App, codeInput: unknown): DomainResult<null> {
   const code = parseApiCode(codeInput);
-  if (!code.ok) return { ok: false, field: 'api', message: code.message };
-  if (!db.select().from(apis).where(eq(apis.code, code.value)).get()) return { ok: false, field: 'api', message: `Unknown API code: ${code.value}.` };
+  if (!code.ok) return failure('api', code.message);
+  if (!db.select().from(apis).where(eq(apis.code, code.value)).get()) return failure('api', `Unknown API code: ${code.value}.`);
   const added = db.insert(applicationApis).values({ applicationId: app.id, apiCode: code.value }).onConflictDoNothing().run().changes;
   if (added) audit(db, clock, actor, app, 'application.grant', code.value);
   return { ok: true, value: null };
@@ -83,7 +83,7 @@ export function grantApi(db: Db, clock: Clock, actor: AuditActor, app: App, code
 
 export function revokeApi(db: Db, clock: Clock, actor: AuditActor, app: App, code: string): DomainResult<null> {
   const removed = db.delete(applicationApis).where(and(eq(applicationApis.applicationId, app.id), eq(applicationApis.apiCode, code))).run().changes;
-  if (!removed) return { ok: false, field: 'api', message: 'That API is not granted to this application.', status: 404 };
+  if (!removed) return failure('api', 'That API is not granted to this application.', 404);
   audit(db, clock, actor, app, 'application.revoke_api', code);
   return { ok: true, value: null };
 }
@@ -103,7 +103,7 @@ export function assignManager(db: Db, clock: Clock, actor: AuditActor, app: App,
   const userId = parseId(userIdInput);
   const user = userId === null ? undefined : db.select().from(users).where(eq(users.id, userId)).get();
   if (!user || user.organisationId !== app.organisationId) {
-    return { ok: false, field: 'user', message: 'Choose a user of the application’s organisation.' };
+    return failure('user', 'Choose a user of the application’s organisation.');
   }
   const added = db.insert(credentialManagers).values({ userId: user.id, applicationId: app.id, createdAt: clock.now() }).onConflictDoNothing().run().changes;
   if (added) audit(db, clock, actor, app, 'manager.assign', user.email);
@@ -113,7 +113,7 @@ export function assignManager(db: Db, clock: Clock, actor: AuditActor, app: App,
 export function removeManager(db: Db, clock: Clock, actor: AuditActor, app: App, userId: number): DomainResult<null> {
   const user = db.select().from(users).where(eq(users.id, userId)).get();
   const removed = db.delete(credentialManagers).where(and(eq(credentialManagers.applicationId, app.id), eq(credentialManagers.userId, userId))).run().changes;
-  if (!removed || !user) return { ok: false, field: 'user', message: 'That user is not a credential manager of this application.', status: 404 };
+  if (!removed || !user) return failure('user', 'That user is not a credential manager of this application.', 404);
   audit(db, clock, actor, app, 'manager.remove', user.email);
   return { ok: true, value: null };
 }

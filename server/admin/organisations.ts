@@ -1,5 +1,5 @@
 import { eq, sql } from 'drizzle-orm';
-import type { DomainResult } from '../result.ts';
+import { failure, type DomainResult } from '../result.ts';
 import type { Db } from '../../db/client.ts';
 import { organisations } from '../../db/schema.ts';
 import type { Clock } from '../clock.ts';
@@ -9,9 +9,9 @@ import { parseCountryCode, parseName } from '../validation.ts';
 
 export function createOrganisation(db: Db, clock: Clock, actor: AuditActor, input: { name: unknown; countryCode: unknown }): DomainResult<{ id: number }> {
   const name = parseName(input.name, 'Organisation name', 200);
-  if (!name.ok) return { ok: false, field: 'name', message: name.message };
+  if (!name.ok) return failure('name', name.message);
   const cc = parseCountryCode(input.countryCode);
-  if (!cc.ok) return { ok: false, field: 'country', message: cc.message };
+  if (!cc.ok) return failure('country', cc.message);
   const row = db.insert(organisations).values({ name: name.value, countryCode: cc.value, createdAt: clock.now() }).returning({ id: organisations.id }).get();
   recordAudit(db, clock, actor, { action: 'organisation.create', organisationId: row.id, target: name.value, details: { countryCode: cc.value } });
   return { ok: true, value: { id: row.id } };
@@ -23,9 +23,9 @@ export function findOrganisation(db: Db, id: number) {
 
 export function renameOrganisation(db: Db, clock: Clock, actor: AuditActor, id: number, input: { name: unknown }): DomainResult<{ id: number }> {
   const org = findOrganisation(db, id);
-  if (!org) return { ok: false, field: 'organisation', message: 'No such organisation.', status: 404 };
+  if (!org) return failure('organisation', 'No such organisation.', 404);
   const name = parseName(input.name, 'Organisation name', 200);
-  if (!name.ok) return { ok: false, field: 'name', message: name.message };
+  if (!name.ok) return failure('name', name.message);
   db.update(organisations).set({ name: name.value }).where(eq(organisations.id, id)).run();
   recordAudit(db, clock, actor, { action: 'organisation.rename', organisationId: id, target: name.value, details: { from: org.name } });
   return { ok: true, value: { id } };

@@ -19,6 +19,7 @@ import { createConsole, type Errors } from './console.ts';
 import { applicationRoutes } from './application-routes.ts';
 import { oversightRoutes } from './oversight-routes.ts';
 import { outboxRoutes } from './outbox-routes.ts';
+import { renameFields, success, type DomainResult } from '../result.ts';
 
 export function adminRoutes(deps: Deps): Router {
   const { db, clock } = deps;
@@ -48,7 +49,7 @@ export function adminRoutes(deps: Deps): Router {
   router.post('/admin/organisations', (req, res) => {
     const values = { name: formField(req.body, 'name') ?? '', country: formField(req.body, 'country') ?? '' };
     const r = createOrganisation(db, clock, actorOf(req), { name: values.name, countryCode: values.country });
-    if (fail(r)) return renderIndex(req, res, { [r.field]: r.message }, values, 422);
+    if (fail(r)) return renderIndex(req, res, r.errors, values, r.status);
     back(req, res, `/admin/organisations/${r.value.id}`, `Organisation ${values.name.trim()} created.`);
   });
 
@@ -85,7 +86,7 @@ export function adminRoutes(deps: Deps): Router {
     const org = res.locals.organisation;
     const values = { email: formField(req.body, 'email') ?? '', name: formField(req.body, 'name') ?? '' };
     const r = inviteUser(db, clock, actorOf(req), { organisationId: org.id, email: values.email, name: values.name, managerOf: [] });
-    if (fail(r)) return renderOrganisation(req, res, { [r.field === 'email' ? 'email' : 'name']: r.message }, values, r.status ?? 422);
+    if (fail(r)) return renderOrganisation(req, res, renameFields(r.errors, { organisation: 'name' }), values, r.status);
     mailInvitation(r.value.userId, r.value.token, 'invite', actorOf(req));
     back(req, res, `/admin/organisations/${org.id}`, `Invitation sent to ${values.email.trim().toLowerCase()}.`);
   });
@@ -98,7 +99,7 @@ export function adminRoutes(deps: Deps): Router {
     const apiCodes = Array.isArray(raw) ? raw : raw === undefined ? [] : [raw];
     const values = { appName: formField(req.body, 'name') ?? '' };
     const r = createApplication(db, clock, actorOf(req), { organisationId: org.id, name: values.appName, apiCodes, sandboxOnly: formField(req.body, 'sandbox_only') === 'on' });
-    if (fail(r)) return renderOrganisation(req, res, { [r.field === 'name' ? 'appName' : 'api']: r.message }, values, 422);
+    if (fail(r)) return renderOrganisation(req, res, renameFields(r.errors, { name: 'appName', organisation: 'api' }), values, r.status);
     back(req, res, `/admin/applications/${r.value.id}`, `Application created. Client ID: ${r.value.clientId}`);
   });
 
@@ -107,7 +108,7 @@ export function adminRoutes(deps: Deps): Router {
   const loadUser = loader('userId', 'target', (id) => findUser(db, id), 'No such user.');
   const userHome = (u: { organisationId: number | null }) => (u.organisationId === null ? '/admin/administrators' : `/admin/organisations/${u.organisationId}`);
 
-  const userAction = (path: string, act: (req: Request, user: NonNullable<ReturnType<typeof findUser>>) => { ok: boolean; message: string }) =>
+  const userAction = (path: string, act: (req: Request, user: NonNullable<ReturnType<typeof findUser>>) => DomainResult<string>) =>
     router.post(`/admin/users/:userId/${path}`, loadUser, (req, res) => {
       const user = res.locals.target;
       const r = act(req, user);
@@ -115,28 +116,28 @@ export function adminRoutes(deps: Deps): Router {
         setFlash(req, r.message);
         return res.redirect(303, userHome(user));
       }
-      back(req, res, userHome(user), r.message);
+      back(req, res, userHome(user), r.value);
     });
 
   userAction('resend', (req, user) => {
     const r = reissueInvitation(db, clock, actorOf(req), user.id);
-    if (fail(r)) return { ok: false, message: r.message };
+    if (fail(r)) return r;
     mailInvitation(user.id, r.value.token, 'resend', actorOf(req));
-    return { ok: true, message: `A new setup link was sent to ${user.email}; the old one no longer works.` };
+    return success(`A new setup link was sent to ${user.email}; the old one no longer works.`);
   });
   userAction('disable', (req, user) => {
     const r = setUserDisabled(db, clock, actorOf(req), user.id, true);
-    return fail(r) ? { ok: false, message: r.message } : { ok: true, message: `${user.email} is disabled and signed out everywhere.` };
+    return fail(r) ? r : success(`${user.email} is disabled and signed out everywhere.`);
   });
   userAction('enable', (req, user) => {
     const r = setUserDisabled(db, clock, actorOf(req), user.id, false);
-    return fail(r) ? { ok: false, message: r.message } : { ok: true, message: `${user.email} is enabled.` };
+    return fail(r) ? r : success(`${user.email} is enabled.`);
   });
   userAction('reset-mfa', (req, user) => {
     const r = resetMfa(db, clock, actorOf(req), user.id);
-    if (fail(r)) return { ok: false, message: r.message };
+    if (fail(r)) return r;
     mailInvitation(user.id, r.value.token, 'reset', actorOf(req));
-    return { ok: true, message: `Two-step verification of ${user.email} was reset; a new setup link was mailed.` };
+    return success(`Two-step verification of ${user.email} was reset; a new setup link was mailed.`);
   });
 
   // GET /admin/administrators — the association's administrators.
@@ -147,7 +148,7 @@ export function adminRoutes(deps: Deps): Router {
   router.post('/admin/administrators', (req, res) => {
     const values = { email: formField(req.body, 'email') ?? '', name: formField(req.body, 'name') ?? '' };
     const r = inviteAdmin(db, clock, actorOf(req), values);
-    if (fail(r)) return renderAdmins(req, res, { [r.field]: r.message }, values, r.status ?? 422);
+    if (fail(r)) return renderAdmins(req, res, r.errors, values, r.status);
     mailInvitation(r.value.userId, r.value.token, 'invite', actorOf(req));
     back(req, res, '/admin/administrators', `Invitation sent to ${values.email.trim().toLowerCase()}.`);
   });

@@ -9,24 +9,24 @@ import { recordAudit, type AuditActor } from '../audit/audit.ts';
 import { createInvitation } from '../auth/invitations.ts';
 import { parseEmail, parseId } from '../validation.ts';
 import { findOrganisation } from './organisations.ts';
-import type { DomainResult } from '../result.ts';
+import { failure, type DomainResult } from '../result.ts';
 
 function parseDisplayName(input: unknown): DomainResult<string> {
   if (input === undefined || input === null || input === '') return { ok: true, value: '' };
   if (typeof input !== 'string' || input.trim().length > 100 || /[\u0000-\u001f\u007f-\u009f]/.test(input)) {
-    return { ok: false, field: 'name', message: 'A name is at most 100 characters, without control characters.' };
+    return failure('name', 'A name is at most 100 characters, without control characters.');
   }
   return { ok: true, value: input.trim() };
 }
 
 export function inviteAdmin(db: Db, clock: Clock, actor: AuditActor, input: { email: unknown; name?: unknown }): DomainResult<{ userId: number; token: string }> {
   const email = parseEmail(input.email);
-  if (!email.ok) return { ok: false, field: 'email', message: email.message };
+  if (!email.ok) return failure('email', email.message);
   const name = parseDisplayName(input.name);
   if (!name.ok) return name;
   return immediate(db, () => {
     if (db.select({ id: users.id }).from(users).where(eq(users.email, email.value)).get()) {
-      return { ok: false, field: 'email', message: `A user with the email ${email.value} already exists.`, status: 409 };
+      return failure('email', `A user with the email ${email.value} already exists.`, 409);
     }
     const user = db
       .insert(users)
@@ -47,10 +47,10 @@ export function inviteUser(
 ): DomainResult<{ userId: number; token: string }> {
   const organisationId = parseId(input.organisationId);
   if (organisationId === null || !findOrganisation(db, organisationId)) {
-    return { ok: false, field: 'organisation', message: 'Choose an existing organisation.' };
+    return failure('organisation', 'Choose an existing organisation.');
   }
   const email = parseEmail(input.email);
-  if (!email.ok) return { ok: false, field: 'email', message: email.message };
+  if (!email.ok) return failure('email', email.message);
   const name = parseDisplayName(input.name);
   if (!name.ok) return name;
   const clientIds = (input.managerOf ?? []).map((c) => (typeof c === 'string' ? c.trim() : ''));
@@ -59,14 +59,14 @@ export function inviteUser(
     : [];
   for (const clientId of clientIds) {
     const app = apps.find((a) => a.clientId === clientId);
-    if (!app) return { ok: false, field: 'manager-of', message: `No application has the client ID "${clientId}".` };
+    if (!app) return failure('manager-of', `No application has the client ID "${clientId}".`);
     if (app.organisationId !== organisationId) {
-      return { ok: false, field: 'manager-of', message: `The application ${app.name} belongs to another organisation.` };
+      return failure('manager-of', `The application ${app.name} belongs to another organisation.`);
     }
   }
   return immediate(db, () => {
     if (db.select({ id: users.id }).from(users).where(eq(users.email, email.value)).get()) {
-      return { ok: false, field: 'email', message: `A user with the email ${email.value} already exists.`, status: 409 };
+      return failure('email', `A user with the email ${email.value} already exists.`, 409);
     }
     const now = clock.now();
     const user = db
@@ -107,10 +107,10 @@ function wouldLeaveNoAdmin(db: Db, user: UserRow): boolean {
 // A new setup link for a user who has not finished setup; the old link dies.
 export function reissueInvitation(db: Db, clock: Clock, actor: AuditActor, userId: number): DomainResult<{ token: string; user: UserRow }> {
   const user = findUser(db, userId);
-  if (!user) return { ok: false, field: 'user', message: 'No such user.', status: 404 };
-  if (user.disabledAt !== null) return { ok: false, field: 'user', message: 'Enable the user before sending a new link.', status: 409 };
+  if (!user) return failure('user', 'No such user.', 404);
+  if (user.disabledAt !== null) return failure('user', 'Enable the user before sending a new link.', 409);
   if (user.passwordHash !== null && user.totpSecret !== null) {
-    return { ok: false, field: 'user', message: 'This user has finished setup. Use “Reset MFA” to send a new setup link.', status: 409 };
+    return failure('user', 'This user has finished setup. Use “Reset MFA” to send a new setup link.', 409);
   }
   const token = immediate(db, () => {
     const t = createInvitation(db, clock, user.id);
@@ -122,10 +122,10 @@ export function reissueInvitation(db: Db, clock: Clock, actor: AuditActor, userI
 
 export function setUserDisabled(db: Db, clock: Clock, actor: AuditActor, userId: number, disabled: boolean): DomainResult<UserRow> {
   const user = findUser(db, userId);
-  if (!user) return { ok: false, field: 'user', message: 'No such user.', status: 404 };
+  if (!user) return failure('user', 'No such user.', 404);
   return immediate(db, () => {
     if (disabled && wouldLeaveNoAdmin(db, user)) {
-      return { ok: false, field: 'user', message: 'This is the last administrator who can sign in; the portal would have none.', status: 409 };
+      return failure('user', 'This is the last administrator who can sign in; the portal would have none.', 409);
     }
     db.update(users).set({ disabledAt: disabled ? clock.now() : null }).where(eq(users.id, userId)).run();
     // Disabling ends every session of the user at once.
@@ -139,11 +139,11 @@ export function setUserDisabled(db: Db, clock: Clock, actor: AuditActor, userId:
 // sets again), ends the user's sessions and issues a new setup link.
 export function resetMfa(db: Db, clock: Clock, actor: AuditActor, userId: number): DomainResult<{ token: string; user: UserRow }> {
   const user = findUser(db, userId);
-  if (!user) return { ok: false, field: 'user', message: 'No such user.', status: 404 };
-  if (user.disabledAt !== null) return { ok: false, field: 'user', message: 'Enable the user first.', status: 409 };
+  if (!user) return failure('user', 'No such user.', 404);
+  if (user.disabledAt !== null) return failure('user', 'Enable the user first.', 409);
   return immediate(db, () => {
     if (wouldLeaveNoAdmin(db, user)) {
-      return { ok: false, field: 'user', message: 'This is the last administrator who can sign in; reset MFA after another administrator is set up.', status: 409 };
+      return failure('user', 'This is the last administrator who can sign in; reset MFA after another administrator is set up.', 409);
     }
     db.update(users).set({ totpSecret: null, totpLastStep: null, passwordHash: null, failedTotpCount: 0, totpLockedUntil: null }).where(eq(users.id, userId)).run();
     db.delete(recoveryCodes).where(eq(recoveryCodes.userId, userId)).run();

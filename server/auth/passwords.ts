@@ -6,6 +6,14 @@ import { promisify } from 'node:util';
 
 const scrypt = promisify(crypto.scrypt) as (pw: string, salt: Buffer, len: number, opts: crypto.ScryptOptions) => Promise<Buffer>;
 const PARAMS = { N: 16384, r: 8, p: 1, maxmem: 64 * 1024 * 1024 };
+export const PASSWORD_HASH_COST = PARAMS.N;
+
+// The test suite's portals hash new passwords at N = 1024: the same code path (the cost is
+// stored in each hash and read back on verification), at a sixteenth of the CPU. Only
+// test/helpers/portal.ts calls this; test/auth/passwords.test.ts checks the real cost.
+export function lowerPasswordHashCostForTests(n: number): void {
+  PARAMS.N = n;
+}
 const KEY_LENGTH = 32;
 
 export const MIN_PASSWORD_LENGTH = 12;

@@ -1,7 +1,6 @@
 // Sign-in (password, then TOTP or a recovery code), sign-out and invitation setup.
 import { Router, type Request, type Response } from 'express';
 import { Passport } from 'passport';
-import QRCode from 'qrcode';
 import { eq } from 'drizzle-orm';
 import { passkeys, users } from '../../db/schema.ts';
 import type { Deps } from '../deps.ts';
@@ -10,7 +9,7 @@ import { recordAudit } from '../audit/audit.ts';
 import { formField } from '../http/form.ts';
 import { layoutModel, sendHtml } from '../http/views.ts';
 import { RateLimiter } from '../http/rate-limit.ts';
-import { formatSeedForDisplay, generateTotpSeed, totpUri } from './totp.ts';
+import { formatSeedForDisplay, generateTotpSeed, totpQrCode, totpUri } from './totp.ts';
 import { findInvitation } from './invitations.ts';
 import { actorOf, currentUser, homeFor, toSessionUser } from './guards.ts';
 import { verifySecondStep } from './second-step.ts';
@@ -167,7 +166,7 @@ export function authRoutes(deps: Deps, passport: InstanceType<typeof Passport>, 
       req.session.setup = { invitationId: found.invitationId, seed: encrypt(deps.masterKey, seed) };
     }
     const uri = totpUri(seed, found.user.email);
-    const qr = await QRCode.toDataURL(uri, { errorCorrectionLevel: 'M', margin: 1, width: 220 });
+    const qr = await totpQrCode(uri, 220);
     sendHtml(
       res,
       views.render('/pages/auth/setup', {
@@ -201,7 +200,8 @@ export function authRoutes(deps: Deps, passport: InstanceType<typeof Passport>, 
       },
       req.ip ?? null,
     );
-    if (!outcome.ok) return renderSetup(req, res, outcome.gone ? {} : outcome, outcome.gone ? 200 : 422);
+    if (!outcome.ok && outcome.status === 410) return renderSetup(req, res, {});
+    if (!outcome.ok) return renderSetup(req, res, { passwordError: outcome.errors.password ?? '', codeError: outcome.errors.code ?? '' }, outcome.status);
     // Setup proved the password and the authenticator: the user is signed in (a new
     // session id), sees the recovery codes once, and continues to their own page.
     const sessionUser = toSessionUser(found.user);
@@ -209,7 +209,7 @@ export function authRoutes(deps: Deps, passport: InstanceType<typeof Passport>, 
     db.update(users).set({ lastSignInAt: clock.now() }).where(eq(users.id, found.user.id)).run();
     recordAudit(db, clock, actorOf(req), { action: 'login.success', organisationId: found.user.organisationId, details: { method: 'setup' } });
     res.set('Cache-Control', 'no-store');
-    sendHtml(res, views.render('/pages/auth/recovery-codes', { ...layoutModel(req, config, 'Your recovery codes'), codes: outcome.recoveryCodes, next: homeFor(sessionUser) }));
+    sendHtml(res, views.render('/pages/auth/recovery-codes', { ...layoutModel(req, config, 'Your recovery codes'), codes: outcome.value.recoveryCodes, next: homeFor(sessionUser) }));
   });
 
   return router;

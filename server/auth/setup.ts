@@ -13,6 +13,7 @@ import { matchTotpStep } from './totp.ts';
 import { generateRecoveryCodes, replaceRecoveryCodes } from './recovery-codes.ts';
 import { consumeInvitation } from './invitations.ts';
 import { revokeUserSessions } from './session-store.ts';
+import { invalid, refused, success, type DomainResult, type FieldErrors } from '../result.ts';
 
 type UserRow = typeof users.$inferSelect;
 
@@ -23,19 +24,20 @@ export interface SetupInput {
   seed: string; // the TOTP seed shown on the setup page (plain, from the session)
 }
 
-export type SetupOutcome =
-  | { ok: true; recoveryCodes: string[] }
-  | { ok: false; gone: false; passwordError: string; codeError: string }
-  | { ok: false; gone: true }; // another request used the invitation first, or it expired
+// The recovery codes (shown once); or the messages for the password and code fields;
+// or 410 when another request used the invitation first, or it expired.
+export type SetupOutcome = DomainResult<{ recoveryCodes: string[] }>;
 
 export async function completeSetup(deps: Pick<Deps, 'db' | 'clock' | 'masterKey'>, invitation: { invitationId: number; user: UserRow }, input: SetupInput, ip: string | null): Promise<SetupOutcome> {
   const { db, clock } = deps;
   const { user } = invitation;
-  let passwordError = passwordProblem(input.password, user.email) ?? '';
-  if (!passwordError && input.password !== input.confirm) passwordError = 'The two passwords do not match.';
+  const errors: FieldErrors = {};
+  const problem = passwordProblem(input.password, user.email);
+  if (problem) errors.password = problem;
+  else if (input.password !== input.confirm) errors.password = 'The two passwords do not match.';
   const step = matchTotpStep(input.seed, input.code.trim(), clock.now());
-  const codeError = step === null ? 'That code is not valid. Enter the 6-digit code your authenticator app shows now.' : '';
-  if (passwordError || codeError) return { ok: false, gone: false, passwordError, codeError };
+  if (step === null) errors.code = 'That code is not valid. Enter the 6-digit code your authenticator app shows now.';
+  if (Object.keys(errors).length) return invalid(errors);
 
   const passwordHash = await hashPassword(input.password);
   const recoveryCodes = generateRecoveryCodes();
@@ -50,5 +52,5 @@ export async function completeSetup(deps: Pick<Deps, 'db' | 'clock' | 'masterKey
     recordAudit(db, clock, { userId: user.id, label: user.email, ip }, { action: 'user.setup_complete', organisationId: user.organisationId });
     return true;
   });
-  return done ? { ok: true, recoveryCodes } : { ok: false, gone: true };
+  return done ? success({ recoveryCodes }) : refused('This setup link has already been used or has expired.', 410);
 }

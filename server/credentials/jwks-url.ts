@@ -11,6 +11,7 @@ import { clientJwksUrls } from '../../db/schema.ts';
 import type { Deps } from '../deps.ts';
 import { recordAudit, type AuditActor } from '../audit/audit.ts';
 import type { Parsed } from '../validation.ts';
+import { failure, success, type DomainResult } from '../result.ts';
 import type { Application } from './applications.ts';
 import { describeKey, jwkThumbprint } from './public-keys.ts';
 
@@ -104,11 +105,11 @@ export async function fetchJwks(url: string, sandbox: boolean): Promise<Parsed<R
 }
 
 // Registers (or replaces) the application's JWKS URL after a successful fetch.
-export async function registerJwksUrl(deps: Pick<Deps, 'db' | 'clock' | 'config'>, actor: AuditActor, app: Application, urlInput: unknown): Promise<Parsed<{ keys: number }>> {
+export async function registerJwksUrl(deps: Pick<Deps, 'db' | 'clock' | 'config'>, actor: AuditActor, app: Application, urlInput: unknown): Promise<DomainResult<{ keys: number }>> {
   const url = typeof urlInput === 'string' ? urlInput.trim() : '';
-  if (!url || url.length > 500) return { ok: false, message: 'Enter the JWKS URL as an absolute https:// address.' };
+  if (!url || url.length > 500) return failure('jwks_url', 'Enter the JWKS URL as an absolute https:// address.');
   const fetched = await fetchJwks(url, deps.config.portalEnv === 'sandbox');
-  if (!fetched.ok) return fetched;
+  if (!fetched.ok) return failure('jwks_url', fetched.message);
   const now = deps.clock.now();
   deps.db
     .insert(clientJwksUrls)
@@ -116,7 +117,7 @@ export async function registerJwksUrl(deps: Pick<Deps, 'db' | 'clock' | 'config'
     .onConflictDoUpdate({ target: clientJwksUrls.applicationId, set: { url, createdAt: now, createdBy: actor.userId ?? null } })
     .run();
   recordAudit(deps.db, deps.clock, actor, { action: 'jwks_url.set', organisationId: app.organisationId, applicationId: app.id, target: url, details: { keys: fetched.value.length } });
-  return { ok: true, value: { keys: fetched.value.length } };
+  return success({ keys: fetched.value.length });
 }
 
 export function removeJwksUrl(deps: Pick<Deps, 'db' | 'clock'>, actor: AuditActor, app: Application): boolean {

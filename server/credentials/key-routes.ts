@@ -70,7 +70,8 @@ export function keyRoutes(deps: Deps, signedIn: RequestHandler, loadApplication:
       const keep = /PRIVATE KEY|"d"\s*:/.test(input.key ?? '') ? '' : (input.key ?? '').slice(0, 70_000);
       return show(req, res, 'Add a certificate or public key', '/partials/credentials/key-form', formModel(req, app, { name: input.name ?? '', key: keep, expires: input.expires ?? '' }, r.errors), r.status);
     }
-    const model = { csrfToken: ensureCsrfToken(req), app: applicationView(deps, app), key: r.row, notice: r.notice, expires: formatDate(r.row.expiresOn), oob: isHtmx(req) };
+    const { row, notice } = r.value;
+    const model = { csrfToken: ensureCsrfToken(req), app: applicationView(deps, app), key: row, notice, expires: formatDate(row.expiresOn), oob: isHtmx(req) };
     if (isHtmx(req)) res.set('HX-Trigger', JSON.stringify({ 'key-added': { clientId: app.clientId } }));
     show(req, res, 'Key added', '/partials/credentials/key-added', model, 201);
   });
@@ -98,8 +99,7 @@ export function keyRoutes(deps: Deps, signedIn: RequestHandler, loadApplication:
     const app = res.locals.application as Application;
     const r = await registerJwksUrl(deps, actorOf(req), app, formField(req.body, 'jwks_url'));
     if (!r.ok) {
-      res.status(422);
-      return sendHtml(res, views.render('/pages/credentials/key', { ...layoutModel(req, config, 'JWKS URL', 'credentials'), body: '/partials/credentials/jwks-url-error', app: { name: app.name }, message: r.message }), 422);
+      return sendHtml(res, views.render('/pages/credentials/key', { ...layoutModel(req, config, 'JWKS URL', 'credentials'), body: '/partials/credentials/jwks-url-error', app: { name: app.name }, message: r.message }), r.status);
     }
     setFlash(req, `JWKS URL registered: ${r.value.keys} key${r.value.keys === 1 ? '' : 's'} found.`);
     redirectTo(req, res, `${PAGE}#app-${app.clientId}`);

@@ -9,7 +9,7 @@ import type { Deps } from '../deps.ts';
 import { recordAudit, type AuditActor } from '../audit/audit.ts';
 import { endOfDateInZone, formatDate } from '../dates.ts';
 import { parseName, type Parsed } from '../validation.ts';
-import type { FieldErrors } from '../result.ts';
+import { failure, invalid, success, type DomainResult, type FieldErrors } from '../result.ts';
 import type { Application } from './applications.ts';
 import { expiryRules, parseSecretInput } from './secrets.ts';
 
@@ -84,7 +84,8 @@ export function parsePublicKeyUpload(input: unknown, now: number): Parsed<Public
   return { ok: false, message: 'This is not a public key, a certificate or a JWK. Upload a PEM file (BEGIN PUBLIC KEY or BEGIN CERTIFICATE) or a JWK.' };
 }
 
-export type AddKeyResult = { ok: true; row: ClientKey; notice: string } | { ok: false; status: number; errors: FieldErrors };
+// The stored key, and a notice when a certificate outlives what the portal accepts.
+export type AddKeyResult = DomainResult<{ row: ClientKey; notice: string }>;
 
 // Registers a key for the application. A certificate expires with its notAfter, capped
 // at the one-year maximum of secrets; a bare key or JWK gets an expiry date chosen
@@ -108,12 +109,12 @@ export function addPublicKey(deps: Pick<Deps, 'db' | 'clock' | 'config' | 'notif
   } else {
     const dated = parseSecretInput(config, clock, { name: 'key', expires: input.expires });
     if (!dated.ok) errors.expires = dated.errors.expires ?? '';
-    else expiresOn = dated.expiresOn;
+    else expiresOn = dated.value.expiresOn;
   }
-  if (Object.keys(errors).length || !parsed.ok || !name.ok) return { ok: false, status: 422, errors };
+  if (Object.keys(errors).length || !parsed.ok || !name.ok) return invalid(errors);
   const result = immediate(db, (): AddKeyResult => {
     const taken = db.select({ id: clientKeys.id }).from(clientKeys).where(and(eq(clientKeys.applicationId, app.id), eq(clientKeys.thumbprint, parsed.value.thumbprint), isNull(clientKeys.deletedAt))).get();
-    if (taken) return { ok: false, status: 422, errors: { key: 'This key is already registered for this application.' } };
+    if (taken) return failure('key', 'This key is already registered for this application.');
     const row = db
       .insert(clientKeys)
       .values({
@@ -132,9 +133,12 @@ export function addPublicKey(deps: Pick<Deps, 'db' | 'clock' | 'config' | 'notif
       .returning()
       .get();
     recordAudit(db, clock, actor, { action: 'key.add', organisationId: app.organisationId, applicationId: app.id, target: row.name, details: { keyId: row.id, thumbprint: row.thumbprint, keyType: row.keyType, expiresOn } });
-    return { ok: true, row, notice };
+    return success({ row, notice });
   });
-  if (result.ok) deps.notify.keyAdded(app, { name: result.row.name, hint: result.row.thumbprint.slice(0, 8), expiresOn: result.row.expiresOn }, actor);
+  if (result.ok) {
+    const { row } = result.value;
+    deps.notify.keyAdded(app, { name: row.name, hint: row.thumbprint.slice(0, 8), expiresOn: row.expiresOn }, actor);
+  }
   return result;
 }
 

@@ -127,17 +127,18 @@ export function credentialRoutes(deps: Deps): Router {
     res.set('Cache-Control', 'no-store');
     res.set('Pragma', 'no-cache');
     if (!result.ok) {
-      const model = formModel(req, app, { name: input.name ?? '', expires: input.expires ?? '' }, result.status === 422 ? result.errors : {});
+      const model = formModel(req, app, { name: input.name ?? '', expires: input.expires ?? '' }, result.errors);
       if (result.status === 409) model.capMessage = result.message;
       return renderCreate(req, res, model, result.status);
     }
+    const { row, secret } = result.value;
     if (isHtmx(req)) {
       res.set('HX-Trigger', JSON.stringify({ 'secret-created': { clientId: app.clientId } }));
-      return sendHtml(res, views.render('/partials/credentials/secret-created', { ...createdModel(req, app, result.row, result.secret), oob: true }), 201);
+      return sendHtml(res, views.render('/partials/credentials/secret-created', { ...createdModel(req, app, row, secret), oob: true }), 201);
     }
     // Without JavaScript: Post/Redirect/Get, so a refresh never posts again.
-    shownOnce.hold(result.row.id, req.sessionID, result.secret, clock.now());
-    redirectTo(req, res, `${PAGE}/applications/${app.clientId}/secrets/${result.row.id}/created`);
+    shownOnce.hold(row.id, req.sessionID, secret, clock.now());
+    redirectTo(req, res, `${PAGE}/applications/${app.clientId}/secrets/${row.id}/created`);
   });
 
   // GET …/secrets/:secretId/created — shows the new secret once (no-store); afterwards,

@@ -16,7 +16,7 @@ import { randomString, sha256Hex } from '../crypto.ts';
 import { recordAudit, type AuditActor } from '../audit/audit.ts';
 import { addDays, addMonths, dateInZone, endOfDateInZone, formatDate, isValidDateString } from '../dates.ts';
 import { parseName } from '../validation.ts';
-import type { FieldErrors } from '../result.ts';
+import { failure, invalid, refused, success, type DomainResult, type FieldErrors } from '../result.ts';
 
 export type ClientSecret = typeof clientSecrets.$inferSelect;
 export type SecretDeps = Pick<Deps, 'db' | 'clock' | 'config' | 'notify'>;
@@ -69,7 +69,7 @@ export function parseSecretInput(
   config: Config,
   clock: Clock,
   input: { name: unknown; expires: unknown },
-): { ok: true; name: string; expiresOn: string } | { ok: false; errors: FieldErrors } {
+): DomainResult<{ name: string; expiresOn: string }> {
   const errors: FieldErrors = {};
   const name = parseName(input.name, 'Client secret name', 100);
   if (!name.ok) errors.name = name.message;
@@ -79,8 +79,8 @@ export function parseSecretInput(
   else if (!isValidDateString(expires)) errors.expires = 'Enter the expiration date as a real date, like 2027-05-31.';
   else if (expires <= rules.today) errors.expires = 'The expiration date must be tomorrow or later.';
   else if (expires > rules.max) errors.expires = `The expiration date can be at most ${maxLifetimeDays(config) === 365 ? 'one year' : `${maxLifetimeDays(config)} days`} ahead (${formatDate(rules.max)}).`;
-  if (!name.ok || errors.expires) return { ok: false, errors };
-  return { ok: true, name: name.value, expiresOn: expires };
+  if (!name.ok || errors.expires) return invalid(errors);
+  return success({ name: name.value, expiresOn: expires });
 }
 
 export function activeSecretCount(db: Db, applicationId: number, now: number): number {
@@ -102,10 +102,8 @@ function secretNamed(db: Db, applicationId: number, name: string): boolean {
     .get();
 }
 
-export type CreateSecretResult =
-  | { ok: true; secret: string; row: ClientSecret }
-  | { ok: false; status: 422; errors: FieldErrors }
-  | { ok: false; status: 409; message: string };
+// The secret itself (shown once) and its stored row.
+export type CreateSecretResult = DomainResult<{ secret: string; row: ClientSecret }>;
 
 export function capMessage(config: Config): string {
   return `This application already has ${config.maxSecretsPerApplication} active secrets, the most it may have. Delete a secret you no longer use before you create a new one.`;
@@ -115,28 +113,29 @@ export function capMessage(config: Config): string {
 export function createClientSecret(deps: SecretDeps, actor: AuditActor, app: Application, input: { name: unknown; expires: unknown }): CreateSecretResult {
   const { db, clock, config } = deps;
   const parsed = parseSecretInput(config, clock, input);
-  if (!parsed.ok) return { ok: false, status: 422, errors: parsed.errors };
+  if (!parsed.ok) return parsed;
+  const { name, expiresOn } = parsed.value;
   const secret = generateClientSecret();
   const result = immediate(db, (): CreateSecretResult => {
     const now = clock.now();
     if (activeSecretCount(db, app.id, now) >= config.maxSecretsPerApplication) {
-      return { ok: false as const, status: 409 as const, message: capMessage(config) };
+      return refused(capMessage(config), 409);
     }
-    if (secretNamed(db, app.id, parsed.name)) {
-      return { ok: false as const, status: 422 as const, errors: { name: `This application already has a secret named “${parsed.name}”. Choose another name, or delete the old secret first.` } };
+    if (secretNamed(db, app.id, name)) {
+      return failure('name', `This application already has a secret named “${name}”. Choose another name, or delete the old secret first.`);
     }
     const row = db
       .insert(clientSecrets)
       .values({
         id: crypto.randomUUID(),
         applicationId: app.id,
-        name: parsed.name,
+        name,
         hint: hintOf(secret),
         secretHash: hashClientSecret(secret),
         createdAt: now,
         createdBy: actor.userId ?? null,
-        expiresOn: parsed.expiresOn,
-        expiresAt: endOfDateInZone(parsed.expiresOn, config.timezone),
+        expiresOn,
+        expiresAt: endOfDateInZone(expiresOn, config.timezone),
       })
       .returning()
       .get();
@@ -147,9 +146,9 @@ export function createClientSecret(deps: SecretDeps, actor: AuditActor, app: App
       target: row.name,
       details: { secretId: row.id, hint: row.hint, expiresOn: row.expiresOn },
     });
-    return { ok: true as const, secret, row };
+    return success({ secret, row });
   });
-  if (result.ok) deps.notify.secretCreated(app, result.row, actor);
+  if (result.ok) deps.notify.secretCreated(app, result.value.row, actor);
   return result;
 }
 

@@ -31,7 +31,7 @@ test('passkey refusals: expired challenge, wrong purpose, another user\'s creden
   ];
   for (const [label, p, response, message] of cases) {
     const r = await verifyPasskey(portal.deps, p, response);
-    assert.deepEqual(r, { ok: false, message }, label);
+    assert.deepEqual(r, { ok: false, status: 401, message, errors: {} }, label);
   }
   assert.equal(portal.deps.db.select().from(users).all().length, 2);
 });

@@ -196,7 +196,7 @@ test('applications: grants, sandbox only, disable; managers only from the same o
   const secret = createClientSecret(portal.deps, cliActor, app, { name: 's', expires: addDays(dateInZone(portal.clock.now(), 'UTC'), 10) });
   assert.ok(secret.ok);
   const token = () =>
-    fetch(`${portal.baseUrl}/oauth/token`, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: `grant_type=client_credentials&client_id=${clientId}&client_secret=${secret.secret}` });
+    fetch(`${portal.baseUrl}/oauth/token`, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: `grant_type=client_credentials&client_id=${clientId}&client_secret=${secret.value.secret}` });
   const ok = await token();
   assert.equal(ok.status, 200);
   assert.equal((await ok.json()).scope, 'SMC');
@@ -239,14 +239,14 @@ test('secrets overview: metadata only, filtered by expiry; revoking with a reaso
   const all = await c.get('/admin/secrets');
   assert.match(all.text, /Soon/);
   assert.match(all.text, /Later/);
-  assert.ok(!all.text.includes(soon.secret) && !all.text.includes(later.secret), 'never the secret');
+  assert.ok(!all.text.includes(soon.value.secret) && !all.text.includes(later.value.secret), 'never the secret');
   const filtered = await c.get('/admin/secrets?within=30');
   assert.match(filtered.text, /Soon/);
   assert.doesNotMatch(filtered.text, /Later/);
 
-  const noReason = await c.post(`/admin/secrets/${soon.row.id}/revoke`, { reason: '' });
+  const noReason = await c.post(`/admin/secrets/${soon.value.row.id}/revoke`, { reason: '' });
   assert.equal(noReason.status, 422);
-  const revoked = await c.post(`/admin/secrets/${soon.row.id}/revoke`, { reason: 'Leaked in a public repository' });
+  const revoked = await c.post(`/admin/secrets/${soon.value.row.id}/revoke`, { reason: 'Leaked in a public repository' });
   assert.equal(revoked.status, 303);
   await mailCount(portal, smtp, 3);
   assert.deepEqual(smtp.messages[2]!.to, ['m@a.example']);
@@ -258,13 +258,13 @@ test('secrets overview: metadata only, filtered by expiry; revoking with a reaso
   assert.ok(key.ok);
   const overview = await c.get('/admin/secrets');
   assert.match(overview.text, /Certificates &amp; public keys/);
-  assert.match(overview.text, new RegExp(key.row.thumbprint));
-  assert.equal((await c.post(`/admin/keys/${key.row.id}/revoke`, { reason: 'Key leaked' })).status, 303);
+  assert.match(overview.text, new RegExp(key.value.row.thumbprint));
+  assert.equal((await c.post(`/admin/keys/${key.value.row.id}/revoke`, { reason: 'Key leaked' })).status, 303);
   assert.ok(actions(portal).includes('key.revoke'));
-  const row = portal.deps.db.select().from(clientSecrets).where(eq(clientSecrets.id, soon.row.id)).get()!;
+  const row = portal.deps.db.select().from(clientSecrets).where(eq(clientSecrets.id, soon.value.row.id)).get()!;
   assert.ok(row.deletedAt);
   assert.equal(row.deleteReason, 'Leaked in a public repository');
-  const token = await fetch(`${portal.baseUrl}/oauth/token`, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: `grant_type=client_credentials&client_id=${clientId}&client_secret=${soon.secret}` });
+  const token = await fetch(`${portal.baseUrl}/oauth/token`, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: `grant_type=client_credentials&client_id=${clientId}&client_secret=${soon.value.secret}` });
   assert.equal(token.status, 401);
   assert.ok(actions(portal).includes('secret.revoke'));
 });

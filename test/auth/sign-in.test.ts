@@ -35,7 +35,9 @@ test('setup page: otpauth QR, key as text, password rules, single use, expiry', 
   const c = portal.client();
   const page = await c.get(path);
   assert.equal(page.headers.get('cache-control'), 'no-store');
-  assert.match(page.text, /<img src="data:image\/png;base64,/);
+  const qr = /<img src="data:image\/svg\+xml;base64,([^"]+)"/.exec(page.text);
+  assert.ok(qr, 'a QR code image inline (no request leaves the page)');
+  assert.match(Buffer.from(qr[1]!, 'base64').toString(), /^<svg [^>]*viewBox="0 0 \d+ \d+"[\s\S]*<path [^>]*d="M/);
   const key = keyFromSetupPage(page.text);
   assert.equal(key.length, 32, '160-bit seed is 32 base32 characters');
 

@@ -147,7 +147,7 @@ async function main() {
       const row = deps.db.query.applications.findFirst({ where: (a, { eq }) => eq(a.id, app.value.id) }).sync()!;
       const s = createClientSecret(deps, cliActor, row, { name: `bench ${i}`, expires });
       if (!s.ok) throw new Error('secret');
-      clients.push({ id: app.value.clientId, secret: s.secret });
+      clients.push({ id: app.value.clientId, secret: s.value.secret });
     }
   })();
   // 50 of them also hold an ES256 public key, for the private_key_jwt row.
@@ -157,7 +157,7 @@ async function main() {
     const row = deps.db.query.applications.findFirst({ where: (a, { eq }) => eq(a.clientId, c.id) }).sync()!;
     const added = addPublicKey(deps, cliActor, row, { name: 'bench key', key: pair.publicKey.export({ format: 'pem', type: 'spki' }).toString(), expires });
     if (!added.ok) throw new Error('key');
-    signers.push({ id: c.id, key: pair.privateKey, kid: added.row.thumbprint });
+    signers.push({ id: c.id, key: pair.privateKey, kid: added.value.row.thumbprint });
   }
   await deps.notify.idle();
   deps.db.$client.close();

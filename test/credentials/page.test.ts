@@ -1,13 +1,11 @@
 import { test } from 'node:test';
-import { runCli } from '../../server/cli.ts';
-import { bootstrap } from '../../server/bootstrap.ts';
-import { memoryLogger } from '../../server/log.ts';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { and, eq } from 'drizzle-orm';
 import { startPortal, type TestPortal } from '../helpers/portal.ts';
+import { cliInProcess } from '../helpers/cli.ts';
 import { signIn } from '../helpers/accounts.ts';
 import { buildWorld } from '../helpers/fixtures.ts';
 import { decodeHtml, type Client } from '../helpers/http.ts';
@@ -351,11 +349,10 @@ test('status column: Active, Expires in N days with a warning sign, Expired; las
 test('CLI create-secret prints the secret once and validates its input', async (t) => {
   const portal = await startPortal(t);
   const world = await buildWorld(portal);
-  const env = { ...process.env, DATA_DIR: portal.dataDir, BASE_URL: portal.baseUrl, PORTAL_ENV: 'production' };
-  const run = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'server/cli.ts', 'create-secret', ...args], { env, encoding: 'utf8' });
-  const ok = run('--client-id', world.appA1, '--name', 'Made by CLI', '--expires', addDays(today(portal), 30));
-  assert.equal(ok.status, 0, ok.stderr);
-  assert.match(ok.stdout.trim(), /^[0-9A-Za-z]{44}$/);
+  const env = { DATA_DIR: portal.dataDir, BASE_URL: portal.baseUrl };
+  const ok = await cliInProcess(['create-secret', '--client-id', world.appA1, '--name', 'Made by CLI', '--expires', addDays(today(portal), 30)], env);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.match(ok.stdout, /^[0-9A-Za-z]{44}$/);
   const row = portal.deps.db.select().from(clientSecrets).where(and(eq(clientSecrets.name, 'Made by CLI'))).get()!;
   assert.equal(row.hint, ok.stdout.trim().slice(0, 3));
   const outbox = fs.readdirSync(`${portal.dataDir}/outbox`);
@@ -364,17 +361,15 @@ test('CLI create-secret prints the secret once and validates its input', async (
   assert.match(mail, /^To: a1 <a1@hospital-a\.example>/m);
   assert.match(mail, /Subject: Client secret created for Partner-NL-HospitalA-DM/);
   assert.ok(!mail.includes(ok.stdout.trim()), 'never the secret itself');
-  // Bad input in-process: the same runCli, without starting a process per case.
   for (const [args, message] of [
     [['--client-id', 'nope', '--name', 'x', '--expires', addDays(today(portal), 30)], /no application has the client ID/],
     [['--client-id', world.appA1, '--name', 'x', '--expires', '2020-01-01'], /tomorrow or later/],
     [['--client-id', world.appA1, '--name', '', '--expires', addDays(today(portal), 30)], /Enter a client secret name/],
     [['--client-id', world.appA1, '--name', 'x'], /--expires is required/],
   ] as Array<[string[], RegExp]>) {
-    let stderr = '';
-    const code = await runCli(['create-secret', ...args], () => bootstrap({ env: { DATA_DIR: portal.dataDir, BASE_URL: portal.baseUrl, PORTAL_ENV: 'production' }, logger: memoryLogger() }), { out: () => {}, err: (t) => (stderr += t) });
-    assert.equal(code, 2, args.join(' '));
-    assert.match(stderr, message);
+    const refused = await cliInProcess(['create-secret', ...args], env);
+    assert.equal(refused.code, 2, args.join(' '));
+    assert.match(refused.stderr, message);
   }
 });
 

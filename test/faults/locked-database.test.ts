@@ -35,7 +35,7 @@ async function world(dataDir: string) {
     const user = inviteUser(deps.db, deps.clock, cliActor, { organisationId: org.value.id, email: 'tech@hospital-a.example', name: 'Tech', managerOf: [app.value.clientId] });
     assert.ok(user.ok);
     deps.db.update(users).set({ passwordHash: await hashPassword(PASSWORD), totpSecret: 'unused' }).where(eq(users.id, user.value.userId)).run();
-    return { clientId: app.value.clientId, secret: secret.secret };
+    return { clientId: app.value.clientId, secret: secret.value.secret };
   } finally {
     await deps.notify?.idle();
     deps.db.$client.close();

@@ -14,6 +14,9 @@ import { seedApiCatalogue } from '../../server/admin/api-catalogue.ts';
 import type { Deps } from '../../server/deps.ts';
 import type { SmtpTimeouts } from '../../server/notifications/mailer.ts';
 import { Client } from './http.ts';
+import { lowerPasswordHashCostForTests } from '../../server/auth/passwords.ts';
+
+lowerPasswordHashCostForTests(1024);
 
 export type TestClock = ReturnType<typeof fixedClock>;
 

@@ -5,9 +5,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
 import { simpleParser } from 'mailparser';
 import { startPortal } from '../helpers/portal.ts';
+import { cliInProcess } from '../helpers/cli.ts';
 import { makeApplication, makeOrganisation } from '../helpers/fixtures.ts';
 import { cliActor } from '../../server/audit/audit.ts';
 import { inviteUser } from '../../server/admin/users.ts';
@@ -53,8 +53,8 @@ test('every plain-text mail: one "Label: value" a line, every link on a line of 
   assert.ok(created.ok);
   const second = createClientSecret(portal.deps, cliActor, app, { name: 'Secret by IT', expires });
   assert.ok(second.ok);
-  deleteClientSecret(portal.deps, person, app, second.row.id);
-  revokeClientSecret(portal.deps, cliActor, app, created.row.id, 'Leaked');
+  deleteClientSecret(portal.deps, person, app, second.value.row.id);
+  revokeClientSecret(portal.deps, cliActor, app, created.value.row.id, 'Leaked');
   const third = createClientSecret(portal.deps, cliActor, app, { name: 'For the reminder', expires });
   assert.ok(third.ok);
   await portal.deps.notify.idle();
@@ -96,14 +96,14 @@ test('a mail sent by the CLI without BASE_URL links to the running server\'s BAS
   const clientId = makeApplication(portal, org, 'Partner-NL-A-DM');
   const r = inviteUser(portal.deps.db, portal.clock, cliActor, { organisationId: org, email: 'm@a.example', name: 'M', managerOf: [clientId] });
   assert.ok(r.ok);
-  const env = { PATH: process.env.PATH ?? '', DATA_DIR: portal.dataDir, PORTAL_ENV: 'production' };
-  const args = ['--import', 'tsx', 'server/cli.ts', 'create-secret', '--client-id', clientId, '--name', 'From the CLI', '--expires', addDays(dateInZone(Date.now(), 'UTC'), 30)];
-  const refused = spawnSync(process.execPath, args, { env, encoding: 'utf8' });
-  assert.equal(refused.status, 2, refused.stderr);
+  const env = { DATA_DIR: portal.dataDir }; // no BASE_URL
+  const args = ['create-secret', '--client-id', clientId, '--name', 'From the CLI', '--expires', addDays(dateInZone(Date.now(), 'UTC'), 30)];
+  const refused = await cliInProcess(args, env);
+  assert.equal(refused.code, 2, refused.stderr);
   assert.match(refused.stderr, /no BASE_URL: set BASE_URL, or start the portal once/);
   recordBaseUrl(portal.deps.db, 'https://portal.example.org', Date.now()); // what the server does at start
-  const ok = spawnSync(process.execPath, args, { env, encoding: 'utf8' });
-  assert.equal(ok.status, 0, ok.stderr);
+  const ok = await cliInProcess(args, env);
+  assert.equal(ok.code, 0, ok.stderr);
   const [mail] = await outbox(path.join(portal.dataDir, 'outbox'));
   assert.ok(mail, 'the manager was told');
   assert.match(mail.text!, /^https:\/\/portal\.example\.org\/manage-api-credentials$/m);

@@ -47,7 +47,7 @@ test('openid-client PrivateKeyJwt gets tokens with an RS256 key and with an ES25
   const rsa = await jose.generateKeyPair('RS256', { modulusLength: 2048, extractable: true });
   const added = addPublicKey(portal.deps, cliActor, app, { name: 'RSA key', key: await jose.exportSPKI(rsa.publicKey), expires: new Date(portal.clock.now() + 30 * 86_400_000).toISOString().slice(0, 10) });
   assert.ok(added.ok, JSON.stringify(!added.ok && added.errors));
-  assert.equal(added.row.keyType, 'RSA 2048');
+  assert.equal(added.value.row.keyType, 'RSA 2048');
 
   const meta = (await (await fetch(`${portal.baseUrl}/.well-known/openid-configuration`)).json()) as Record<string, unknown>;
   assert.deepEqual(meta.token_endpoint_auth_methods_supported, ['client_secret_basic', 'client_secret_post', 'private_key_jwt']);
@@ -58,7 +58,7 @@ test('openid-client PrivateKeyJwt gets tokens with an RS256 key and with an ES25
   const jwks = jose.createLocalJWKSet((await (await fetch(`${portal.baseUrl}/.well-known/jwks.json`)).json()) as jose.JSONWebKeySet);
   const { payload } = await jose.jwtVerify(tokens.access_token, jwks, { issuer: portal.baseUrl, audience: 'https://api.example.org/dm', typ: 'at+jwt' });
   assert.equal(payload.client_id, clientId);
-  assert.equal(payload.secret_id, added.row.id, 'the token names the key that minted it');
+  assert.equal(payload.secret_id, added.value.row.id, 'the token names the key that minted it');
   portal.settle();
 
   // An ES256 certificate, registered by the CLI (which prints the x5t#S256 thumbprint).
@@ -119,7 +119,7 @@ test('bad assertions: replay, wrong aud, expired, iat in the future, alg none, H
   assert.equal(mixed.status, 400, 'an assertion and a secret at once');
   assert.equal((await tokenWith(portal, { client_assertion_type: 'urn:other', client_assertion: await sign({}) })).status, 400, 'a wrong assertion type');
 
-  assert.ok(deletePublicKey(portal.deps, cliActor, app, { thumbprint: added.row.thumbprint }));
+  assert.ok(deletePublicKey(portal.deps, cliActor, app, { thumbprint: added.value.row.thumbprint }));
   assert.equal((await tokenWith(portal, assertionFor(await sign({})))).status, 401, 'a deleted key is refused from the next request');
 });
 

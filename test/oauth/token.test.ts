@@ -2,11 +2,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import crypto from 'node:crypto';
-import { spawnSync } from 'node:child_process';
 import { eq } from 'drizzle-orm';
 import * as jose from 'jose';
 import * as oidc from 'openid-client';
 import { startPortal, type TestPortal } from '../helpers/portal.ts';
+import { cliInProcess } from '../helpers/cli.ts';
 import { makeApplication, makeOrganisation } from '../helpers/fixtures.ts';
 import { applications, auditEvents, clientSecrets } from '../../db/schema.ts';
 import { cliActor } from '../../server/audit/audit.ts';
@@ -23,7 +23,7 @@ function makeSecret(portal: TestPortal, clientId: string, days = 30, name = 'tes
   const app = findApplicationByClientId(portal.deps.db, clientId)!;
   const r = createClientSecret(portal.deps, cliActor, app, { name, expires: addDays(dateInZone(portal.clock.now(), portal.deps.config.timezone), days) });
   assert.ok(r.ok);
-  return { secret: r.secret, id: r.row.id };
+  return { secret: r.value.secret, id: r.value.row.id };
 }
 
 async function world(t: Parameters<typeof startPortal>[0], env: Record<string, string> = {}) {
@@ -365,12 +365,10 @@ test('signing key rotation: new tokens use the new key; the old public key stays
   const { portal, clientId, secret } = await world(t);
   const first = String((await tokenWithBasic(portal, clientId, secret)).body.access_token);
   const oldKid = jose.decodeProtectedHeader(first).kid;
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'server/cli.ts', 'rotate-signing-key'], {
-    env: { ...process.env, DATA_DIR: portal.dataDir, BASE_URL: portal.baseUrl, PORTAL_ENV: 'production' },
-    encoding: 'utf8',
-  });
-  assert.equal(r.status, 0, r.stderr);
-  const newKid = r.stdout.trim();
+  // The command opens its own connection to the file, as a separate process would.
+  const r = await cliInProcess(['rotate-signing-key'], { DATA_DIR: portal.dataDir, BASE_URL: portal.baseUrl });
+  assert.equal(r.code, 0, r.stderr);
+  const newKid = r.stdout;
   portal.clock.advance(6000);
   const second = String((await tokenWithBasic(portal, clientId, secret)).body.access_token);
   assert.equal(jose.decodeProtectedHeader(second).kid, newKid, 'the running server signs with the new key');
