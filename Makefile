@@ -4,7 +4,7 @@ SHELL := /bin/bash
 NODE_TEST := node --import tsx --test --test-concurrency=2
 export PORTAL_ENV ?= sandbox
 
-.PHONY: install run test test-fast typecheck bench migrations clean binary
+.PHONY: install run test test-fast typecheck bench profile migrations clean binary
 
 node_modules/.installed: package-lock.json package.json
 	npm ci --no-audit --no-fund
@@ -36,6 +36,10 @@ clean:
 
 bench: install binary
 	node --import tsx test/bench/token-bench.ts
+
+# The token endpoint under load with node --cpu-prof; PROFILE=success|wrong|pkjwt.
+profile: install
+	node --import tsx test/bench/profile.ts $(or $(PROFILE),success)
 
 # One executable file for internal hosting (Node's single executable applications; build with Node 20.12 or later).
 binary: dist/credentials-portal

@@ -60,9 +60,43 @@ export function noteBusy(sqlite: Database.Database): void {
   failFast.set(sqlite, timer);
 }
 
+// Writes made in this process through a connection from openDatabase (the pages', the
+// console's, an in-process CLI command's), counted as they are made. The token
+// endpoint's cache compares this counter on each request instead of asking SQLite for
+// `PRAGMA data_version` (a read transaction: locks and a look at the WAL index); it asks
+// SQLite only when the counter moved, or a quarter of a second has passed (another process).
+// better-sqlite3 is synchronous, so a write and its commit finish before any request
+// can look at the counter.
+let localWrites = 0;
+export const localWriteCount = (): number => localWrites;
+
+type StatementMethod = 'run' | 'get' | 'all' | 'iterate';
+function countWrites(sqlite: Database.Database): void {
+  const prepare = sqlite.prepare.bind(sqlite);
+  sqlite.prepare = ((source: string) => {
+    const stmt = prepare(source);
+    if (stmt.readonly) return stmt;
+    const methods = stmt as unknown as Record<StatementMethod, (...args: unknown[]) => unknown>;
+    for (const name of ['run', 'get', 'all', 'iterate'] as const) {
+      const original = methods[name].bind(stmt);
+      methods[name] = (...args: unknown[]) => {
+        localWrites++;
+        return original(...args);
+      };
+    }
+    return stmt;
+  }) as typeof sqlite.prepare;
+  const exec = sqlite.exec.bind(sqlite);
+  sqlite.exec = (source: string) => {
+    localWrites++;
+    return exec(source);
+  };
+}
+
 export function openDatabase(file: string, options: { migrationsFolder?: string; busyTimeoutMs?: number } = {}): Db {
   // Migrations may wait as long as the command line does; then the asked-for timeout.
   const sqlite = openConnection(file, CLI_BUSY_TIMEOUT_MS);
+  countWrites(sqlite);
   const db = drizzle(sqlite, { schema });
   migrate(db, { migrationsFolder: options.migrationsFolder ?? resourcePath('db', 'migrations') });
   const busyTimeoutMs = Math.floor(options.busyTimeoutMs ?? CLI_BUSY_TIMEOUT_MS);

@@ -15,6 +15,8 @@ interface Window {
   seen?: Set<string>;
 }
 
+const ALLOWED: LimitResult = Object.freeze({ allowed: true, retryAfterSeconds: 0 });
+
 export class RateLimiter {
   private readonly windows = new Map<string, Window>();
 
@@ -35,10 +37,12 @@ export class RateLimiter {
     return w;
   }
 
-  // Is the key still under its limit? Does not count.
+  // Is the key still under its limit? Does not count, and makes nothing for a key it
+  // has not seen (the token endpoint asks on every request).
   check(key: string): LimitResult {
-    const w = this.current(key);
-    return { allowed: w.count < this.max, retryAfterSeconds: this.retryAfter(w) };
+    const w = this.windows.get(key);
+    if (!w || w.count < this.max || this.clock.now() - w.start >= this.windowMs) return ALLOWED;
+    return { allowed: false, retryAfterSeconds: this.retryAfter(w) };
   }
 
   // Counts one event for the key and says whether it was still allowed. With a

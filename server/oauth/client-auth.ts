@@ -5,6 +5,7 @@
 import crypto from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { invalidClient, invalidRequest } from './errors.ts';
+import { localWriteCount } from '../../db/client.ts';
 
 export interface PresentedCredentials {
   clientId: string;
@@ -13,6 +14,7 @@ export interface PresentedCredentials {
 }
 
 function formDecode(s: string): string {
+  if (s.indexOf('%') === -1 && s.indexOf('+') === -1) return s; // nothing encoded (a UUID, a generated secret)
   return decodeURIComponent(s.replace(/\+/g, ' '));
 }
 
@@ -90,10 +92,16 @@ interface Entry {
 const DUMMY: SecretRow = { id: '', hash: crypto.createHash('sha256').update(crypto.randomBytes(32)).digest(), expires_at: 0 };
 const MAX_CACHED_CLIENTS = 20_000;
 
+// How often the cache asks SQLite whether another process committed.
+export const CROSS_PROCESS_CHECK_MS = 250;
+
 // Looks clients up through their own SQLite connection, with an in-memory cache that is
 // dropped whenever `PRAGMA data_version` moves, which it does on every commit by any
-// other connection (the web pages' in this process, the CLI's, another process's). So a
-// deleted secret or a disabled application is refused from the very next request.
+// other connection (the web pages' in this process, the CLI's, another process's). The
+// version is read when this process wrote through another connection since the last
+// look (localWriteCount), and otherwise at most every CROSS_PROCESS_CHECK_MS. So a
+// deleted secret or a disabled application is refused from the very next request made
+// after a change in this process, and within a quarter second of a commit elsewhere.
 export function createClientAuthenticator(sqlite: Database.Database) {
   const findApp = sqlite.prepare<[string], AppRow>(
     'select id, organisation_id, client_id, sandbox_only from applications where client_id = ? and disabled_at is null',
@@ -110,14 +118,23 @@ export function createClientAuthenticator(sqlite: Database.Database) {
   const findJwksUrl = sqlite.prepare<[number], { url: string }>('select url from client_jwks_urls where application_id = ?');
   const dataVersion = sqlite.prepare('pragma data_version').pluck();
   let version = dataVersion.get();
+  let seenWrites = localWriteCount();
+  let checkedAt = performance.now();
   const cache = new Map<string, Entry>();
 
   function lookup(clientId: string): Entry {
-    const v = dataVersion.get();
-    if (v !== version || cache.size > MAX_CACHED_CLIENTS) {
-      cache.clear();
-      version = v;
+    const writes = localWriteCount();
+    const t = performance.now();
+    if (writes !== seenWrites || t - checkedAt >= CROSS_PROCESS_CHECK_MS) {
+      seenWrites = writes;
+      checkedAt = t;
+      const v = dataVersion.get();
+      if (v !== version) {
+        cache.clear();
+        version = v;
+      }
     }
+    if (cache.size > MAX_CACHED_CLIENTS) cache.clear();
     let entry = cache.get(clientId);
     if (!entry) {
       const app = clientId.length <= 200 ? (findApp.get(clientId) ?? null) : null;

@@ -19,6 +19,7 @@ import { sendJson } from './http.ts';
 import { createIntrospectionEndpoint } from './introspect.ts';
 import { createTokenSigner, createTokenVerifier } from './jwt.ts';
 import { createTokenEndpoint } from './token.ts';
+import { createRequestTally } from './request-log.ts';
 
 // The endpoints' own connection waits even less for a lock than the pages' one: it
 // only reads on the request path; its writes (audit, last use) are queued and retried.
@@ -32,6 +33,7 @@ export function createOAuthEndpoints(deps: Deps) {
   const audit = createAuditQueue(sqlite, clock, logger);
   const auth = createClientAuthentication({ sqlite, clock, config, logger, addressOf: createAddressOf(config), audit });
   const discovery = createDiscoveryEndpoints(db, clock, config);
+  const tally = createRequestTally(logger);
 
   const routes: Record<string, (req: IncomingMessage, res: ServerResponse) => void | Promise<void>> = {
     '/oauth/token': createTokenEndpoint({
@@ -52,31 +54,43 @@ export function createOAuthEndpoints(deps: Deps) {
     '/.well-known/openid-configuration': discovery.metadata,
   };
 
+  // The error's JSON answer (no closure made per request: this is the hot path).
+  function fail(res: ServerResponse, path: string, err: unknown) {
+    if (res.headersSent) return;
+    if (err instanceof OAuthError) return sendJson(res, err.status, { error: err.error, error_description: err.description }, err.headers);
+    if (isBusyError(err)) {
+      logger.warn('oauth endpoint: database busy', { path });
+      const e = temporarilyUnavailable();
+      return sendJson(res, e.status, { error: e.error, error_description: e.description }, e.headers);
+    }
+    const id = crypto.randomUUID().slice(0, 8);
+    logger.error('oauth endpoint failed', { id, path, error: String((err as Error)?.message ?? err), stack: String((err as Error)?.stack ?? '') });
+    sendJson(res, 500, { error: 'server_error', error_description: `The server could not handle the request. Try again; if it keeps happening, contact support and mention reference ${id}.`, request_id: id });
+  }
+
   // Handles the request when the path is one of ours; false otherwise.
   function handle(req: IncomingMessage, res: ServerResponse): boolean {
-    const path = (req.url ?? '').split('?')[0]!;
+    const url = req.url ?? '';
+    const q = url.indexOf('?');
+    const path = q === -1 ? url : url.slice(0, q);
     const route = routes[path];
     if (!route) return false;
-    const started = performance.now();
-    const fail = (err: unknown) => {
-      if (res.headersSent) return;
-      if (err instanceof OAuthError) return sendJson(res, err.status, { error: err.error, error_description: err.description }, err.headers);
-      if (isBusyError(err)) {
-        logger.warn('oauth endpoint: database busy', { path });
-        const e = temporarilyUnavailable();
-        return sendJson(res, e.status, { error: e.error, error_description: e.description }, e.headers);
-      }
-      const id = crypto.randomUUID().slice(0, 8);
-      logger.error('oauth endpoint failed', { id, path, error: String((err as Error)?.message ?? err), stack: String((err as Error)?.stack ?? '') });
-      sendJson(res, 500, { error: 'server_error', error_description: `The server could not handle the request. Try again; if it keeps happening, contact support and mention reference ${id}.`, request_id: id });
-    };
-    res.once('finish', () => logger.info('request', { method: req.method, path, status: res.statusCode, ms: Math.round((performance.now() - started) * 10) / 10 }));
     try {
       const pending = route(req, res);
-      if (pending) pending.catch(fail);
+      if (pending) {
+        pending.then(
+          () => tally.count(path, res.statusCode),
+          (err: unknown) => {
+            fail(res, path, err);
+            tally.count(path, res.statusCode);
+          },
+        );
+        return true;
+      }
     } catch (err) {
-      fail(err);
+      fail(res, path, err);
     }
+    tally.count(path, res.statusCode);
     return true;
   }
 
@@ -84,10 +98,12 @@ export function createOAuthEndpoints(deps: Deps) {
     handle,
     // Writes what the background queues hold now (tests; shutdown).
     flush() {
+      tally.flush();
       audit.flush();
       auth.flush();
     },
     close() {
+      tally.close();
       audit.close();
       auth.close();
       sqlite.close();

@@ -4,7 +4,7 @@ import crypto from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AuthenticatedClient, Grant } from './client-auth.ts';
 import { invalidRequest, invalidScope, invalidTarget, unsupportedGrantType } from './errors.ts';
-import { readPostForm, sendJson } from './http.ts';
+import { readPostForm, sendJsonOk } from './http.ts';
 import type { AccessTokenClaims } from './jwt.ts';
 
 export interface Audience {
@@ -19,6 +19,7 @@ export interface Audience {
 // for production.
 export function resolveAudience(client: Pick<AuthenticatedClient, 'grants' | 'sandboxOnly'>, resources: string[], scopeParam: string | null): Audience {
   const grants = client.grants;
+  if (resources.length === 0 && scopeParam === null) return defaultAudience(grants, client.sandboxOnly);
   const defaultResource = (g: Grant) => (client.sandboxOnly ? g.sandbox : g.production);
   const scopes = scopeParam === null ? [] : scopeParam.split(' ').filter(Boolean);
   if (scopeParam !== null && scopes.length === 0) throw invalidScope('The scope is empty.');
@@ -41,6 +42,21 @@ export function resolveAudience(client: Pick<AuthenticatedClient, 'grants' | 'sa
   return { aud, scope: codes.join(' ') };
 }
 
+// Neither resource nor scope (most requests): every granted API, remembered per grants
+// list (the client cache holds one list per application until something changes).
+const defaults = new WeakMap<Grant[], { production?: Audience; sandbox?: Audience }>();
+function defaultAudience(grants: Grant[], sandboxOnly: boolean): Audience {
+  let known = defaults.get(grants);
+  if (!known) defaults.set(grants, (known = {}));
+  const env = sandboxOnly ? 'sandbox' : 'production';
+  let audience = known[env];
+  if (!audience) {
+    if (grants.length === 0) throw invalidScope('This client has no API granted.');
+    audience = known[env] = Object.freeze({ aud: Object.freeze(grants.map((g) => g[env])) as string[], scope: grants.map((g) => g.code).join(' ') });
+  }
+  return audience;
+}
+
 export interface TokenEndpointDeps {
   issuer: string;
   lifetimeSeconds: number;
@@ -52,11 +68,14 @@ export interface TokenEndpointDeps {
 export function createTokenEndpoint({ issuer, lifetimeSeconds, now, authenticateClient, sign }: TokenEndpointDeps) {
   return async function token(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const params = await readPostForm(req);
-    for (const name of ['grant_type', 'scope']) if (params.getAll(name).length > 1) throw invalidRequest(`${name} may be sent only once.`);
+    if (params.getAll('grant_type').length > 1) throw invalidRequest('grant_type may be sent only once.');
+    if (params.getAll('scope').length > 1) throw invalidRequest('scope may be sent only once.');
     const grantType = params.get('grant_type');
     if (!grantType) throw invalidRequest('grant_type is missing.');
     if (grantType !== 'client_credentials') throw unsupportedGrantType('Only grant_type=client_credentials is supported.');
-    const client = await authenticateClient(req, params);
+    // A secret is checked synchronously; only an assertion needs awaiting (a microtask saved).
+    const checked = authenticateClient(req, params);
+    const client = checked instanceof Promise ? await checked : checked;
     const { aud, scope } = resolveAudience(client, params.getAll('resource'), params.get('scope'));
     const iat = Math.floor(now() / 1000);
     const accessToken = sign({
@@ -70,6 +89,6 @@ export function createTokenEndpoint({ issuer, lifetimeSeconds, now, authenticate
       jti: crypto.randomUUID(),
       secret_id: client.secretId,
     });
-    sendJson(res, 200, { access_token: accessToken, token_type: 'Bearer', expires_in: lifetimeSeconds, scope });
+    sendJsonOk(res, `{"access_token":"${accessToken}","token_type":"Bearer","expires_in":${lifetimeSeconds},"scope":${JSON.stringify(scope)}}`);
   };
 }

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import crypto from 'node:crypto';
 import { eq } from 'drizzle-orm';
+import Database from 'better-sqlite3';
 import * as jose from 'jose';
 import * as oidc from 'openid-client';
 import { startPortal, type TestPortal } from '../helpers/portal.ts';
@@ -359,6 +360,40 @@ test('deleting a secret while tokens stream: only 200 before or 401 after, never
     const r = await call(portal, '/oauth/introspect', { form: { token }, headers: { Authorization: basic(api, apiSecret) } });
     assert.equal(r.text, '{"active":false}', 'tokens of the deleted secret are inactive');
   }
+});
+
+test('a secret deleted by another process stops working within a second; the same process: from the next request', async (t) => {
+  const { portal, clientId, secret, secretId } = await world(t);
+  const second = makeSecret(portal, clientId, 30, 'second');
+  assert.equal((await tokenWithBasic(portal, clientId, secret)).status, 200, 'cached now');
+  assert.equal((await tokenWithBasic(portal, clientId, second.secret)).status, 200);
+  // Another process: a plain connection of its own, which this process's write counter never sees.
+  const other = new Database(`${portal.dataDir}/portal.sqlite`);
+  t.after(() => other.close());
+  other.prepare('update client_secrets set deleted_at = ? where id = ?').run(Date.now(), secretId);
+  const started = performance.now();
+  let status = 200;
+  while (status === 200 && performance.now() - started < 2000) status = (await tokenWithBasic(portal, clientId, secret)).status;
+  const took = performance.now() - started;
+  assert.equal(status, 401);
+  assert.ok(took < 1000, `refused ${Math.round(took)} ms after the other process committed`);
+  // In this process (the pages' connection): refused from the very next request.
+  deleteClientSecret(portal.deps, cliActor, findApplicationByClientId(portal.deps.db, clientId)!, second.id);
+  assert.equal((await tokenWithBasic(portal, clientId, second.secret)).status, 401);
+});
+
+test('the endpoints log one line per second with requests counted by path and status; no secret in it', async (t) => {
+  const { portal, clientId, secret } = await world(t);
+  for (let i = 0; i < 3; i++) assert.equal((await tokenWithBasic(portal, clientId, secret)).status, 200);
+  assert.equal((await tokenWithBasic(portal, clientId, 'not the secret')).status, 401);
+  assert.equal((await call(portal, '/.well-known/jwks.json', { method: 'GET' })).status, 200);
+  portal.settle();
+  const lines = portal.logs.map((l) => JSON.parse(l) as { msg: string; seconds?: number; requests?: Record<string, number> }).filter((l) => l.msg === 'oauth requests');
+  const total: Record<string, number> = {};
+  for (const l of lines) for (const [k, n] of Object.entries(l.requests!)) total[k] = (total[k] ?? 0) + n;
+  assert.deepEqual(total, { '/oauth/token 200': 3, '/oauth/token 401': 1, '/.well-known/jwks.json 200': 1 });
+  assert.ok(lines.length <= 2, 'one line per second, not one per request');
+  assert.ok(!portal.logs.some((l) => l.includes(secret)), 'never the secret');
 });
 
 test('signing key rotation: new tokens use the new key; the old public key stays published while its tokens live', async (t) => {

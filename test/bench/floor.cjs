@@ -1,0 +1,36 @@
+// The floor for the token endpoint, in plain node:http (no TypeScript loader, no framework):
+// exactly what the endpoint must do at the least. It reads the form body, signs one ES256
+// JWT with the same header and the same claim set (fresh iat, exp and jti each time), and
+// answers the same JSON body with the same headers. It does not parse the form,
+// authenticate the client, check limits or choose the audience: that work is the
+// endpoint's own overhead, which the bench reports as the ratio to this floor.
+//   node test/bench/floor.cjs PORT ISSUER
+const http = require('node:http');
+const crypto = require('node:crypto');
+
+const [port, issuer] = process.argv.slice(2);
+const { privateKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const b64url = (s) => Buffer.from(s, 'utf8').toString('base64url');
+const header = b64url(JSON.stringify({ alg: 'ES256', typ: 'at+jwt', kid: crypto.randomBytes(12).toString('base64url') }));
+const clientId = crypto.randomUUID();
+const secretId = crypto.randomUUID();
+const aud = ['https://api.example.org/dm', 'https://api.example.org/smc']; // the bench's grants
+const scope = 'DM SMC';
+const lifetime = 3600;
+
+http
+  .createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      Buffer.concat(chunks).toString('utf8');
+      const iat = Math.floor(Date.now() / 1000);
+      const claims = { iss: issuer, sub: clientId, client_id: clientId, aud, scope, iat, exp: iat + lifetime, jti: crypto.randomUUID(), secret_id: secretId };
+      const input = `${header}.${b64url(JSON.stringify(claims))}`;
+      const token = `${input}.${crypto.sign('sha256', Buffer.from(input), { key: privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64url')}`;
+      const json = JSON.stringify({ access_token: token, token_type: 'Bearer', expires_in: lifetime, scope });
+      res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(json), 'Cache-Control': 'no-store', Pragma: 'no-cache' });
+      res.end(json);
+    });
+  })
+  .listen(Number(port), '127.0.0.1');

@@ -1,0 +1,66 @@
+// The bench's data, made with the domain functions: one organisation with `clients`
+// applications (one secret each), the first `signers` of them also holding an ES256 key.
+import crypto from 'node:crypto';
+import { bootstrap } from '../../server/bootstrap.ts';
+import { seedApiCatalogue } from '../../server/admin/api-catalogue.ts';
+import { createOrganisation } from '../../server/admin/organisations.ts';
+import { createApplication } from '../../server/admin/applications.ts';
+import { createClientSecret } from '../../server/credentials/secrets.ts';
+import { addPublicKey } from '../../server/credentials/public-keys.ts';
+import { cliActor } from '../../server/audit/audit.ts';
+import { addDays, dateInZone } from '../../server/dates.ts';
+
+export interface BenchClient {
+  id: string;
+  secret: string;
+}
+export interface BenchSigner {
+  id: string;
+  key: crypto.KeyObject;
+  kid: string;
+}
+
+export async function seedClients(env: Record<string, string | undefined>, clients: number, signers: number): Promise<{ clients: BenchClient[]; signers: BenchSigner[] }> {
+  const deps = bootstrap({ env });
+  seedApiCatalogue(deps.db, deps.clock);
+  const org = createOrganisation(deps.db, deps.clock, cliActor, { name: 'Bench', countryCode: 'NL' });
+  if (!org.ok) throw new Error(org.message);
+  const expires = addDays(dateInZone(Date.now(), 'UTC'), 200);
+  const made: BenchClient[] = [];
+  deps.db.$client.transaction(() => {
+    for (let i = 0; i < clients; i++) {
+      const app = createApplication(deps.db, deps.clock, cliActor, { organisationId: org.value.id, name: `Partner-NL-Bench${i}-DM`, apiCodes: ['DM', 'SMC'], sandboxOnly: false });
+      if (!app.ok) throw new Error(app.message);
+      const row = deps.db.query.applications.findFirst({ where: (a, { eq }) => eq(a.id, app.value.id) }).sync()!;
+      const s = createClientSecret(deps, cliActor, row, { name: `bench ${i}`, expires });
+      if (!s.ok) throw new Error(s.message);
+      made.push({ id: app.value.clientId, secret: s.value.secret });
+    }
+  })();
+  const keyed: BenchSigner[] = [];
+  for (const c of made.slice(0, signers)) {
+    const pair = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const row = deps.db.query.applications.findFirst({ where: (a, { eq }) => eq(a.clientId, c.id) }).sync()!;
+    const added = addPublicKey(deps, cliActor, row, { name: 'bench key', key: pair.publicKey.export({ format: 'pem', type: 'spki' }).toString(), expires });
+    if (!added.ok) throw new Error(added.message);
+    keyed.push({ id: c.id, key: pair.privateKey, kid: added.value.row.thumbprint });
+  }
+  await deps.notify.idle();
+  deps.db.$client.close();
+  return { clients: made, signers: keyed };
+}
+
+export const basic = (id: string, secret: string) => 'Basic ' + Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64');
+
+// Single-use client assertions, signed ahead so the load generator only sends them.
+export function signAssertions(signers: BenchSigner[], audience: string, count: number): string[] {
+  const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const out: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const s = signers[i % signers.length]!;
+    const iat = Math.floor(Date.now() / 1000);
+    const input = `${b64({ alg: 'ES256', kid: s.kid })}.${b64({ iss: s.id, sub: s.id, aud: audience, iat, exp: iat + 280, jti: crypto.randomUUID() })}`;
+    out.push(`${input}.${crypto.sign('sha256', Buffer.from(input), { key: s.key, dsaEncoding: 'ieee-p1363' }).toString('base64url')}`);
+  }
+  return out;
+}
