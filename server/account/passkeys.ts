@@ -13,6 +13,9 @@ import { recordAudit, type AuditActor } from '../audit/audit.ts';
 import { parseName } from '../validation.ts';
 import { failure, refused, success, type DomainResult } from '../result.ts';
 import { sendAccountNotice } from './notices.ts';
+import { lazy } from '../lazy.ts';
+
+const loadWebAuthn = lazy(() => import('@simplewebauthn/server'));
 
 type UserRow = typeof users.$inferSelect;
 export const CHALLENGE_LIFETIME_MS = 2 * 60 * 1000;
@@ -37,7 +40,7 @@ export function listPasskeys(deps: Pick<Deps, 'db'>, userId: number) {
 }
 
 export async function registrationOptions(deps: Pick<Deps, 'db' | 'config' | 'clock'>, user: UserRow) {
-  const { generateRegistrationOptions } = await import('@simplewebauthn/server');
+  const { generateRegistrationOptions } = await loadWebAuthn();
   const { rpID } = relyingParty(deps.config.baseUrl);
   const existing = listPasskeys(deps, user.id);
   const options = await generateRegistrationOptions({
@@ -73,7 +76,7 @@ export async function registerPasskey(
   if (!name.ok) return failure('name', name.message);
   if (!pending || pending.userId !== user.id) return failure('passkey', 'The request to add a passkey has expired. Try again.');
   if (listPasskeys(deps, user.id).length >= MAX_PASSKEYS) return failure('passkey', `You have ${MAX_PASSKEYS} passkeys, the most allowed. Remove one first.`);
-  const { verifyRegistrationResponse } = await import('@simplewebauthn/server');
+  const { verifyRegistrationResponse } = await loadWebAuthn();
   const { rpID, origin } = relyingParty(deps.config.baseUrl);
   let verified;
   try {
@@ -108,7 +111,7 @@ export async function removePasskey(deps: Pick<Deps, 'db' | 'config' | 'clock' |
 // Options for signing in: any discoverable passkey (userId null), or the passkeys of
 // the user who has just given the password (the second step).
 export async function authenticationOptions(deps: Pick<Deps, 'db' | 'config' | 'clock'>, userId: number | null) {
-  const { generateAuthenticationOptions } = await import('@simplewebauthn/server');
+  const { generateAuthenticationOptions } = await loadWebAuthn();
   const { rpID } = relyingParty(deps.config.baseUrl);
   const allow = userId === null ? [] : listPasskeys(deps, userId).map((p) => ({ id: p.id, transports: JSON.parse(p.transports) as AuthenticatorTransportFuture[] }));
   const options = await generateAuthenticationOptions({ rpID, userVerification: userId === null ? 'required' : 'preferred', allowCredentials: allow, timeout: CHALLENGE_LIFETIME_MS });
@@ -131,7 +134,7 @@ export async function verifyPasskey(
   if (!row || (pending.userId !== null && row.userId !== pending.userId)) return refusal;
   const user = deps.db.select().from(users).where(eq(users.id, row.userId)).get();
   if (!user || user.disabledAt !== null) return refusal;
-  const { verifyAuthenticationResponse } = await import('@simplewebauthn/server');
+  const { verifyAuthenticationResponse } = await loadWebAuthn();
   const { rpID, origin } = relyingParty(deps.config.baseUrl);
   try {
     const result = await verifyAuthenticationResponse({

@@ -9,12 +9,15 @@ import type { Deps } from '../deps.ts';
 import { HttpError } from '../http/errors.ts';
 import { layoutModel, sendHtml } from '../http/views.ts';
 import { outboxDir } from '../notifications/mailer.ts';
+import { lazy } from '../lazy.ts';
+
+const loadMailparser = lazy(() => import('mailparser'));
 
 const addresses = (a: AddressObject | AddressObject[] | undefined) => (Array.isArray(a) ? a : a ? [a] : []).map((x) => x.text).join(', ');
 
 // mailparser is loaded on first use: a sandbox page, not worth memory in every process.
 async function readMessage(file: string) {
-  const { simpleParser } = await import('mailparser');
+  const { simpleParser } = await loadMailparser();
   const mail = await simpleParser(fs.readFileSync(file));
   return {
     to: [addresses(mail.to), addresses(mail.cc)].filter(Boolean).join(', '),

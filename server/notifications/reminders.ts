@@ -13,6 +13,9 @@ import { addDays, dateInZone, daysBetween, formatDate } from '../dates.ts';
 import { renderEmail } from './emails.ts';
 import type { Mailer } from './mailer.ts';
 import { managersOf } from '../credentials/applications.ts';
+import { lazy } from '../lazy.ts';
+
+const loadIcal = lazy(() => import('ical-generator'));
 
 // The day after expiry, as a threshold value.
 export const EXPIRED_THRESHOLD = -1;
@@ -204,7 +207,7 @@ function reminderModel(db: Db, config: Config, c: DueCredential, today: string, 
 // An all-day calendar event on the expiry date (ical-generator, loaded on first use), so
 // the rotation lands in the managers' calendars.
 async function expiryEvent(app: { name: string; clientId: string }, secret: { id: string; name: string; hint: string; expiresOn: string; label: string }, link: string) {
-  const { default: ical } = await import('ical-generator');
+  const { default: ical } = await loadIcal();
   const calendar = ical({ name: 'Credentials Portal', prodId: { company: 'Credentials Portal', product: 'expiry reminders' } });
   calendar.createEvent({
     id: `secret-${secret.id}@credentials-portal`,

@@ -7,6 +7,7 @@ import type { Db } from '../../db/client.ts';
 import type { Clock } from '../clock.ts';
 import type { MasterKey } from '../crypto.ts';
 import { currentSigningKey, publishedKeys, type SigningKey } from './keys.ts';
+import { lazy } from '../lazy.ts';
 
 export interface AccessTokenClaims {
   iss: string;
@@ -50,6 +51,9 @@ export function createTokenSigner(db: Db, masterKey: MasterKey, clock: Clock) {
 // Verifies signature, algorithm, type, issuer and expiry with jose (not the hot path);
 // null when anything is off. Only ES256 `at+jwt` tokens signed by one of our published
 // keys pass: `alg: none`, HS256 or a foreign key never do.
+// jose, loaded on first use: introspection and client assertions need it, tokens do not.
+export const loadJose = lazy(() => import('jose'));
+
 export function createTokenVerifier(db: Db, clock: Clock, issuer: string, tokenLifetimeSeconds: number) {
   const keyCache = new Map<string, crypto.KeyObject>();
   const keyFor = (header: Jose.JWTHeaderParameters): crypto.KeyObject => {
@@ -67,8 +71,7 @@ export function createTokenVerifier(db: Db, clock: Clock, issuer: string, tokenL
   return async function verify(token: string): Promise<AccessTokenClaims | null> {
     if (token.length > 8192) return null;
     try {
-      // jose is loaded on first use (introspection is not the hot path).
-      const jose = await import('jose');
+      const jose = await loadJose();
       const { payload } = await jose.jwtVerify(token, keyFor, { algorithms: ['ES256'], typ: 'at+jwt', issuer, currentDate: new Date(clock.now()) });
       const claims = payload as unknown as AccessTokenClaims;
       if (typeof claims.secret_id !== 'string' || typeof claims.client_id !== 'string' || typeof claims.exp !== 'number') return null;

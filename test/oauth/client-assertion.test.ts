@@ -1,0 +1,73 @@
+// The client-assertion check as a table, without HTTP: each row one assertion, and
+// whether it gets through (private-key-jwt.test.ts drives the same over the endpoint).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import * as jose from 'jose';
+import { openDatabase } from '../../db/client.ts';
+import { createAssertionVerifier } from '../../server/oauth/client-assertion.ts';
+import type { KeyRow } from '../../server/oauth/client-auth.ts';
+import { tempDir } from '../helpers/portal.ts';
+
+const CLIENT = '6f1c1c1e-0000-4000-8000-000000000001';
+const AUD = 'https://portal.example.org/oauth/token';
+const NOW = Date.parse('2027-03-01T10:00:00Z');
+const s = Math.floor(NOW / 1000);
+
+test('client assertions: algorithms bound to key types, claims, single use', async (t) => {
+  const db = openDatabase(`${tempDir(t)}/portal.sqlite`);
+  t.after(() => db.$client.close());
+  const verify = createAssertionVerifier(db.$client, [AUD, 'https://portal.example.org']);
+  const pair = (type: 'ec' | 'rsa' | 'ed25519', curve?: string) =>
+    type === 'ec' ? crypto.generateKeyPairSync('ec', { namedCurve: curve! }) : type === 'rsa' ? crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }) : crypto.generateKeyPairSync('ed25519');
+  const p256 = pair('ec', 'P-256');
+  const p384 = pair('ec', 'P-384');
+  const p521 = pair('ec', 'P-521');
+  const rsa = pair('rsa');
+  const ed = pair('ed25519');
+  const row = (id: string, key: crypto.KeyObject, expires = NOW + 86_400_000): KeyRow => ({ id, thumbprint: `tp-${id}`, expires_at: expires, key });
+  const claims = (extra: Record<string, unknown> = {}) => ({ iss: CLIENT, sub: CLIENT, aud: AUD, iat: s, exp: s + 120, jti: crypto.randomUUID(), ...extra });
+  const sign = (alg: string, key: crypto.KeyObject, extra: Record<string, unknown> = {}, header: Record<string, unknown> = {}) =>
+    new jose.SignJWT(claims(extra)).setProtectedHeader({ alg, ...header }).sign(key);
+  const unsigned = (header: object, body: object) => `${Buffer.from(JSON.stringify(header)).toString('base64url')}.${Buffer.from(JSON.stringify(body)).toString('base64url')}.`;
+
+  const cases: Array<[string, string, KeyRow[], boolean]> = [
+    ['ES256 with its P-256 key', await sign('ES256', p256.privateKey), [row('a', p256.publicKey)], true],
+    ['ES384 with a P-384 key', await sign('ES384', p384.privateKey), [row('a', p384.publicKey)], true],
+    ['ES512 with a P-521 key', await sign('ES512', p521.privateKey), [row('a', p521.publicKey)], true],
+    ['RS256', await sign('RS256', rsa.privateKey), [row('a', rsa.publicKey)], true],
+    ['PS256', await sign('PS256', rsa.privateKey), [row('a', rsa.publicKey)], true],
+    ['EdDSA', await sign('EdDSA', ed.privateKey), [row('a', ed.publicKey)], true],
+    ['aud as an array naming the issuer', await sign('ES256', p256.privateKey, { aud: ['https://other.example', 'https://portal.example.org'] }), [row('a', p256.publicKey)], true],
+    ['the second of two keys', await sign('ES256', p256.privateKey), [row('x', p384.publicKey), row('a', p256.publicKey)], true],
+    ['ES256 header, P-384 key registered', await sign('ES256', p256.privateKey), [row('a', p384.publicKey)], false],
+    ['RS256 header over an EC key', await sign('ES256', p256.privateKey, {}, { alg: 'ES256' }).then((j) => j.replace(/^[^.]+/, Buffer.from('{"alg":"RS256"}').toString('base64url'))), [row('a', p256.publicKey)], false],
+    ['alg none', unsigned({ alg: 'none' }, claims()), [row('a', p256.publicKey)], false],
+    ['HS256 keyed with the public key', await new jose.SignJWT(claims()).setProtectedHeader({ alg: 'HS256' }).sign(p256.publicKey.export({ format: 'der', type: 'spki' })), [row('a', p256.publicKey)], false],
+    ['a crit header', await sign('ES256', p256.privateKey, {}, { crit: ['exp'] }).catch(() => unsigned({ alg: 'ES256', crit: ['x'] }, claims())), [row('a', p256.publicKey)], false],
+    ['another key', await sign('ES256', pair('ec', 'P-256').privateKey), [row('a', p256.publicKey)], false],
+    ['an expired key', await sign('ES256', p256.privateKey), [row('a', p256.publicKey, NOW - 1)], false],
+    ['wrong iss', await sign('ES256', p256.privateKey, { iss: 'someone-else' }), [row('a', p256.publicKey)], false],
+    ['wrong sub', await sign('ES256', p256.privateKey, { sub: 'someone-else' }), [row('a', p256.publicKey)], false],
+    ['wrong aud', await sign('ES256', p256.privateKey, { aud: 'https://evil.example/token' }), [row('a', p256.publicKey)], false],
+    ['no aud', await sign('ES256', p256.privateKey, { aud: undefined }), [row('a', p256.publicKey)], false],
+    ['expired beyond the skew', await sign('ES256', p256.privateKey, { iat: s - 600, exp: s - 61 }), [row('a', p256.publicKey)], false],
+    ['expired within the 60 s skew', await sign('ES256', p256.privateKey, { iat: s - 300, exp: s - 30 }), [row('a', p256.publicKey)], true],
+    ['exp more than five minutes ahead', await sign('ES256', p256.privateKey, { exp: s + 400 }), [row('a', p256.publicKey)], false],
+    ['exp as a string', await sign('ES256', p256.privateKey, { exp: String(s + 100) }), [row('a', p256.publicKey)], false],
+    ['iat in the future', await sign('ES256', p256.privateKey, { iat: s + 120, exp: s + 200 }), [row('a', p256.publicKey)], false],
+    ['nbf in the future', await sign('ES256', p256.privateKey, { nbf: s + 120 }), [row('a', p256.publicKey)], false],
+    ['no jti', await sign('ES256', p256.privateKey, { jti: undefined }), [row('a', p256.publicKey)], false],
+    ['a tampered payload', await sign('ES256', p256.privateKey).then((j) => { const [h, , sig] = j.split('.'); return `${h}.${Buffer.from(JSON.stringify(claims({ sub: CLIENT }))).toString('base64url')}.${sig}`; }), [row('a', p256.publicKey)], false],
+    ['junk', 'a.b.c', [row('a', p256.publicKey)], false],
+    ['four parts', `${await sign('ES256', p256.privateKey)}.x`, [row('a', p256.publicKey)], false],
+  ];
+  for (const [name, assertion, keys, expected] of cases) {
+    assert.equal(verify(assertion, CLIENT, null, keys, NOW) !== null, expected, name);
+  }
+  const once = await sign('ES256', p256.privateKey);
+  assert.equal(verify(once, CLIENT, null, [row('a', p256.publicKey)], NOW)?.id, 'a');
+  assert.equal(verify(once, CLIENT, null, [row('a', p256.publicKey)], NOW), null, 'a replay');
+  const chosen = await sign('ES256', p256.privateKey);
+  assert.equal(verify(chosen, CLIENT, 'tp-b', [row('a', p384.publicKey), row('b', p256.publicKey)], NOW)?.id, 'b', 'the key named by kid');
+});
