@@ -16,7 +16,7 @@ import { activeSecretCount, capMessage, createClientSecret, deleteClientSecret, 
 import { ShownOnce } from './shown-once.ts';
 import { KEY_DELETED, keyRoutes } from './key-routes.ts';
 import { holdsManagerRole, managedApplication, managedApplications, type Application } from './applications.ts';
-import { applicationView, lastUsedLabel, PAGE } from './view.ts';
+import { applicationEvents, applicationSummaries, applicationView, applicationViews, COMPACT_AFTER, lastUsedLabel, PAGE } from './view.ts';
 
 export function credentialRoutes(deps: Deps): Router {
   const { db, clock, config, views } = deps;
@@ -67,7 +67,10 @@ export function credentialRoutes(deps: Deps): Router {
   // GET /manage-api-credentials — the page.
   router.get(PAGE, signedIn, requireRole, (req, res) => {
     const user = currentUser(req) as SessionUser;
-    const apps = managedApplications(db, user).map((a) => applicationView(deps, a));
+    const managed = managedApplications(db, user);
+    const compact = managed.length > COMPACT_AFTER;
+    const apps = compact ? [] : applicationViews(deps, managed);
+    const summaries = compact ? applicationSummaries(deps, managed) : [];
     // no-store: the page may be showing a secret in its dialog; never keep it in any cache.
     res.set('Cache-Control', 'no-store');
     sendHtml(
@@ -75,6 +78,7 @@ export function credentialRoutes(deps: Deps): Router {
       views.render('/pages/credentials/index', {
         ...layoutModel(req, config, 'Manage API credentials', 'credentials'),
         apps,
+        summaries,
         notice: req.query.deleted === '1' ? 'The secret was deleted. Systems that used it can no longer get tokens.' : req.query.deleted === 'key' ? KEY_DELETED : '',
       }),
     );
@@ -112,6 +116,25 @@ export function credentialRoutes(deps: Deps): Router {
     hint: row.hint,
     secretName: row.name,
     expires: formatDate(row.expiresOn),
+  });
+
+  // GET …/applications/:clientId — one application in full: opened from the list of a
+  // manager of many applications (htmx), or as a page of its own.
+  router.get(`${PAGE}/applications/:clientId`, signedIn, loadApplication, (req, res) => {
+    const app = res.locals.application as Application;
+    const [view] = applicationViews(deps, [app]);
+    res.set('Cache-Control', 'no-store');
+    if (isHtmx(req)) return sendHtml(res, views.render('/partials/credentials/application', { app: view, csrfToken: ensureCsrfToken(req), embedded: true }));
+    sendHtml(res, views.render('/pages/credentials/application', { ...layoutModel(req, config, app.name, 'credentials'), app: view }));
+  });
+
+  // GET …/applications/:clientId/events — the last 20 events, loaded when a manager opens
+  // "Recent activity" (htmx), or as a page of their own (without JavaScript).
+  router.get(`${PAGE}/applications/:clientId/events`, signedIn, loadApplication, (req, res) => {
+    const app = res.locals.application as Application;
+    const events = applicationEvents(deps, app);
+    if (isHtmx(req)) return sendHtml(res, views.render('/partials/credentials/events-list', { events }));
+    sendHtml(res, views.render('/pages/credentials/key', { ...layoutModel(req, config, `Recent activity of ${app.name}`, 'credentials'), body: '/partials/credentials/events-page', app: { name: app.name }, events }));
   });
 
   // GET …/applications/:clientId/secrets/new — the Create new secret dialog (or page).

@@ -7,9 +7,11 @@ import { and, eq } from 'drizzle-orm';
 import { startPortal, type TestPortal } from '../helpers/portal.ts';
 import { cliInProcess } from '../helpers/cli.ts';
 import { signIn } from '../helpers/accounts.ts';
-import { buildWorld } from '../helpers/fixtures.ts';
+import { buildWorld, makeApplication } from '../helpers/fixtures.ts';
+import { findApplicationByClientId, assignManager } from '../../server/admin/applications.ts';
+import { cliActor } from '../../server/audit/audit.ts';
 import { decodeHtml, type Client } from '../helpers/http.ts';
-import { applications, auditEvents, clientSecrets } from '../../db/schema.ts';
+import { applications, auditEvents, clientSecrets, users } from '../../db/schema.ts';
 import { addDays, addMonths, dateInZone } from '../../server/dates.ts';
 
 const HX = { 'HX-Request': 'true' };
@@ -126,7 +128,16 @@ test('create: the secret is shown once (no-store), only its hash and hint are st
   assert.equal(audit.target, 'Secret by VM');
   assert.equal(JSON.parse(audit.details).hint, secret.slice(0, 3));
   assert.equal(audit.ip, '127.0.0.1');
-  assert.match(reload.text, /Created secret “Secret by VM” \(.{3}…\)/, 'the event is listed under the application');
+  // Recent activity is loaded when opened: htmx asks for the list, a plain browser follows the link to a page.
+  const lazy = new RegExp(`id="events-${world.appA1}"[\\s\\S]*?hx-get="(${PAGE}/applications/${world.appA1}/events)" hx-trigger="toggle from:closest details once"[\\s\\S]*?<a href="\\1">`).exec(reload.text);
+  assert.ok(lazy, 'the events are not in the page, only how to load them');
+  assert.doesNotMatch(reload.text, /Created secret “Secret by VM”/);
+  const list = await a1.get(lazy[1]!, { 'HX-Request': 'true' });
+  assert.match(list.text, /^\s*<ul class="event-list">/, 'htmx gets the list alone');
+  assert.match(list.text, /Created secret “Secret by VM” \(.{3}…\)/, 'the event is listed under the application');
+  const plain = await a1.get(lazy[1]!);
+  assert.match(plain.text, /<h1>Recent activity of Partner-NL-HospitalA-DM<\/h1>/);
+  assert.match(plain.text, /Created secret “Secret by VM”/);
 });
 
 test('create: invalid names and dates re-render the dialog with the message beside the field (422)', async (t) => {
@@ -339,8 +350,7 @@ test('status column: Active, Expires in N days with a warning sign, Expired; las
   assert.match(rowOf('far'), /Last used 2 hours ago/);
 
   for (let i = 0; i < 25; i++) portal.deps.db.insert(auditEvents).values({ at: portal.clock.now() + i, actor: 'x', action: 'secret.create', applicationId: portal.deps.db.select().from(applications).where(eq(applications.clientId, world.appA1)).get()!.id, target: `event-${i}` }).run();
-  page = await c.get(PAGE);
-  const section = new RegExp(`id="events-${world.appA1}"[\\s\\S]*?</details>`).exec(page.text)![0];
+  const section = (await c.get(`${PAGE}/applications/${world.appA1}/events`, { 'HX-Request': 'true' })).text;
   assert.equal((section.match(/<li>/g) ?? []).length, 20, 'the last 20 events');
   assert.match(section, /event-24/);
   assert.doesNotMatch(section, /event-4”/);
@@ -431,4 +441,38 @@ test('Certificates & public keys on the page: add (no JavaScript), shown with th
   assert.match((await a1.get(done.location!)).text, /The key was deleted/);
   const other = await a1.get(`${base(world.appB1)}/keys/new`);
   assert.equal(other.status, 404, "another organisation's application");
+});
+
+test('a manager of many applications gets one line each with secret counts; an application opens in full (htmx) or as its own page', async (t) => {
+  const { portal, world, a1 } = await setup(t);
+  const app = findApplicationByClientId(portal.deps.db, world.appA1)!;
+  const orgId = app.organisationId;
+  const more: string[] = [];
+  for (let i = 0; i < 11; i++) more.push(makeApplication(portal, orgId, `Partner-NL-HospitalA-Extra${String(i).padStart(2, '0')}`, ['DM']));
+  const manager = portal.deps.db.select().from(users).where(eq(users.email, world.managerA1.email)).get()!;
+  for (const clientId of more) {
+    const r = assignManager(portal.deps.db, portal.clock, cliActor, findApplicationByClientId(portal.deps.db, clientId)!, String(manager.id));
+    assert.ok(r.ok, r.ok ? '' : r.message);
+  }
+  await createSecret(a1, world.appA1, 'Soon', addDays(today(portal), 5));
+  await createSecret(a1, world.appA1, 'Later', addDays(today(portal), 200));
+  const page = await a1.get(PAGE);
+  assert.equal(page.status, 200);
+  assert.match(page.text, /You manage 12 applications\. Open one to see and change its secrets and keys\./);
+  assert.equal((page.text.match(/<details class="card application-summary"/g) ?? []).length, 12);
+  assert.doesNotMatch(page.text, /<table/, 'no secret tables until an application is opened');
+  const line = new RegExp(`<details class="card application-summary" id="app-${world.appA1}">[\\s\\S]*?</details>`).exec(page.text)![0];
+  assert.match(line, /2 of 5 active secrets · next expiry /);
+  assert.match(line, /1 expiring within 30 days/);
+  const base = `${PAGE}/applications/${world.appA1}`;
+  assert.match(line, new RegExp(`hx-get="${base}" hx-trigger="toggle from:closest details once"[\\s\\S]*<a href="${base}">Open Partner-NL-HospitalA-DM</a>`));
+  const opened = await a1.get(base, { 'HX-Request': 'true' });
+  assert.match(opened.text, new RegExp(`^<section class="card application" id="app-${world.appA1}-body"`), 'the section alone, without a second id app-…');
+  assert.match(opened.text, /Soon[\s\S]*Expires in 5 days/);
+  const own = await a1.get(base);
+  assert.match(own.text, /<html/);
+  assert.match(own.text, /<h2 id="app-title-[^"]+">Partner-NL-HospitalA-DM<\/h2>/);
+  assert.match(own.text, /name="_csrf"/);
+  // Another organisation's application stays out of reach.
+  assert.equal((await a1.get(`${PAGE}/applications/${world.appB1}`)).status, 404);
 });

@@ -1,0 +1,203 @@
+// `make bench`, the pages: what people wait for, at the scale of a large member and of the
+// IT team, against the same server's /healthz in the same run (the framework's floor).
+//   - Manage API credentials for a manager of 50 applications × 5 secrets, and of 5;
+//   - the administrators' credentials overview (5,000 secrets) and audit log (1,000,000 events);
+//   - a reminder run over 100,000 active secrets with none due, against one read of them all.
+// The portal runs as a child process in production mode; autocannon drives it from here.
+import { spawn, type ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import net from 'node:net';
+import autocannon from 'autocannon';
+import { bootstrap } from '../../server/bootstrap.ts';
+import { seedApiCatalogue } from '../../server/admin/api-catalogue.ts';
+import { createOrganisation } from '../../server/admin/organisations.ts';
+import { createApplication } from '../../server/admin/applications.ts';
+import { inviteAdmin, inviteUser } from '../../server/admin/users.ts';
+import { createClientSecret } from '../../server/credentials/secrets.ts';
+import { cliActor } from '../../server/audit/audit.ts';
+import { addDays, dateInZone } from '../../server/dates.ts';
+import { sendExpiryReminders } from '../../server/notifications/reminders.ts';
+import { fixedClock } from '../../server/clock.ts';
+import type { Deps } from '../../server/deps.ts';
+import { Client } from '../helpers/http.ts';
+import { totpAt } from '../helpers/totp.ts';
+
+const DURATION = Number(process.env.BENCH_SECONDS ?? 8);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+const quiet = { secretCreated() {}, secretDeleted() {}, secretRevoked() {}, keyAdded() {}, keyDeleted() {}, idle: async () => {} };
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+// An organisation with `apps` applications of `secrets` secrets each (and 20 more audit
+// events each); the client IDs.
+function seedApplications(deps: Deps, name: string, apps: number, secrets: number): { organisationId: number; clientIds: string[] } {
+  const org = createOrganisation(deps.db, deps.clock, cliActor, { name, countryCode: 'NL' });
+  if (!org.ok) throw new Error(org.message);
+  const expires = addDays(dateInZone(Date.now(), 'UTC'), 200);
+  const clientIds: string[] = [];
+  const event = deps.db.$client.prepare('insert into audit_events (at, actor, organisation_id, application_id, action, target, details) values (?, ?, ?, ?, ?, ?, ?)');
+  deps.db.$client.transaction(() => {
+    for (let i = 0; i < apps; i++) {
+      const app = createApplication(deps.db, deps.clock, cliActor, { organisationId: org.value.id, name: `Partner-NL-${name.replace(/\W/g, '')}${i}-DM`, apiCodes: ['DM', 'SMC'], sandboxOnly: false });
+      if (!app.ok) throw new Error(app.message);
+      const row = deps.db.query.applications.findFirst({ where: (a, { eq }) => eq(a.id, app.value.id) }).sync()!;
+      for (let j = 0; j < secrets; j++) {
+        const s = createClientSecret({ ...deps, notify: quiet }, cliActor, row, { name: `Secret ${j} by VM`, expires: addDays(expires, j * 20) });
+        if (!s.ok) throw new Error(s.message);
+      }
+      for (let k = 0; k < 20; k++) event.run(Date.now() - k * 60_000, 'vm@example.org', org.value.id, row.id, 'secret.delete', `Old secret ${k}`, JSON.stringify({ hint: 'abc' }));
+      clientIds.push(app.value.clientId);
+    }
+  })();
+  return { organisationId: org.value.id, clientIds };
+}
+
+// Signs in through the setup page, as a person does (setup signs the user in).
+async function signedIn(baseUrl: string, token: string): Promise<string> {
+  const c = new Client(baseUrl);
+  const page = await c.get(`/setup/${token}`);
+  const key = /<code id="totp-key"[^>]*>([A-Z2-7 ]+)<\/code>/.exec(page.text)![1]!.replace(/\s/g, '');
+  const done = await c.post(`/setup/${token}`, { password: 'correct horse battery staple', password_confirm: 'correct horse battery staple', code: totpAt(key, Date.now()) });
+  if (done.status !== 200) throw new Error(`setup failed: ${done.status}`);
+  return c.cookieHeader;
+}
+
+interface Row {
+  name: string;
+  path: string;
+  cookie?: string;
+}
+interface Measured {
+  p50at1: number;
+  rpsAt4: number;
+  p99at4: number;
+  bytes: number;
+}
+
+async function measure(baseUrl: string, row: Row): Promise<Measured> {
+  const headers: Record<string, string> = row.cookie ? { Cookie: row.cookie } : {};
+  const first = await fetch(baseUrl + row.path, { headers });
+  const body = await first.text();
+  if (first.status !== 200) throw new Error(`${row.path}: ${first.status} ${body.slice(0, 200)}`);
+  if (process.env.BENCH_DUMP) fs.writeFileSync(`test-output/${row.name.replace(/\W+/g, '-')}.html`, body);
+  await autocannon({ url: baseUrl + row.path, connections: 1, duration: 1, headers });
+  const one = await autocannon({ url: baseUrl + row.path, connections: 1, duration: Math.max(2, DURATION / 2), headers });
+  const four = await autocannon({ url: baseUrl + row.path, connections: 4, duration: DURATION, headers });
+  return { p50at1: one.latency.p50, rpsAt4: four.requests.average, p99at4: four.latency.p99, bytes: Buffer.byteLength(body) };
+}
+
+// A reminder run with nothing due over `count` active secrets, against one plain read of
+// every active secret's expiry (what a scan that looked at each secret would cost at least).
+async function reminderScan(count: number): Promise<{ runMs: number; readMs: number }> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'portal-bench-scan-'));
+  const deps = bootstrap({ env: { DATA_DIR: dataDir, PORTAL_ENV: 'production', BASE_URL: 'https://portal.example.org' } });
+  seedApiCatalogue(deps.db, deps.clock);
+  const { clientIds } = seedApplications(deps, 'Scan', 1, 0);
+  const app = deps.db.query.applications.findFirst({ where: (a, { eq }) => eq(a.clientId, clientIds[0]!) }).sync()!;
+  const insert = deps.db.$client.prepare('insert into client_secrets (id, application_id, name, hint, secret_hash, created_at, expires_on, expires_at) values (?, ?, ?, ?, ?, ?, ?, ?)');
+  const far = addDays(dateInZone(Date.now(), 'UTC'), 300);
+  deps.db.$client.transaction(() => {
+    for (let i = 0; i < count; i++) insert.run(crypto.randomUUID(), app.id, `s${i}`, 'abc', crypto.randomUUID().replace(/-/g, ''), Date.now(), far, Date.parse(`${far}T23:59:59Z`));
+  })();
+  const runs: number[] = [];
+  const reads: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    let t = performance.now();
+    await sendExpiryReminders({ ...deps, clock: fixedClock(Date.now()) });
+    runs.push(performance.now() - t);
+    t = performance.now();
+    deps.db.$client.prepare('select id, expires_on, expires_at from client_secrets where deleted_at is null').all();
+    reads.push(performance.now() - t);
+  }
+  deps.db.$client.close();
+  fs.rmSync(dataDir, { recursive: true, force: true });
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  return { runMs: median(runs), readMs: median(reads) };
+}
+
+async function main() {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'portal-bench-pages-'));
+  const port = await freePort();
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const env = { ...process.env, DATA_DIR: dataDir, PORT: String(port), BASE_URL: baseUrl, PORTAL_ENV: 'production' };
+  const deps = bootstrap({ env });
+  seedApiCatalogue(deps.db, deps.clock);
+  const large = seedApplications(deps, 'Large Member', 50, 5);
+  const small = seedApplications(deps, 'Small Member', 5, 5);
+  seedApplications(deps, 'Everyone Else', 1000, 5);
+  // 1,000,000 audit events, spread over a year.
+  const event = deps.db.$client.prepare('insert into audit_events (at, actor, organisation_id, action, target, details, ip) values (?, ?, ?, ?, ?, ?, ?)');
+  const yearAgo = Date.now() - 365 * 86_400_000;
+  deps.db.$client.transaction(() => {
+    for (let i = 0; i < 1_000_000; i++) event.run(yearAgo + i * 31_536, i % 7 === 0 ? `client:${large.clientIds[i % 50]}` : 'vm@example.org', large.organisationId, i % 7 === 0 ? 'token.auth_failed' : 'login.success', null, '{}', '192.0.2.1');
+  })();
+  const invite = (email: string, org: { organisationId: number; clientIds: string[] }) => {
+    const r = inviteUser(deps.db, deps.clock, cliActor, { organisationId: org.organisationId, email, name: email.split('@')[0], managerOf: org.clientIds });
+    if (!r.ok) throw new Error(r.message);
+    return r.value.token;
+  };
+  const tokens = { large: invite('large@member.example', large), small: invite('small@member.example', small) };
+  const admin = inviteAdmin(deps.db, deps.clock, cliActor, { email: 'it@association.example', name: 'IT' });
+  if (!admin.ok) throw new Error(admin.message);
+  deps.db.$client.pragma('wal_checkpoint(TRUNCATE)');
+  deps.db.$client.close();
+
+  const children: ChildProcess[] = [];
+  process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
+  const portal = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], { env, stdio: 'ignore' });
+  children.push(portal);
+  for (let i = 0; !(await fetch(`${baseUrl}/healthz`).then((r) => r.ok, () => false)); i++) {
+    if (i > 600) throw new Error('portal did not start');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const cookies = { large: await signedIn(baseUrl, tokens.large), small: await signedIn(baseUrl, tokens.small), admin: await signedIn(baseUrl, admin.value.token) };
+  const rows: Row[] = [
+    { name: 'baseline: the same server’s /healthz', path: '/healthz' },
+    { name: 'Manage API credentials, 50 applications × 5 secrets', path: '/manage-api-credentials', cookie: cookies.large },
+    { name: 'Manage API credentials, 5 applications × 5 secrets', path: '/manage-api-credentials', cookie: cookies.small },
+    { name: 'admin: credentials overview, 5,275 secrets', path: '/admin/secrets', cookie: cookies.admin },
+    { name: 'admin: audit log, 1,000,000 events, first page', path: '/admin/audit', cookie: cookies.admin },
+    { name: 'admin: audit log, filtered by action', path: '/admin/audit?action=token.auth_failed', cookie: cookies.admin },
+  ];
+  const rounds: Measured[][] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    const results: Measured[] = [];
+    for (const row of rows) results.push(await measure(baseUrl, row));
+    rounds.push(results);
+  }
+  portal.kill('SIGTERM');
+  fs.rmSync(dataDir, { recursive: true, force: true });
+
+  console.log(`\nmachine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'CPU'}, Node ${process.version}; p50 at 1 connection, req/s and p99 at 4 connections (${DURATION} s), ${ROUNDS} interleaved rounds\n`);
+  console.log('| page | p50 ms (1 conn) | pages/s (4 conns) | p99 ms (4 conns) | × baseline pages/s | HTML KB |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  rows.forEach((row, i) => {
+    const rs = rounds.map((r) => r[i]!);
+    const ratio = mean(rounds.map((r) => r[i]!.rpsAt4 / r[0]!.rpsAt4));
+    console.log(`| ${row.name} | ${Math.max(...rs.map((r) => r.p50at1))} | ${mean(rs.map((r) => r.rpsAt4)).toFixed(0)} | ${Math.max(...rs.map((r) => r.p99at4))} | ${ratio.toFixed(3)} | ${(rs[0]!.bytes / 1024).toFixed(0)} |`);
+  });
+  const worst = (i: number) => Math.max(...rounds.map((r) => r[i]!.p50at1));
+  const rate = (i: number) => Math.min(...rounds.map((r) => r[i]!.rpsAt4));
+  const kb = rounds[0]![1]!.bytes / 1024;
+  console.log(`\ntargets (worst round): 50 × 5 under 10 ms: ${worst(1)} ms ${worst(1) < 10 ? 'met' : 'MISSED'}; ≥ 200 pages/s at 4: ${rate(1).toFixed(0)} ${rate(1) >= 200 ? 'met' : 'MISSED'}; HTML < 150 KB: ${kb.toFixed(0)} KB ${kb < 150 ? 'met' : 'MISSED'}; ` +
+    `5 × 5 under 3 ms: ${worst(2)} ms ${worst(2) < 3 ? 'met' : 'MISSED'}; overview and audit log under 20 ms: ${worst(3)}, ${worst(4)}, ${worst(5)} ms ${Math.max(worst(3), worst(4), worst(5)) < 20 ? 'met' : 'MISSED'}`);
+
+  const scan = await reminderScan(100_000);
+  console.log(`\nreminder run, 100,000 active secrets, none due: ${scan.runMs.toFixed(1)} ms (median of 5); one read of every active secret: ${scan.readMs.toFixed(1)} ms; ratio ${(scan.runMs / scan.readMs).toFixed(2)}×; target under 1 s: ${scan.runMs < 1000 ? 'met' : 'MISSED'}`);
+}
+
+main().then(() => process.exit(0), (err) => {
+  console.error(err);
+  process.exit(1);
+});
