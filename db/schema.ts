@@ -168,7 +168,7 @@ export const clientSecrets = sqliteTable(
     deletedBy: integer('deleted_by').references(() => users.id),
     deleteReason: text('delete_reason'),
   },
-  (t) => [index('client_secrets_app').on(t.applicationId)],
+  (t) => [index('client_secrets_app').on(t.applicationId), index('client_secrets_expiry').on(t.expiresAt, t.id)],
 );
 
 export const remindersSent = sqliteTable(
@@ -210,6 +210,7 @@ export const auditEvents = sqliteTable(
     index('audit_at').on(t.at),
     index('audit_app').on(t.applicationId, t.at),
     index('audit_org').on(t.organisationId, t.at),
+    index('audit_action').on(t.action, t.at),
   ],
 );
 

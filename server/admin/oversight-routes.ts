@@ -4,13 +4,13 @@ import { Router, type Request, type Response } from 'express';
 import type { Deps } from '../deps.ts';
 import { actorOf } from '../auth/guards.ts';
 import { recordAudit } from '../audit/audit.ts';
-import { auditCsv, auditFilterOptions, parseAuditFilter, queryAudit, PAGE_SIZE } from '../audit/query.ts';
+import { auditCsv, auditFilterOptions, COUNT_CAP, parseAuditFilter, queryAudit } from '../audit/query.ts';
 import { HttpError } from '../http/errors.ts';
 import { formField } from '../http/form.ts';
 import { dateInZone, formatDate, formatDateTime } from '../dates.ts';
 import { revokeClientSecret } from '../credentials/secrets.ts';
 import { lastUsedLabel, secretStatus } from '../credentials/view.ts';
-import { findLiveKey, findLiveSecret, listAllKeys, listAllSecrets, parseRevokeReason } from './secrets-overview.ts';
+import { countAllSecrets, cursorParam, findLiveKey, findLiveSecret, listAllKeys, listAllSecrets, parseCursor, parseRevokeReason } from './secrets-overview.ts';
 import { deletePublicKey } from '../credentials/public-keys.ts';
 import type { Console, Errors } from './console.ts';
 
@@ -29,13 +29,18 @@ export function oversightRoutes(deps: Deps, { page, back }: Console): Router {
       status: secretStatus(r.key, now, config.timezone),
       lastUsed: lastUsedLabel(r.key.lastUsedAt, now),
     }));
-    const rows = listAllSecrets(db, now, within).map((r) => ({
+    const after = parseCursor(req.query.after);
+    const listed = listAllSecrets(db, now, within, after);
+    const rows = listed.rows.map((r) => ({
       ...r,
       expires: formatDate(r.secret.expiresOn),
       status: secretStatus(r.secret, now, config.timezone),
       lastUsed: lastUsedLabel(r.secret.lastUsedAt, now),
     }));
-    page(req, res, 'secrets', 'Credentials', { rows, keys, within: within ?? '', errors }, status);
+    // The page's own address, so a refused revoke re-renders the same page.
+    const query = new URLSearchParams({ ...(within !== null ? { within: String(within) } : {}), ...(after ? { after: cursorParam(after) } : {}) }).toString();
+    const next = listed.next ? `/admin/secrets?${new URLSearchParams({ ...(within !== null ? { within: String(within) } : {}), after: listed.next })}` : '';
+    page(req, res, 'secrets', 'Credentials', { rows, keys, within: within ?? '', errors, total: countAllSecrets(db, now, within), first: !after, next, query: query ? `?${query}` : '' }, status);
   };
   router.get('/admin/secrets', (req, res) => renderSecrets(req, res));
 
@@ -65,17 +70,16 @@ export function oversightRoutes(deps: Deps, { page, back }: Console): Router {
 
   router.get('/admin/audit', (req, res) => {
     const { filter, errors } = parseAuditFilter(req.query as Record<string, unknown>);
-    const { total, rows } = queryAudit(db, filter, config.timezone);
+    const { total, rows, next } = queryAudit(db, filter, config.timezone);
     const params = new URLSearchParams();
     for (const [k, v] of Object.entries({ organisation: filter.organisationId ?? '', application: filter.applicationId ?? '', user: filter.user, action: filter.action, from: filter.from, to: filter.to })) {
       if (v !== '') params.set(k, String(v));
     }
-    const pages = Math.max(1, Math.ceil(total / PAGE_SIZE));
     page(req, res, 'audit', 'Audit log', {
       filter,
       errors,
-      total,
-      pages,
+      total: total > COUNT_CAP ? `More than ${COUNT_CAP.toLocaleString('en-GB')}` : String(total),
+      next,
       query: params.toString(),
       ...auditFilterOptions(db),
       rows: rows.map((r) => ({ ...r.event, when: formatDateTime(r.event.at, config.timezone), iso: new Date(r.event.at).toISOString(), organisation: r.organisation ?? '', application: r.application ?? '' })),

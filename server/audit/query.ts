@@ -12,10 +12,17 @@ export interface AuditFilter {
   action: string; // exact, or a prefix ending in '.' such as 'secret.'
   from: string; // YYYY-MM-DD, inclusive
   to: string; // YYYY-MM-DD, inclusive
-  page: number;
+  before: AuditCursor | null; // the page starts after this event (newest first)
 }
 
+// Keyset pagination: a page is the events older than the last one shown, so the
+// thousandth page costs what the first does. The total is counted up to COUNT_CAP.
+export interface AuditCursor {
+  at: number;
+  id: number;
+}
 export const PAGE_SIZE = 50;
+export const COUNT_CAP = 10_000;
 
 export function parseAuditFilter(query: Record<string, unknown>): { filter: AuditFilter; errors: Record<string, string> } {
   const str = (k: string) => (typeof query[k] === 'string' ? (query[k] as string).trim() : '');
@@ -24,7 +31,7 @@ export function parseAuditFilter(query: Record<string, unknown>): { filter: Audi
   const to = str('to');
   if (from && !isValidDateString(from)) errors.from = 'Use a date like 2027-01-31.';
   if (to && !isValidDateString(to)) errors.to = 'Use a date like 2027-01-31.';
-  const page = parseId(str('page')) ?? 1;
+  const cursor = /^(\d{1,15})_(\d{1,15})$/.exec(str('before'));
   return {
     filter: {
       organisationId: parseId(str('organisation')),
@@ -33,7 +40,7 @@ export function parseAuditFilter(query: Record<string, unknown>): { filter: Audi
       action: str('action').slice(0, 60),
       from: errors.from ? '' : from,
       to: errors.to ? '' : to,
-      page: Math.min(page, 100_000),
+      before: cursor ? { at: Number(cursor[1]), id: Number(cursor[2]) } : null,
     },
     errors,
   };
@@ -47,26 +54,33 @@ function conditions(f: AuditFilter, timeZone: string): SQL | undefined {
     const like = `%${f.user.replace(/[\\%_]/g, (m) => `\\${m}`)}%`;
     c.push(or(sql`${auditEvents.actor} like ${like} escape '\\'`, sql`${auditEvents.target} like ${like} escape '\\'`)!);
   }
-  if (f.action) c.push(f.action.endsWith('.') ? sql`${auditEvents.action} like ${f.action + '%'}` : eq(auditEvents.action, f.action));
+  // A prefix such as 'secret.' as a range ('secret.' ≤ action < 'secret/'), which the
+  // audit_action index serves; LIKE would scan.
+  if (f.action) c.push(f.action.endsWith('.') ? and(gte(auditEvents.action, f.action), lt(auditEvents.action, `${f.action.slice(0, -1)}/`))! : eq(auditEvents.action, f.action));
   if (f.from) c.push(gte(auditEvents.at, startOfDateInZone(f.from, timeZone)));
   if (f.to) c.push(lt(auditEvents.at, startOfDateInZone(addDays(f.to, 1), timeZone)));
   return c.length ? and(...c) : undefined;
 }
 
+// One page, newest first; `total` counts at most COUNT_CAP + 1 (shown as "more than");
+// `next` is the cursor of the following page, when there is one.
 export function queryAudit(db: Db, f: AuditFilter, timeZone: string, limit = PAGE_SIZE) {
   const where = conditions(f, timeZone);
-  const total = db.select({ n: sql<number>`count(*)` }).from(auditEvents).where(where).get()?.n ?? 0;
+  const total = db.get<{ n: number }>(sql`select count(*) as n from (select 1 from ${auditEvents} ${where ? sql`where ${where}` : sql``} limit ${COUNT_CAP + 1})`).n;
+  const page = f.before ? and(where, or(lt(auditEvents.at, f.before.at), and(eq(auditEvents.at, f.before.at), lt(auditEvents.id, f.before.id)))) : where;
   const rows = db
     .select({ event: auditEvents, organisation: organisations.name, application: applications.name })
     .from(auditEvents)
     .leftJoin(organisations, eq(organisations.id, auditEvents.organisationId))
     .leftJoin(applications, eq(applications.id, auditEvents.applicationId))
-    .where(where)
+    .where(page)
     .orderBy(desc(auditEvents.at), desc(auditEvents.id))
-    .limit(limit)
-    .offset((f.page - 1) * limit)
+    .limit(limit + 1)
     .all();
-  return { total, rows };
+  const more = rows.length > limit;
+  if (more) rows.pop();
+  const last = rows[rows.length - 1]?.event;
+  return { total, rows, next: more && last ? `${last.at}_${last.id}` : null };
 }
 
 // One CSV cell: quoted, quotes doubled, and neutralised with a leading apostrophe when
@@ -81,7 +95,7 @@ export function csvCell(value: unknown): string {
 }
 
 export function auditCsv(db: Db, f: AuditFilter, timeZone: string): string {
-  const { rows } = queryAudit(db, { ...f, page: 1 }, timeZone, 100_000);
+  const { rows } = queryAudit(db, { ...f, before: null }, timeZone, 100_000);
   const lines = [['time (UTC)', 'actor', 'organisation', 'application', 'action', 'target', 'details', 'ip'].map(csvCell).join(',')];
   for (const r of rows) {
     lines.push([new Date(r.event.at).toISOString(), r.event.actor, r.organisation, r.application, r.event.action, r.event.target, r.event.details, r.event.ip].map(csvCell).join(','));

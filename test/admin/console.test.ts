@@ -73,7 +73,7 @@ test('from an empty database: organisation, application, manager by emailed invi
   for (const a of ['organisation.create', 'application.create', 'user.invite', 'manager.assign', 'user.setup_complete', 'login.success']) assert.ok(audit.includes(a), a);
   const log = await c.get('/admin/audit?action=manager.assign');
   assert.match(log.text, /tech@erasmusmc\.example/);
-  assert.match(log.text, /1 event;/);
+  assert.match(log.text, /1 event, newest first/);
 });
 
 test('permission boundaries: non-admins, a manager of another organisation, and a disabled admin are refused', async (t) => {
@@ -274,10 +274,16 @@ test('audit log: filters, paging, and a CSV export that neutralises formula inje
   for (const name of ['=HYPERLINK("http://evil.example","x")', '+1+1', '-2+3', '@SUM(A1)', 'Normal "quoted" org']) makeOrganisation(portal, name);
   for (let i = 0; i < 60; i++) makeOrganisation(portal, `Org ${i}`);
   const page1 = await c.get('/admin/audit?action=organisation.create');
-  assert.match(page1.text, /65 events; page 1 of 2/);
-  assert.match(page1.text, /rel="next"/);
-  const page2 = await c.get('/admin/audit?action=organisation.create&page=2');
-  assert.match(page2.text, /page 2 of 2/);
+  assert.match(page1.text, /65 events, newest first/);
+  assert.equal((page1.text.match(/<tr><td data-label="When">/g) ?? []).length, 50);
+  const older = /href="(\/admin\/audit\?action=organisation\.create&amp;before=\d+_\d+)" rel="next"/.exec(page1.text);
+  assert.ok(older, 'a link to the older events (keyset: before the last one shown)');
+  const page2 = await c.get(older[1]!.replace(/&amp;/g, '&'));
+  assert.match(page2.text, /65 events; older ones, newest first/);
+  assert.equal((page2.text.match(/<tr><td data-label="When">/g) ?? []).length, 15, 'the remaining 15, none repeated');
+  assert.match(page2.text, /Org 0</, 'the oldest is on the last page');
+  assert.doesNotMatch(page2.text, /rel="next"/);
+  assert.match(page2.text, /href="\/admin\/audit\?action=organisation\.create">← Newest</);
   assert.match((await c.get('/admin/audit?action=organisation.')).text, /65 events/, 'prefix filter');
   assert.match((await c.get('/admin/audit?user=cli&action=organisation.create')).text, /65 events/);
   const future = addDays(dateInZone(portal.clock.now(), 'UTC'), 1);
@@ -330,4 +336,35 @@ test('an organisation can be renamed; an empty name is refused beside the field'
   const list = await c.get('/admin');
   assert.match(list.text, />New Name</);
   assert.doesNotMatch(list.text, />Old Name</);
+});
+
+test('credentials overview: 100 secrets a page, soonest expiry first, the next page after the last one shown; a refused revoke stays on its page', async (t) => {
+  const { portal, c } = await setup(t);
+  const org = makeOrganisation(portal, 'Large Member');
+  const quiet = { ...portal.deps, notify: { secretCreated() {}, secretDeleted() {}, secretRevoked() {}, keyAdded() {}, keyDeleted() {}, idle: async () => {} } };
+  const today = dateInZone(portal.clock.now(), 'UTC');
+  for (let a = 0; a < 22; a++) {
+    const app = findApplicationByClientId(portal.deps.db, makeApplication(portal, org, `Partner-NL-Large${a}-DM`))!;
+    for (let s = 0; s < 5; s++) assert.ok(createClientSecret(quiet, cliActor, app, { name: `S${a * 5 + s}`, expires: addDays(today, 1 + ((a * 5 + s) % 300)) }).ok);
+  }
+  const first = await c.get('/admin/secrets');
+  assert.match(first.text, /110 secrets, 100 on this page, soonest expiry first/);
+  const ids = (html: string) => [...html.matchAll(/<tr id="row-([0-9a-f-]{36})">/g)].map((m) => m[1]!);
+  assert.equal(ids(first.text).length, 100);
+  const next = /<a href="(\/admin\/secrets\?after=[^"]+)" rel="next">Next 100 secrets →<\/a>/.exec(first.text);
+  assert.ok(next);
+  const second = await c.get(next[1]!.replace(/&amp;/g, '&'));
+  assert.equal(ids(second.text).length, 10);
+  assert.equal(new Set([...ids(first.text), ...ids(second.text)]).size, 110, 'every secret once');
+  const expiries = (html: string) => [...html.matchAll(/<td data-label="Expires">([^<]+)<\/td>/g)].map((m) => Date.parse(m[1]!));
+  const all = [...expiries(first.text), ...expiries(second.text)];
+  assert.deepEqual(all, [...all].sort((x, y) => x - y), 'soonest expiry first, across pages');
+  assert.match(second.text, /← First page/);
+  const target = ids(second.text)[0]!;
+  const action = new RegExp(`action="(/admin/secrets/${target}/revoke\\?after=[^"]+)"`).exec(second.text);
+  assert.ok(action, 'the revoke form keeps the page');
+  const refused = await c.post(action[1]!.replace(/&amp;/g, '&'), { reason: 'x' });
+  assert.equal(refused.status, 422);
+  assert.match(refused.text, new RegExp(`id="reason-${target}-error">Give a reason`), 'the message beside the row, on the same page');
+  assert.match((await c.get('/admin/secrets?after=junk')).text, /110 secrets, 100 on this page/, 'a bad cursor is the first page');
 });
