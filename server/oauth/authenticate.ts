@@ -41,7 +41,8 @@ export interface ClientAuthenticationDeps {
 
 export function createClientAuthentication({ sqlite, clock, config, logger, addressOf, audit }: ClientAuthenticationDeps) {
   const { authenticate, keysOf } = createClientAuthenticator(sqlite);
-  const verifyAssertion = createAssertionVerifier(sqlite, [`${config.baseUrl}/oauth/token`, config.baseUrl]);
+  const assertions = createAssertionVerifier(sqlite, [`${config.baseUrl}/oauth/token`, config.baseUrl], logger, () => clock.now());
+  const verifyAssertion = assertions.verifyAssertion;
   const remoteKeys = createRemoteKeyCache(config.portalEnv === 'sandbox', () => clock.now());
   const perClientAndAddress = new RateLimiter(config.tokenFailuresPerMinute, 60_000, clock);
   const perAddress = new RateLimiter(config.tokenFailuresPerMinute * PER_ADDRESS_FACTOR, 60_000, clock);
@@ -109,7 +110,11 @@ export function createClientAuthentication({ sqlite, clock, config, logger, addr
     return result.client;
   }
 
-  return { authenticateClient, flush: () => lastUse.flush(), close: () => lastUse.close() };
+  const flush = () => {
+    lastUse.flush();
+    assertions.flush();
+  };
+  return { authenticateClient, flush, close: flush };
 }
 
 // Last use: noted in memory, written in one batch a second later on the endpoints'

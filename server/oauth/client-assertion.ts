@@ -7,6 +7,7 @@
 import crypto from 'node:crypto';
 import type Database from 'better-sqlite3';
 import type { KeyRow } from './client-auth.ts';
+import type { Logger } from '../log.ts';
 
 export const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 const MAX_LIFETIME_S = 300;
@@ -102,13 +103,74 @@ function claimsValid(claims: Record<string, unknown>, clientId: string, audience
   return typeof jti === 'string' && jti.length > 0 && jti.length <= 200;
 }
 
-export function createAssertionVerifier(sqlite: Database.Database, audiences: string[]) {
-  const remember = sqlite.prepare<[string, number]>('insert into used_assertions (key, expires_at) values (?, ?) on conflict do nothing');
+// Used assertions (client id and the jti's hash) until they expire: kept in memory, where
+// this process (the only one that answers token requests) checks them, and written to
+// SQLite in one batch within USED_FLUSH_MS, so that a restart still refuses a replay.
+// A write per request cost as much as the signature check. The one gap: a crash inside
+// those 50 ms forgets the assertions accepted in them (each lives five minutes at most).
+const USED_FLUSH_MS = 50;
+const USED_PRUNE_EVERY_MS = 10_000;
+
+export function createUsedAssertions(sqlite: Database.Database, logger: Pick<Logger, 'warn'>, now: () => number) {
+  const insert = sqlite.prepare<[string, number]>('insert into used_assertions (key, expires_at) values (?, ?) on conflict do nothing');
   const purge = sqlite.prepare<[number]>('delete from used_assertions where expires_at < ?');
-  let sincePurge = 0;
+  let purgedAt = 0;
+  const writeAll = sqlite.transaction((rows: Array<[string, number]>) => {
+    for (const [key, expiresAt] of rows) insert.run(key, expiresAt);
+    // Expired ones go every ten seconds (a scan of the table: no index on expires_at).
+    if (now() - purgedAt >= USED_PRUNE_EVERY_MS) {
+      purgedAt = now();
+      purge.run(purgedAt);
+    }
+  });
+  const used = new Map<string, number>(sqlite.prepare<[number], { key: string; expires_at: number }>('select key, expires_at from used_assertions where expires_at >= ?').all(now()).map((r) => [r.key, r.expires_at]));
+  let pending: Array<[string, number]> = [];
+  let timer: NodeJS.Timeout | null = null;
+  let prunedAt = now();
+
+  function flush() {
+    if (timer) clearTimeout(timer);
+    timer = null;
+    if (pending.length === 0 || !sqlite.open) return;
+    const rows = pending;
+    pending = [];
+    try {
+      writeAll(rows);
+    } catch (err) {
+      pending = rows.concat(pending);
+      logger.warn('used client assertions not written yet; retrying', { assertions: rows.length, error: String((err as Error)?.message ?? err) });
+      timer = setTimeout(flush, 1000);
+      timer.unref();
+    }
+  }
+
+  return {
+    // True the first time a key is presented before it expires; false for a replay.
+    claim(key: string, expiresAt: number): boolean {
+      const t = now();
+      if (t - prunedAt > USED_PRUNE_EVERY_MS) {
+        prunedAt = t;
+        for (const [k, e] of used) if (e < t) used.delete(k);
+      }
+      const seen = used.get(key);
+      if (seen !== undefined && seen >= t) return false;
+      used.set(key, expiresAt);
+      pending.push([key, expiresAt]);
+      if (!timer) {
+        timer = setTimeout(flush, USED_FLUSH_MS);
+        timer.unref();
+      }
+      return true;
+    },
+    flush,
+  };
+}
+
+export function createAssertionVerifier(sqlite: Database.Database, audiences: string[], logger: Pick<Logger, 'warn'>, now: () => number) {
+  const used = createUsedAssertions(sqlite, logger, now);
 
   // The key that verified it, or null. Never throws for a bad assertion.
-  return function verifyAssertion(assertion: string, clientId: string, kid: string | null, keys: KeyRow[], now: number): KeyRow | null {
+  function verifyAssertion(assertion: string, clientId: string, kid: string | null, keys: KeyRow[], now: number): KeyRow | null {
     const active = keys.filter((k) => k.expires_at > now);
     const chosen = kid ? active.filter((k) => k.thumbprint === kid || k.id === kid) : [];
     const candidates = chosen.length ? chosen : active;
@@ -119,11 +181,7 @@ export function createAssertionVerifier(sqlite: Database.Database, audiences: st
     if (!key) return null;
     const { exp, jti } = decoded.claims;
     // Single use: the first request with this jti wins; a replay is refused.
-    if (++sincePurge >= 100) {
-      sincePurge = 0;
-      purge.run(now);
-    }
-    const fresh = remember.run(`${clientId} ${crypto.createHash('sha256').update(jti).digest('base64url')}`, exp * 1000 + SKEW_S * 1000).changes === 1;
-    return fresh ? key : null;
-  };
+    return used.claim(`${clientId} ${crypto.createHash('sha256').update(jti).digest('base64url')}`, exp * 1000 + SKEW_S * 1000) ? key : null;
+  }
+  return { verifyAssertion, flush: used.flush };
 }

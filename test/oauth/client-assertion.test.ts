@@ -17,7 +17,7 @@ const s = Math.floor(NOW / 1000);
 test('client assertions: algorithms bound to key types, claims, single use', async (t) => {
   const db = openDatabase(`${tempDir(t)}/portal.sqlite`);
   t.after(() => db.$client.close());
-  const verify = createAssertionVerifier(db.$client, [AUD, 'https://portal.example.org']);
+  const { verifyAssertion: verify, flush } = createAssertionVerifier(db.$client, [AUD, 'https://portal.example.org'], { warn() {} }, () => NOW);
   const pair = (type: 'ec' | 'rsa' | 'ed25519', curve?: string) =>
     type === 'ec' ? crypto.generateKeyPairSync('ec', { namedCurve: curve! }) : type === 'rsa' ? crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }) : crypto.generateKeyPairSync('ed25519');
   const p256 = pair('ec', 'P-256');
@@ -68,6 +68,11 @@ test('client assertions: algorithms bound to key types, claims, single use', asy
   const once = await sign('ES256', p256.privateKey);
   assert.equal(verify(once, CLIENT, null, [row('a', p256.publicKey)], NOW)?.id, 'a');
   assert.equal(verify(once, CLIENT, null, [row('a', p256.publicKey)], NOW), null, 'a replay');
+  // Written to SQLite in a batch: a verifier started afresh (a restart) still refuses the replay.
+  flush();
+  const restarted = createAssertionVerifier(db.$client, [AUD], { warn() {} }, () => NOW);
+  assert.equal(restarted.verifyAssertion(once, CLIENT, null, [row('a', p256.publicKey)], NOW), null, 'a replay after a restart');
+  assert.ok(restarted.verifyAssertion(await sign('ES256', p256.privateKey), CLIENT, null, [row('a', p256.publicKey)], NOW), 'a fresh one still passes');
   const chosen = await sign('ES256', p256.privateKey);
   assert.equal(verify(chosen, CLIENT, 'tp-b', [row('a', p384.publicKey), row('b', p256.publicKey)], NOW)?.id, 'b', 'the key named by kid');
 });
