@@ -105,6 +105,17 @@ export function openDatabase(file: string, options: { migrationsFolder?: string;
   return db as Db;
 }
 
+// A query asked on every page view, built and prepared once per connection (drizzle's
+// prepare() with sql.placeholder values) instead of on every call.
+const preparedQueries = new WeakMap<object, Map<string, unknown>>();
+export function prepared<T>(db: Db, name: string, build: () => T): T {
+  let forDb = preparedQueries.get(db.$client);
+  if (!forDb) preparedQueries.set(db.$client, (forDb = new Map()));
+  let query = forDb.get(name) as T | undefined;
+  if (query === undefined) forDb.set(name, (query = build()));
+  return query;
+}
+
 // Read-then-write work runs in an IMMEDIATE transaction: the write lock is taken
 // up front, so two concurrent claims cannot both read "free" and both write.
 export function immediate<T>(db: Db, work: () => T): T {

@@ -72,8 +72,16 @@ export function endOfDateInZone(date: string, timeZone: string): number {
 }
 
 // The one date format people see, everywhere (pages, mails, hints, errors): 9 Mar 2028.
+// Pages show the same few hundred dates over and over: each is formatted once.
+const displayed = new Map<string, string>();
 export function formatDate(date: string): string {
-  return formatter('display', 'UTC').format(Date.parse(`${date}T00:00:00Z`));
+  let shown = displayed.get(date);
+  if (shown === undefined) {
+    shown = formatter('display', 'UTC').format(Date.parse(`${date}T00:00:00Z`));
+    if (displayed.size >= 5000) displayed.clear();
+    displayed.set(date, shown);
+  }
+  return shown;
 }
 
 // An instant for people, labelled with the zone it is shown in: 9 Mar 2028, 14:05 (UTC).

@@ -3,7 +3,8 @@
 // session keeps only the user id.
 import { Passport } from 'passport';
 import { Strategy as LocalStrategy } from 'passport-local';
-import { eq } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
+import { prepared } from '../../db/client.ts';
 import { users } from '../../db/schema.ts';
 import type { Deps } from '../deps.ts';
 import { parseEmail } from '../validation.ts';
@@ -34,7 +35,7 @@ export function configurePassport(deps: Deps): InstanceType<typeof Passport> {
   passport.serializeUser((user, done) => done(null, (user as SessionUser).id));
   passport.deserializeUser((id: unknown, done) => {
     try {
-      const row = typeof id === 'number' ? deps.db.select().from(users).where(eq(users.id, id)).get() : undefined;
+      const row = typeof id === 'number' ? prepared(deps.db, 'userById', () => deps.db.select().from(users).where(eq(users.id, sql.placeholder('id'))).prepare()).get({ id }) : undefined;
       // A disabled user is signed out on their next request (their sessions are also revoked).
       done(null, row && row.disabledAt === null ? toSessionUser(row) : false);
     } catch (err) {

@@ -2,14 +2,15 @@
 // deleted, so that a request still in flight when the user signs out (or is
 // disabled) cannot write its session back: set() and touch() skip revoked rows.
 import session from 'express-session';
-import { and, eq, isNull, lt, or, isNotNull } from 'drizzle-orm';
-import type { Db } from '../../db/client.ts';
+import { and, eq, isNull, lt, or, isNotNull, sql } from 'drizzle-orm';
+import { prepared, type Db } from '../../db/client.ts';
 import { sessions } from '../../db/schema.ts';
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../log.ts';
 
 export const IDLE_TIMEOUT_MS = 30 * 60 * 1000;
 export const ABSOLUTE_TIMEOUT_MS = 12 * 60 * 60 * 1000;
+export const TOUCH_EVERY_MS = 60 * 1000;
 
 type Callback = (err?: unknown) => void;
 
@@ -20,6 +21,9 @@ function userIdOf(data: session.SessionData): number | null {
 }
 
 export class SqliteSessionStore extends session.Store {
+  // The expiry each session had when this request read it (get, then touch, in one request).
+  private readonly expiries = new Map<string, number>();
+
   constructor(
     private readonly db: Db,
     private readonly clock: Clock,
@@ -30,8 +34,10 @@ export class SqliteSessionStore extends session.Store {
 
   override get(sid: string, cb: (err: unknown, data?: session.SessionData | null) => void): void {
     try {
-      const row = this.db.select().from(sessions).where(eq(sessions.sid, sid)).get();
+      const row = prepared(this.db, 'sessionBySid', () => this.db.select().from(sessions).where(eq(sessions.sid, sql.placeholder('sid'))).prepare()).get({ sid });
       if (!row || row.revokedAt !== null || row.expiresAt <= this.clock.now()) return cb(null, null);
+      if (this.expiries.size > 10_000) this.expiries.clear(); // requests that never touched
+      this.expiries.set(sid, row.expiresAt);
       cb(null, JSON.parse(row.data) as session.SessionData);
     } catch (err) {
       cb(err);
@@ -39,6 +45,7 @@ export class SqliteSessionStore extends session.Store {
   }
 
   override set(sid: string, data: session.SessionData, cb?: Callback): void {
+    this.expiries.delete(sid);
     try {
       const now = this.clock.now();
       const expiresAt = now + IDLE_TIMEOUT_MS;
@@ -58,13 +65,22 @@ export class SqliteSessionStore extends session.Store {
     }
   }
 
+  // Extends the idle timeout, writing at most once a minute per session: a page view
+  // made within a minute of the last extension leaves the row alone (the timeout is
+  // then up to a minute shorter than 30 minutes from the very last view).
   override touch(sid: string, _data: session.SessionData, cb?: Callback): void {
     try {
-      this.db
-        .update(sessions)
-        .set({ expiresAt: this.clock.now() + IDLE_TIMEOUT_MS })
-        .where(and(eq(sessions.sid, sid), isNull(sessions.revokedAt)))
-        .run();
+      const expiresAt = this.clock.now() + IDLE_TIMEOUT_MS;
+      const known = this.expiries.get(sid);
+      this.expiries.delete(sid);
+      if (known !== undefined && expiresAt - known < TOUCH_EVERY_MS) return cb?.();
+      prepared(this.db, 'touchSession', () =>
+        this.db
+          .update(sessions)
+          .set({ expiresAt: sql.placeholder('expiresAt') as unknown as number })
+          .where(and(eq(sessions.sid, sql.placeholder('sid')), isNull(sessions.revokedAt)))
+          .prepare(),
+      ).run({ sid, expiresAt });
     } catch (err) {
       // Extending the idle timeout is not worth failing a page that was only read
       // (the database may be locked for a moment): log it and carry on.

@@ -1,7 +1,7 @@
 // The applications a credential manager may act on (their own organisation's, with the
 // role, enabled), the APIs granted to one, and who manages it.
-import { and, asc, eq, isNull } from 'drizzle-orm';
-import type { Db } from '../../db/client.ts';
+import { and, asc, eq, isNull, sql } from 'drizzle-orm';
+import { prepared, type Db } from '../../db/client.ts';
 import { apis, applicationApis, applications, credentialManagers, users } from '../../db/schema.ts';
 
 export type Application = typeof applications.$inferSelect;
@@ -9,29 +9,34 @@ export type Application = typeof applications.$inferSelect;
 // Applications of the user's own organisation for which the user holds the role.
 export function managedApplications(db: Db, user: { id: number; organisationId: number | null }): Application[] {
   if (user.organisationId === null) return [];
-  return db
-    .select({ app: applications })
-    .from(credentialManagers)
-    .innerJoin(applications, eq(applications.id, credentialManagers.applicationId))
-    .where(and(eq(credentialManagers.userId, user.id), eq(applications.organisationId, user.organisationId), isNull(applications.disabledAt)))
-    .orderBy(asc(applications.name))
-    .all()
+  return prepared(db, 'managedApplications', () =>
+    db
+      .select({ app: applications })
+      .from(credentialManagers)
+      .innerJoin(applications, eq(applications.id, credentialManagers.applicationId))
+      .where(and(eq(credentialManagers.userId, sql.placeholder('userId')), eq(applications.organisationId, sql.placeholder('organisationId')), isNull(applications.disabledAt)))
+      .orderBy(asc(applications.name))
+      .prepare(),
+  )
+    .all({ userId: user.id, organisationId: user.organisationId })
     .map((r) => r.app);
 }
 
 export function holdsManagerRole(db: Db, userId: number): boolean {
-  return !!db.select({ u: credentialManagers.userId }).from(credentialManagers).where(eq(credentialManagers.userId, userId)).get();
+  return !!prepared(db, 'holdsManagerRole', () => db.select({ u: credentialManagers.userId }).from(credentialManagers).where(eq(credentialManagers.userId, sql.placeholder('userId'))).limit(1).prepare()).get({ userId });
 }
 
 // One managed application by client ID, or null (not found, not managed, other organisation, disabled).
 export function managedApplication(db: Db, user: { id: number; organisationId: number | null }, clientId: string): Application | null {
   if (user.organisationId === null) return null;
-  const row = db
-    .select({ app: applications })
-    .from(applications)
-    .innerJoin(credentialManagers, and(eq(credentialManagers.applicationId, applications.id), eq(credentialManagers.userId, user.id)))
-    .where(and(eq(applications.clientId, clientId), eq(applications.organisationId, user.organisationId), isNull(applications.disabledAt)))
-    .get();
+  const row = prepared(db, 'managedApplication', () =>
+    db
+      .select({ app: applications })
+      .from(applications)
+      .innerJoin(credentialManagers, and(eq(credentialManagers.applicationId, applications.id), eq(credentialManagers.userId, sql.placeholder('userId'))))
+      .where(and(eq(applications.clientId, sql.placeholder('clientId')), eq(applications.organisationId, sql.placeholder('organisationId')), isNull(applications.disabledAt)))
+      .prepare(),
+  ).get({ userId: user.id, clientId, organisationId: user.organisationId });
   return row?.app ?? null;
 }
 

@@ -234,6 +234,17 @@ test('sessions: new id at both steps, second step enforced, logout ends it on th
   const d = await signIn(portal, account);
   portal.clock.advance(31 * 60 * 1000);
   assert.equal((await d.get('/admin')).location, '/login', 'idle for 31 minutes: signed out');
+  // Page views extend the idle timeout, writing the row at most once a minute.
+  const f = await signIn(portal, account);
+  const expiryOf = () => portal.deps.db.select().from(sessions).all().find((s) => f.sessionId()!.includes(s.sid))!.expiresAt;
+  await f.get('/admin');
+  const extended = expiryOf();
+  portal.clock.advance(20_000);
+  await f.get('/admin');
+  assert.equal(expiryOf(), extended, 'twenty seconds later: not written again');
+  portal.clock.advance(50_000);
+  await f.get('/admin');
+  assert.equal(expiryOf(), portal.clock.now() + 30 * 60 * 1000, 'seventy seconds later: extended to 30 minutes from now');
   const e = await signIn(portal, account);
   for (let i = 0; i < 25; i++) {
     portal.clock.advance(29 * 60 * 1000);

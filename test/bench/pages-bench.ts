@@ -13,21 +13,15 @@ import net from 'node:net';
 import autocannon from 'autocannon';
 import { bootstrap } from '../../server/bootstrap.ts';
 import { seedApiCatalogue } from '../../server/admin/api-catalogue.ts';
-import { createOrganisation } from '../../server/admin/organisations.ts';
-import { createApplication } from '../../server/admin/applications.ts';
 import { inviteAdmin, inviteUser } from '../../server/admin/users.ts';
-import { createClientSecret } from '../../server/credentials/secrets.ts';
 import { cliActor } from '../../server/audit/audit.ts';
 import { addDays, dateInZone } from '../../server/dates.ts';
 import { sendExpiryReminders } from '../../server/notifications/reminders.ts';
 import { fixedClock } from '../../server/clock.ts';
-import type { Deps } from '../../server/deps.ts';
-import { Client } from '../helpers/http.ts';
-import { totpAt } from '../helpers/totp.ts';
+import { seedApplications, signedIn } from './seed.ts';
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 8);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
-const quiet = { secretCreated() {}, secretDeleted() {}, secretRevoked() {}, keyAdded() {}, keyDeleted() {}, idle: async () => {} };
 
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -36,40 +30,6 @@ function freePort(): Promise<number> {
       s.close(() => resolve(port));
     });
   });
-}
-
-// An organisation with `apps` applications of `secrets` secrets each (and 20 more audit
-// events each); the client IDs.
-function seedApplications(deps: Deps, name: string, apps: number, secrets: number): { organisationId: number; clientIds: string[] } {
-  const org = createOrganisation(deps.db, deps.clock, cliActor, { name, countryCode: 'NL' });
-  if (!org.ok) throw new Error(org.message);
-  const expires = addDays(dateInZone(Date.now(), 'UTC'), 200);
-  const clientIds: string[] = [];
-  const event = deps.db.$client.prepare('insert into audit_events (at, actor, organisation_id, application_id, action, target, details) values (?, ?, ?, ?, ?, ?, ?)');
-  deps.db.$client.transaction(() => {
-    for (let i = 0; i < apps; i++) {
-      const app = createApplication(deps.db, deps.clock, cliActor, { organisationId: org.value.id, name: `Partner-NL-${name.replace(/\W/g, '')}${i}-DM`, apiCodes: ['DM', 'SMC'], sandboxOnly: false });
-      if (!app.ok) throw new Error(app.message);
-      const row = deps.db.query.applications.findFirst({ where: (a, { eq }) => eq(a.id, app.value.id) }).sync()!;
-      for (let j = 0; j < secrets; j++) {
-        const s = createClientSecret({ ...deps, notify: quiet }, cliActor, row, { name: `Secret ${j} by VM`, expires: addDays(expires, j * 20) });
-        if (!s.ok) throw new Error(s.message);
-      }
-      for (let k = 0; k < 20; k++) event.run(Date.now() - k * 60_000, 'vm@example.org', org.value.id, row.id, 'secret.delete', `Old secret ${k}`, JSON.stringify({ hint: 'abc' }));
-      clientIds.push(app.value.clientId);
-    }
-  })();
-  return { organisationId: org.value.id, clientIds };
-}
-
-// Signs in through the setup page, as a person does (setup signs the user in).
-async function signedIn(baseUrl: string, token: string): Promise<string> {
-  const c = new Client(baseUrl);
-  const page = await c.get(`/setup/${token}`);
-  const key = /<code id="totp-key"[^>]*>([A-Z2-7 ]+)<\/code>/.exec(page.text)![1]!.replace(/\s/g, '');
-  const done = await c.post(`/setup/${token}`, { password: 'correct horse battery staple', password_confirm: 'correct horse battery staple', code: totpAt(key, Date.now()) });
-  if (done.status !== 200) throw new Error(`setup failed: ${done.status}`);
-  return c.cookieHeader;
 }
 
 interface Row {

@@ -1,5 +1,6 @@
-// `make profile [PROFILE=success|pkjwt|wrong]`: the token endpoint under the bench's load
-// (autocannon, 50 connections, 10 s) with `node --cpu-prof`, then the top functions by
+// `make profile [PROFILE=success|pkjwt|wrong|page]`: the token endpoint under the bench's
+// load (autocannon, 50 connections, 10 s), or Manage API credentials for a manager of 5
+// applications × 5 secrets (4 connections), with `node --cpu-prof`, then the top functions by
 // self time as shares of busy (non-idle) time. The .cpuprofile is kept for Chrome DevTools.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -7,7 +8,10 @@ import os from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
 import autocannon from 'autocannon';
-import { basic, seedClients, signAssertions } from './seed.ts';
+import { basic, seedApplications, seedClients, signAssertions, signedIn } from './seed.ts';
+import { bootstrap } from '../../server/bootstrap.ts';
+import { inviteUser } from '../../server/admin/users.ts';
+import { cliActor } from '../../server/audit/audit.ts';
 
 const kind = process.argv[2] ?? 'success';
 const port = await new Promise<number>((resolve) => {
@@ -21,6 +25,15 @@ const profDir = path.resolve('test-output/profiles');
 fs.mkdirSync(profDir, { recursive: true });
 const env = { ...process.env, DATA_DIR: dataDir, PORT: String(port), BASE_URL: `http://127.0.0.1:${port}`, PORTAL_ENV: 'production', TOKEN_FAILURES_PER_MINUTE: '1000000' };
 const { clients, signers } = await seedClients(env, 1000, 50);
+let pageToken = '';
+if (kind === 'page') {
+  const deps = bootstrap({ env });
+  const org = seedApplications(deps, 'Member', 5, 5);
+  const invited = inviteUser(deps.db, deps.clock, cliActor, { organisationId: org.organisationId, email: 'm@member.example', managerOf: org.clientIds });
+  if (!invited.ok) throw new Error(invited.message);
+  pageToken = invited.value.token;
+  deps.db.$client.close();
+}
 const before = new Set(fs.readdirSync(profDir));
 const child = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${profDir}`, '--import', 'tsx', 'server/main.ts'], { env, stdio: 'ignore' });
 for (let i = 0; ; i++) {
@@ -31,6 +44,8 @@ for (let i = 0; ; i++) {
 const url = `http://127.0.0.1:${port}/oauth/token`;
 const form = { 'Content-Type': 'application/x-www-form-urlencoded' };
 let requests: autocannon.Request[];
+let page: { url: string; cookie: string } | null = null;
+if (kind === 'page') page = { url: `http://127.0.0.1:${port}/manage-api-credentials`, cookie: await signedIn(`http://127.0.0.1:${port}`, pageToken) };
 if (kind === 'pkjwt') {
   const assertions = signAssertions(signers, url, 100_000);
   let next = 0;
@@ -38,8 +53,9 @@ if (kind === 'pkjwt') {
 } else {
   requests = clients.map((c) => ({ method: 'POST' as const, path: '/oauth/token', headers: { ...form, Authorization: basic(c.id, kind === 'wrong' ? c.secret.slice(0, -2) + 'zz' : c.secret) }, body: 'grant_type=client_credentials' }));
 }
-await autocannon({ url, connections: 10, duration: 2, requests });
-const r = await autocannon({ url, connections: 50, duration: 10, requests });
+const load = page ? { url: page.url, headers: { Cookie: page.cookie }, connections: 4 } : { url, requests, connections: 50 };
+await autocannon({ ...load, duration: 2 });
+const r = await autocannon({ ...load, duration: 10 });
 console.log(`${kind}: ${r.requests.average.toFixed(0)} req/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms`);
 child.kill('SIGTERM');
 await new Promise((resolve) => child.on('exit', resolve));
