@@ -34,8 +34,10 @@ migrations: install
 clean:
 	rm -rf node_modules dist test-output
 
+# The token endpoint (token-bench.ts) and the pages people wait for (pages-bench.ts).
 bench: install binary
 	node --import tsx test/bench/token-bench.ts
+	node --import tsx test/bench/pages-bench.ts
 
 # The token endpoint under load with node --cpu-prof; PROFILE=success|wrong|pkjwt.
 profile: install

@@ -27,7 +27,8 @@ function liveSecretsWhere(now: number, withinDays: number | null) {
 // One page of every application's live secrets, soonest expiry first; `next` when more follow.
 export function listAllSecrets(db: Db, now: number, withinDays: number | null, after: Cursor | null = null, limit = OVERVIEW_PAGE_SIZE) {
   const where = liveSecretsWhere(now, withinDays);
-  if (after) where.push(sql`(${clientSecrets.expiresAt} > ${after.expiresAt} or (${clientSecrets.expiresAt} = ${after.expiresAt} and ${clientSecrets.id} > ${after.id}))`);
+  // expires_at ≥ A first, so SQLite searches the index from A (an OR alone would walk it from the start).
+  if (after) where.push(sql`${clientSecrets.expiresAt} >= ${after.expiresAt} and (${clientSecrets.expiresAt} > ${after.expiresAt} or ${clientSecrets.id} > ${after.id})`);
   const rows = db
     .select({ secret: clientSecrets, application: applications.name, applicationId: applications.id, clientId: applications.clientId, organisation: organisations.name })
     .from(clientSecrets)

@@ -1,5 +1,5 @@
 // Reading the audit log: filters, paging and CSV export.
-import { and, desc, eq, gte, lt, or, sql, type SQL } from 'drizzle-orm';
+import { and, desc, eq, gte, lt, lte, or, sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../../db/client.ts';
 import { applications, auditEvents, organisations } from '../../db/schema.ts';
 import { addDays, isValidDateString, startOfDateInZone } from '../dates.ts';
@@ -67,7 +67,8 @@ function conditions(f: AuditFilter, timeZone: string): SQL | undefined {
 export function queryAudit(db: Db, f: AuditFilter, timeZone: string, limit = PAGE_SIZE) {
   const where = conditions(f, timeZone);
   const total = db.get<{ n: number }>(sql`select count(*) as n from (select 1 from ${auditEvents} ${where ? sql`where ${where}` : sql``} limit ${COUNT_CAP + 1})`).n;
-  const page = f.before ? and(where, or(lt(auditEvents.at, f.before.at), and(eq(auditEvents.at, f.before.at), lt(auditEvents.id, f.before.id)))) : where;
+  // at ≤ A first, so SQLite searches the index from A (an OR alone would walk it from the top).
+  const page = f.before ? and(where, lte(auditEvents.at, f.before.at), or(lt(auditEvents.at, f.before.at), lt(auditEvents.id, f.before.id))) : where;
   const rows = db
     .select({ event: auditEvents, organisation: organisations.name, application: applications.name })
     .from(auditEvents)
