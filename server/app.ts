@@ -26,6 +26,8 @@ export function createApp(deps: Deps): Express & { sessionStore: SqliteSessionSt
   // req.ip comes from the same TRUST_PROXY test as the token endpoint's address
   // (http/client-address.ts); without TRUST_PROXY, X-Forwarded-For is ignored.
   app.set('trust proxy', config.trustProxy.length ? config.trustProxyFn : false);
+  // Pages are no-store and built per request: an ETag (a SHA-1 over every page) buys nothing.
+  app.set('etag', false);
   app.use(requestLog(logger));
   app.use(securityHeaders(config.secureCookies));
 

@@ -16,7 +16,7 @@ import { activeSecretCount, capMessage, createClientSecret, deleteClientSecret, 
 import { ShownOnce } from './shown-once.ts';
 import { KEY_DELETED, keyRoutes } from './key-routes.ts';
 import { holdsManagerRole, managedApplication, managedApplications, type Application } from './applications.ts';
-import { applicationEvents, applicationSummaries, applicationView, applicationViews, COMPACT_AFTER, lastUsedLabel, PAGE } from './view.ts';
+import { applicationEvents, applicationSummaries, applicationView, applicationViews, COMPACT_AFTER, firstResource, lastUsedLabel, PAGE, usageOf } from './view.ts';
 
 export function credentialRoutes(deps: Deps): Router {
   const { db, clock, config, views } = deps;
@@ -135,6 +135,15 @@ export function credentialRoutes(deps: Deps): Router {
     const events = applicationEvents(deps, app);
     if (isHtmx(req)) return sendHtml(res, views.render('/partials/credentials/events-list', { events }));
     sendHtml(res, views.render('/pages/credentials/key', { ...layoutModel(req, config, `Recent activity of ${app.name}`, 'credentials'), body: '/partials/credentials/events-page', app: { name: app.name }, events }));
+  });
+
+  // GET …/applications/:clientId/key-help — how to make a key pair and sign an assertion,
+  // with the application's values filled in: loaded when opened, or a page of its own.
+  router.get(`${PAGE}/applications/:clientId/key-help`, signedIn, loadApplication, (req, res) => {
+    const app = res.locals.application as Application;
+    const model = { app: { name: app.name, clientId: app.clientId, usage: usageOf(config, app.clientId, [firstResource(db, app)]) } };
+    if (isHtmx(req)) return sendHtml(res, views.render('/partials/credentials/key-help', model));
+    sendHtml(res, views.render('/pages/credentials/key', { ...layoutModel(req, config, `Keys and assertions for ${app.name}`, 'credentials'), body: '/partials/credentials/key-help-page', ...model }));
   });
 
   // GET …/applications/:clientId/secrets/new — the Create new secret dialog (or page).

@@ -177,6 +177,13 @@ export function capOf(active: number, cap: number) {
   return { activeCount: active, cap, atCap: active >= cap, capLabel: `${active} of ${cap} active secret${cap === 1 ? '' : 's'}` };
 }
 
+// The resource value the examples use: the application's first granted API in its
+// default environment (as the page's usage section shows it).
+export function firstResource(db: Deps['db'], app: Application): string {
+  const [g] = reads(db).grants.all(JSON.stringify([app.id]));
+  return g ? (app.sandboxOnly ? g.sandbox_resource : g.production_resource) : '';
+}
+
 // How to get a token: the endpoint, the resource values, the lifetime and a ready curl
 // command (client ID filled in; the secret too where the page may show it).
 export function usageOf(config: Pick<Deps['config'], 'baseUrl' | 'tokenLifetimeSeconds'>, clientId: string, resources: string[]) {

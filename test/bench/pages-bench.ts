@@ -18,6 +18,7 @@ import { cliActor } from '../../server/audit/audit.ts';
 import { addDays, dateInZone } from '../../server/dates.ts';
 import { sendExpiryReminders } from '../../server/notifications/reminders.ts';
 import { fixedClock } from '../../server/clock.ts';
+import { memoryLogger } from '../../server/log.ts';
 import { seedApplications, signedIn } from './seed.ts';
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 8);
@@ -60,7 +61,7 @@ async function measure(baseUrl: string, row: Row): Promise<Measured> {
 // every active secret's expiry (what a scan that looked at each secret would cost at least).
 async function reminderScan(count: number): Promise<{ runMs: number; readMs: number }> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'portal-bench-scan-'));
-  const deps = bootstrap({ env: { DATA_DIR: dataDir, PORTAL_ENV: 'production', BASE_URL: 'https://portal.example.org' } });
+  const deps = bootstrap({ env: { DATA_DIR: dataDir, PORTAL_ENV: 'production', BASE_URL: 'https://portal.example.org' }, logger: memoryLogger() });
   seedApiCatalogue(deps.db, deps.clock);
   const { clientIds } = seedApplications(deps, 'Scan', 1, 0);
   const app = deps.db.query.applications.findFirst({ where: (a, { eq }) => eq(a.clientId, clientIds[0]!) }).sync()!;

@@ -433,7 +433,7 @@ test('Certificates & public keys on the page: add (no JavaScript), shown with th
   assert.match(page.text, /EC P-256/);
   const row = portal.deps.db.$client.prepare('select id, thumbprint from client_keys').get() as { id: string; thumbprint: string };
   assert.match(page.text, new RegExp(`<code class="thumbprint">${row.thumbprint}</code>`));
-  assert.match(page.text, /openssl req -x509 -newkey ec/, 'the openssl commands are shown');
+  assert.match((await a1.get(`${base(world.appA1)}/key-help`)).text, /openssl req -x509 -newkey ec/, 'the openssl commands are shown (when opened)');
   const confirm = await a1.get(`${base(world.appA1)}/keys/${row.id}/delete`);
   assert.match(decodeHtml(confirm.text), /Delete “Server key”\?/);
   const done = await a1.post(`${base(world.appA1)}/keys/${row.id}/delete`);
@@ -475,4 +475,20 @@ test('a manager of many applications gets one line each with secret counts; an a
   assert.match(own.text, /name="_csrf"/);
   // Another organisation's application stays out of reach.
   assert.equal((await a1.get(`${PAGE}/applications/${world.appB1}`)).status, 404);
+});
+
+test('how to make a key pair: loaded when opened, with the application filled in; a page of its own without JavaScript', async (t) => {
+  const { world, a1, portal } = await setup(t);
+  const page = await a1.get(PAGE);
+  const help = `${PAGE}/applications/${world.appA1}/key-help`;
+  assert.match(page.text, new RegExp(`<div hx-get="${help}" hx-trigger="toggle from:closest details once" hx-swap="outerHTML"><a href="${help}">`));
+  assert.doesNotMatch(page.text, /openssl req -x509/, 'not in the page until opened');
+  const part = await a1.get(help, HX);
+  assert.match(part.text, /^\s*<p>Make a key pair/);
+  assert.match(part.text, /-subj "\/CN=Partner-NL-HospitalA-DM"/);
+  assert.match(decodeHtml(part.text), new RegExp(`discovery\\(new URL\\('${portal.baseUrl}'\\), '${world.appA1}'`));
+  assert.match(decodeHtml(part.text), /resource: 'https:\/\/api\.example\.org\/dm'/, 'the first granted API in production');
+  const own = await a1.get(help);
+  assert.match(own.text, /<h1>Keys and assertions for Partner-NL-HospitalA-DM<\/h1>/);
+  assert.equal((await a1.get(`${PAGE}/applications/${world.appB1}/key-help`)).status, 404);
 });
