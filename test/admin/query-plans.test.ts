@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { openDatabase } from '../../db/client.ts';
 import { queryAudit } from '../../server/audit/query.ts';
 import { listAllSecrets } from '../../server/admin/secrets-overview.ts';
-import { tempDir } from '../helpers/portal.ts';
+import { tempDir } from '../helpers/temp.ts';
 
 test('query plans: audit log pages and filters, and the credentials overview, search their indexes', (t) => {
   const db = openDatabase(`${tempDir(t)}/portal.sqlite`);

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { tempDir } from '../helpers/portal.ts';
+import { tempDir } from '../helpers/temp.ts';
 import { openConnection, openDatabase } from '../../db/client.ts';
 import { createAuditQueue, MAX_QUEUED } from '../../server/audit/queue.ts';
 import { fixedClock } from '../../server/clock.ts';

@@ -1,9 +1,6 @@
 // Starts a real portal on a free port with its own temporary DATA_DIR (a real SQLite
 // file), and registers cleanup with the test context.
-import fs from 'node:fs';
 import http from 'node:http';
-import os from 'node:os';
-import path from 'node:path';
 import type { TestContext } from 'node:test';
 import type { AddressInfo } from 'node:net';
 import { bootstrap } from '../../server/bootstrap.ts';
@@ -14,6 +11,9 @@ import { seedApiCatalogue } from '../../server/admin/api-catalogue.ts';
 import type { Deps } from '../../server/deps.ts';
 import type { SmtpTimeouts } from '../../server/notifications/mailer.ts';
 import { Client } from './http.ts';
+import { tempDir } from './temp.ts';
+
+export { tempDir };
 import { lowerPasswordHashCostForTests } from '../../server/auth/passwords.ts';
 
 lowerPasswordHashCostForTests(1024);
@@ -31,11 +31,6 @@ export interface TestPortal {
   settle(): void;
 }
 
-export function tempDir(t: TestContext, prefix = 'portal-test-'): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 export async function startPortal(
   t: TestContext,

@@ -102,8 +102,8 @@ test('no duplicates across repeated runs and across concurrent processes', async
       child.stdout.on('data', (d) => (out += d));
       child.on('exit', (code) => resolve({ code, out: out.trim() }));
     });
-  const results = await Promise.all([cli(), cli(), run(portal, Date.parse(when)), run(portal, Date.parse(when))]);
-  const cliResults = results.slice(0, 2) as Array<{ code: number | null; out: string }>;
+  const results = await Promise.all([cli(), run(portal, Date.parse(when)), run(portal, Date.parse(when)), run(portal, Date.parse(when))]);
+  const cliResults = results.slice(0, 1) as Array<{ code: number | null; out: string }>;
   for (const r of cliResults) {
     assert.equal(r.code, 0);
     assert.match(r.out, /^considered \d+ secrets?, sent [01] mails?, 0 failures, 0 left for the next run$/);

@@ -7,7 +7,7 @@ import * as jose from 'jose';
 import { openDatabase } from '../../db/client.ts';
 import { createAssertionVerifier } from '../../server/oauth/client-assertion.ts';
 import type { KeyRow } from '../../server/oauth/client-auth.ts';
-import { tempDir } from '../helpers/portal.ts';
+import { tempDir } from '../helpers/temp.ts';
 
 const CLIENT = '6f1c1c1e-0000-4000-8000-000000000001';
 const AUD = 'https://portal.example.org/oauth/token';
