@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
 import autocannon from 'autocannon';
-import { basic, seedApplications, seedClients, signAssertions, signedIn } from './seed.ts';
+import { basic, seedApplications, seedClients, signAssertions, signedIn, wrongSecret } from './seed.ts';
 import { bootstrap } from '../../server/bootstrap.ts';
 import { inviteUser } from '../../server/admin/users.ts';
 import { cliActor } from '../../server/audit/audit.ts';
@@ -51,7 +51,7 @@ if (kind === 'pkjwt') {
   let next = 0;
   requests = [{ method: 'POST', path: '/oauth/token', headers: form, setupRequest: (req: autocannon.Request) => ({ ...req, body: `grant_type=client_credentials&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion=${assertions[next++]}` }) } as autocannon.Request];
 } else {
-  requests = clients.map((c) => ({ method: 'POST' as const, path: '/oauth/token', headers: { ...form, Authorization: basic(c.id, kind === 'wrong' ? c.secret.slice(0, -2) + 'zz' : c.secret) }, body: 'grant_type=client_credentials' }));
+  requests = clients.map((c) => ({ method: 'POST' as const, path: '/oauth/token', headers: { ...form, Authorization: basic(c.id, kind === 'wrong' ? wrongSecret(c.secret) : c.secret) }, body: 'grant_type=client_credentials' }));
 }
 const load = page ? { url: page.url, headers: { Cookie: page.cookie }, connections: 4 } : { url, requests, connections: 50 };
 await autocannon({ ...load, duration: 2 });
