@@ -126,10 +126,6 @@ export function removeJwksUrl(deps: Pick<Deps, 'db' | 'clock'>, actor: AuditActo
   return removed;
 }
 
-export function jwksUrlOf(deps: Pick<Deps, 'db'>, applicationId: number): string | null {
-  return deps.db.select({ url: clientJwksUrls.url }).from(clientJwksUrls).where(eq(clientJwksUrls.applicationId, applicationId)).get()?.url ?? null;
-}
-
 // The token endpoint's cache of remote keys, per URL: fetched on first use, refetched
 // when an assertion names an unknown kid, at most once a minute.
 export function createRemoteKeyCache(sandbox: boolean, now: () => number) {

@@ -3,10 +3,10 @@
 // must always follow a change happens here, after its commit: the audit row and the
 // notice to the application's other credential managers.
 import crypto from 'node:crypto';
-import { and, count, desc, eq, gt, isNull, sql } from 'drizzle-orm';
+import { and, count, eq, gt, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../../db/client.ts';
 import { immediate } from '../../db/client.ts';
-import { clientSecrets, users } from '../../db/schema.ts';
+import { clientSecrets } from '../../db/schema.ts';
 import type { Application } from './applications.ts';
 import type { Deps } from '../deps.ts';
 import type { Clock } from '../clock.ts';
@@ -195,15 +195,5 @@ export function liveSecret(db: Db, applicationId: number, secretId: string): Cli
       .where(and(eq(clientSecrets.id, secretId), eq(clientSecrets.applicationId, applicationId), isNull(clientSecrets.deletedAt)))
       .get() ?? null
   );
-}
-
-export function secretsOf(db: Db, applicationId: number) {
-  return db
-    .select({ secret: clientSecrets, createdByEmail: users.email, createdByName: users.displayName })
-    .from(clientSecrets)
-    .leftJoin(users, eq(users.id, clientSecrets.createdBy))
-    .where(and(eq(clientSecrets.applicationId, applicationId), isNull(clientSecrets.deletedAt)))
-    .orderBy(desc(clientSecrets.createdAt))
-    .all();
 }
 
