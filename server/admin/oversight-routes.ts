@@ -12,6 +12,7 @@ import { revokeClientSecret } from '../credentials/secrets.ts';
 import { lastUsedLabel, secretStatus } from '../credentials/view.ts';
 import { countAllSecrets, cursorParam, findLiveKey, findLiveSecret, listAllKeys, listAllSecrets, parseCursor, parseRevokeReason } from './secrets-overview.ts';
 import { deletePublicKey } from '../credentials/public-keys.ts';
+import type { Application } from '../credentials/applications.ts';
 import type { Console, Errors } from './console.ts';
 
 export function oversightRoutes(deps: Deps, { page, back }: Console): Router {
@@ -37,33 +38,40 @@ export function oversightRoutes(deps: Deps, { page, back }: Console): Router {
       status: secretStatus(r.secret, now, config.timezone),
       lastUsed: lastUsedLabel(r.secret.lastUsedAt, now),
     }));
+    const filter: Record<string, string> = within !== null ? { within: String(within) } : {};
     // The page's own address, so a refused revoke re-renders the same page.
-    const query = new URLSearchParams({ ...(within !== null ? { within: String(within) } : {}), ...(after ? { after: cursorParam(after) } : {}) }).toString();
-    const next = listed.next ? `/admin/secrets?${new URLSearchParams({ ...(within !== null ? { within: String(within) } : {}), after: listed.next })}` : '';
+    const query = new URLSearchParams({ ...filter, ...(after ? { after: cursorParam(after) } : {}) }).toString();
+    const next = listed.next ? `/admin/secrets?${new URLSearchParams({ ...filter, after: listed.next })}` : '';
     page(req, res, 'secrets', 'Credentials', { rows, keys, within: within ?? '', errors, total: countAllSecrets(db, now, within), first: !after, next, query: query ? `?${query}` : '' }, status);
   };
   router.get('/admin/secrets', (req, res) => renderSecrets(req, res));
 
-  // POST /admin/secrets/:secretId/revoke — compromise response; the managers are told.
-  router.post('/admin/secrets/:secretId/revoke', (req, res) => {
-    const secretId = String(req.params.secretId);
-    const found = findLiveSecret(db, secretId);
-    if (!found) throw new HttpError(404, 'No such secret, or it was already deleted.');
-    const reason = parseRevokeReason(formField(req.body, 'reason'));
-    if (!reason.ok) return renderSecrets(req, res, { [secretId]: reason.message }, 422);
-    revokeClientSecret(deps, actorOf(req), found.app, secretId, reason.value);
-    back(req, res, '/admin/secrets', `Secret “${found.secret.name}” of ${found.app.name} revoked; its credential managers were told.`);
-  });
+  // Compromise response: a reason is required, the credential is gone at once and its
+  // credential managers are told. One route per kind of credential.
+  const revokeRoute = <T extends { app: Application }>(
+    path: string,
+    find: (id: string) => T | null,
+    missing: string,
+    revoke: (req: Request, found: T, id: string, reason: string) => string,
+  ) =>
+    router.post(path, (req, res) => {
+      const id = String(req.params.id);
+      const found = find(id);
+      if (!found) throw new HttpError(404, missing);
+      const reason = parseRevokeReason(formField(req.body, 'reason'));
+      if (!reason.ok) return renderSecrets(req, res, { [id]: reason.message }, 422);
+      back(req, res, '/admin/secrets', revoke(req, found, id, reason.value));
+    });
 
-  // POST /admin/keys/:keyId/revoke — the same compromise response for a key or certificate.
-  router.post('/admin/keys/:keyId/revoke', (req, res) => {
-    const keyId = String(req.params.keyId);
-    const found = findLiveKey(db, keyId);
-    if (!found) throw new HttpError(404, 'No such key, or it was already deleted.');
-    const reason = parseRevokeReason(formField(req.body, 'reason'));
-    if (!reason.ok) return renderSecrets(req, res, { [keyId]: reason.message }, 422);
-    deletePublicKey(deps, actorOf(req), found.app, { id: keyId }, reason.value);
-    back(req, res, '/admin/secrets', `Key “${found.key.name}” of ${found.app.name} revoked; its credential managers were told.`);
+  // POST /admin/secrets/:id/revoke
+  revokeRoute('/admin/secrets/:id/revoke', (id) => findLiveSecret(db, id), 'No such secret, or it was already deleted.', (req, found, id, reason) => {
+    revokeClientSecret(deps, actorOf(req), found.app, id, reason);
+    return `Secret “${found.secret.name}” of ${found.app.name} revoked; its credential managers were told.`;
+  });
+  // POST /admin/keys/:id/revoke
+  revokeRoute('/admin/keys/:id/revoke', (id) => findLiveKey(db, id), 'No such key, or it was already deleted.', (req, found, id, reason) => {
+    deletePublicKey(deps, actorOf(req), found.app, { id }, reason);
+    return `Key “${found.key.name}” of ${found.app.name} revoked; its credential managers were told.`;
   });
 
   // ---- Audit log -------------------------------------------------------------------

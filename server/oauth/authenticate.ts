@@ -20,6 +20,7 @@ import { createClientAuthenticator, presentedCredentials, type AuthenticatedClie
 import { invalidClient, invalidRequest, slowDown } from './errors.ts';
 import { ASSERTION_TYPE, createAssertionVerifier, peekAssertion } from './client-assertion.ts';
 import { createRemoteKeyCache } from '../credentials/jwks-url.ts';
+import { createWriteBehind } from '../../db/write-behind.ts';
 
 // The credential id in tokens minted with a key from the application's JWKS URL.
 export const JWKS_CREDENTIAL = 'jwks';
@@ -130,37 +131,19 @@ function createLastUseRecorder(sqlite: Database.Database, clock: Clock, logger: 
     }
   });
   const lastNoted = new Map<string, number>();
-  const pending = new Map<string, number>();
-  let timer: NodeJS.Timeout | null = null;
-
-  function flush() {
-    if (timer) clearTimeout(timer);
-    timer = null;
-    if (pending.size === 0 || !sqlite.open) return;
-    const rows = [...pending];
-    try {
-      writeAll(rows);
-      for (const [id, at] of rows) if (pending.get(id) === at) pending.delete(id);
-    } catch (err) {
-      logger.warn('last use not recorded yet; retrying', { secrets: rows.length, error: String((err as Error)?.message ?? err) });
-      schedule(1000);
-    }
-  }
-  function schedule(ms: number) {
-    if (timer) return;
-    timer = setTimeout(flush, ms);
-    timer.unref();
-  }
+  const pending = createWriteBehind<string, number>(sqlite, writeAll, {
+    delayMs: LAST_USE_FLUSH_MS,
+    onError: (err, rows) => logger.warn('last use not recorded yet; retrying', { secrets: rows, error: String((err as Error)?.message ?? err) }),
+  });
   return {
     note(secretId: string) {
       const now = clock.now();
       if (now - (lastNoted.get(secretId) ?? 0) < LAST_USE_EVERY_MS) return;
       if (lastNoted.size > 100_000) lastNoted.clear();
       lastNoted.set(secretId, now);
-      pending.set(secretId, now);
-      schedule(LAST_USE_FLUSH_MS);
+      pending.put(secretId, now);
     },
-    flush,
-    close: flush,
+    flush: pending.flush,
+    close: pending.flush,
   };
 }

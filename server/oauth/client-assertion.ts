@@ -8,6 +8,7 @@ import crypto from 'node:crypto';
 import type Database from 'better-sqlite3';
 import type { KeyRow } from './client-auth.ts';
 import type { Logger } from '../log.ts';
+import { createWriteBehind } from '../../db/write-behind.ts';
 
 export const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 const MAX_LIFETIME_S = 300;
@@ -124,25 +125,11 @@ export function createUsedAssertions(sqlite: Database.Database, logger: Pick<Log
     }
   });
   const used = new Map<string, number>(sqlite.prepare<[number], { key: string; expires_at: number }>('select key, expires_at from used_assertions where expires_at >= ?').all(now()).map((r) => [r.key, r.expires_at]));
-  let pending: Array<[string, number]> = [];
-  let timer: NodeJS.Timeout | null = null;
+  const pending = createWriteBehind<string, number>(sqlite, writeAll, {
+    delayMs: USED_FLUSH_MS,
+    onError: (err, rows) => logger.warn('used client assertions not written yet; retrying', { assertions: rows, error: String((err as Error)?.message ?? err) }),
+  });
   let prunedAt = now();
-
-  function flush() {
-    if (timer) clearTimeout(timer);
-    timer = null;
-    if (pending.length === 0 || !sqlite.open) return;
-    const rows = pending;
-    pending = [];
-    try {
-      writeAll(rows);
-    } catch (err) {
-      pending = rows.concat(pending);
-      logger.warn('used client assertions not written yet; retrying', { assertions: rows.length, error: String((err as Error)?.message ?? err) });
-      timer = setTimeout(flush, 1000);
-      timer.unref();
-    }
-  }
 
   return {
     // True the first time a key is presented before it expires; false for a replay.
@@ -155,14 +142,10 @@ export function createUsedAssertions(sqlite: Database.Database, logger: Pick<Log
       const seen = used.get(key);
       if (seen !== undefined && seen >= t) return false;
       used.set(key, expiresAt);
-      pending.push([key, expiresAt]);
-      if (!timer) {
-        timer = setTimeout(flush, USED_FLUSH_MS);
-        timer.unref();
-      }
+      pending.put(key, expiresAt);
       return true;
     },
-    flush,
+    flush: pending.flush,
   };
 }
 

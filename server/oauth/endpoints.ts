@@ -103,7 +103,7 @@ export function createOAuthEndpoints(deps: Deps) {
       auth.flush();
     },
     close() {
-      tally.close();
+      tally.flush();
       audit.close();
       auth.close();
       sqlite.close();

@@ -20,6 +20,11 @@ export function createRequestTally(logger: Logger, everyMs = TALLY_EVERY_MS) {
     logger.info('oauth requests', { seconds: everyMs / 1000, requests });
   }
 
+  function flush() {
+    if (timer) clearTimeout(timer);
+    write();
+  }
+
   return {
     count(path: string, status: number) {
       const key = `${path} ${status}`;
@@ -30,13 +35,6 @@ export function createRequestTally(logger: Logger, everyMs = TALLY_EVERY_MS) {
       }
     },
     // Writes what is counted now (shutdown, tests).
-    flush() {
-      if (timer) clearTimeout(timer);
-      write();
-    },
-    close() {
-      if (timer) clearTimeout(timer);
-      write();
-    },
+    flush,
   };
 }
