@@ -248,10 +248,17 @@ export const clientKeys = sqliteTable(
 );
 
 // Client assertions already used (their jti), until they expire: a replay is refused.
-export const usedAssertions = sqliteTable('used_assertions', {
-  key: text('key').primaryKey(), // client_id + ' ' + jti
-  expiresAt: integer('expires_at').notNull(),
-});
+// The token endpoint's process checks them in memory and appends here for its next start,
+// so the rows are in insertion order with no unique key: a random primary key dirtied a
+// page per row and cost 36 µs a row, an append costs 6. Expired rows go by the index.
+export const usedAssertions = sqliteTable(
+  'used_assertions',
+  {
+    key: text('key').notNull(), // client_id + ' ' + the jti's SHA-256
+    expiresAt: integer('expires_at').notNull(),
+  },
+  (t) => [index('used_assertions_expiry').on(t.expiresAt)],
+);
 
 // Expiry reminders for keys and certificates, claimed like those for secrets.
 export const keyRemindersSent = sqliteTable(

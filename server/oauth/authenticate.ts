@@ -8,6 +8,7 @@
 // system repeating a deleted secret never blocks its sibling secret, while a guesser's
 // every new guess counts. Failures from one address never deny a correct secret
 // presented from another, so knowing a client id is not enough to lock it out.
+import crypto from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type Database from 'better-sqlite3';
 import type { Clock } from '../clock.ts';
@@ -18,13 +19,12 @@ import type { AuditQueue } from '../audit/queue.ts';
 import { RateLimiter } from '../http/rate-limit.ts';
 import { createClientAuthenticator, presentedCredentials, type AuthenticatedClient } from './client-auth.ts';
 import { invalidClient, invalidRequest, slowDown } from './errors.ts';
-import { ASSERTION_TYPE, createAssertionVerifier, peekAssertion } from './client-assertion.ts';
+import { ASSERTION_TYPE, createAssertionVerifier, readAssertion } from './client-assertion.ts';
 import { createRemoteKeyCache } from '../credentials/jwks-url.ts';
 import { createWriteBehind } from '../../db/write-behind.ts';
 
 // The credential id in tokens minted with a key from the application's JWKS URL.
 export const JWKS_CREDENTIAL = 'jwks';
-import crypto from 'node:crypto';
 
 export const PER_ADDRESS_FACTOR = 5;
 // last_used_at is written at most once a minute per secret.
@@ -84,19 +84,19 @@ export function createClientAuthentication({ sqlite, clock, config, logger, addr
     const assertion = params.get('client_assertion') ?? '';
     if (!assertion) throw invalidRequest('client_assertion is missing.');
     const ip = addressOf(req);
-    const peeked = peekAssertion(assertion);
-    const clientId = peeked?.clientId ?? params.get('client_id') ?? '';
-    const fingerprint = crypto.createHash('sha256').update(assertion).digest().toString('base64', 0, 12);
+    const read = readAssertion(assertion);
+    const clientId = read?.clientId ?? params.get('client_id') ?? '';
     checkLimits(`${ip} ${clientId}`, ip);
     const bodyId = params.get('client_id');
-    const { client, keys, jwksUrl } = peeked && (bodyId === null || bodyId === peeked.clientId) ? keysOf(peeked.clientId) : { client: null, keys: [], jwksUrl: null };
-    let key = client && keys.length ? await verifyAssertion(assertion, peeked!.clientId, peeked!.kid, keys, clock.now()) : null;
+    const { client, keys, jwksUrl } = read && (bodyId === null || bodyId === read.clientId) ? keysOf(read.clientId) : { client: null, keys: [], jwksUrl: null };
+    let key = client && keys.length ? verifyAssertion(read, keys, clock.now()) : null;
     // Keys published at the application's JWKS URL (credential id `jwks`).
     if (client && !key && jwksUrl) {
-      const remote = (await remoteKeys(jwksUrl, peeked!.kid)).map((k) => ({ id: JWKS_CREDENTIAL, thumbprint: k.kid, expires_at: Number.MAX_SAFE_INTEGER, key: k.key }));
-      key = await verifyAssertion(assertion, peeked!.clientId, peeked!.kid, remote, clock.now());
+      const remote = (await remoteKeys(jwksUrl, read!.kid)).map((k) => ({ id: JWKS_CREDENTIAL, thumbprint: k.kid, expires_at: Number.MAX_SAFE_INTEGER, key: k.key }));
+      key = verifyAssertion(read, remote, clock.now());
     }
-    if (!client || !key) return fail(req, ip, clientId, fingerprint, false);
+    // A failure is counted by the assertion's hash: the same one sent again counts once.
+    if (!client || !key) return fail(req, ip, clientId, crypto.hash('sha256', assertion, 'base64').slice(0, 16), false);
     if (key.id !== JWKS_CREDENTIAL) lastUse.note(key.id);
     return { ...client, secretId: key.id };
   }

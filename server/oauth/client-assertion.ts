@@ -14,25 +14,6 @@ export const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-b
 const MAX_LIFETIME_S = 300;
 const SKEW_S = 60;
 
-export interface UnverifiedAssertion {
-  clientId: string;
-  kid: string | null;
-}
-
-// What the assertion claims to be, before any signature is checked (to find the keys).
-export function peekAssertion(assertion: string): UnverifiedAssertion | null {
-  const parts = assertion.split('.');
-  if (parts.length !== 3 || assertion.length > 16_384) return null;
-  try {
-    const header = JSON.parse(Buffer.from(parts[0]!, 'base64url').toString('utf8')) as { kid?: unknown };
-    const claims = JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8')) as { iss?: unknown; sub?: unknown };
-    if (typeof claims.iss !== 'string' || claims.iss !== claims.sub || claims.iss.length > 200) return null;
-    return { clientId: claims.iss, kid: typeof header.kid === 'string' ? header.kid : null };
-  } catch {
-    return null;
-  }
-}
-
 // The signature check of one algorithm, with node:crypto synchronously (WebCrypto, which
 // jose uses, costs half as much again in CPU per verification and a thread-pool round
 // trip). Each algorithm names the only key type it accepts, so a key is never used with
@@ -72,22 +53,39 @@ interface AssertionParts {
   claims: Record<string, unknown>;
 }
 
-// Splits and decodes the compact JWS: a JSON object header with an allowed `alg` and no
-// `crit` (we understand no extensions), a JSON object payload, a base64url signature.
-function decodeAssertion(assertion: string): AssertionParts | null {
+// An assertion read once, before any signature is checked: whom it claims to be (to find
+// the keys and to count a failure), and its parts when it is a well-formed compact JWS
+// with a JSON object header of an allowed `alg` and no `crit` (we understand no
+// extensions), a JSON object payload and a base64url signature.
+export interface ReadAssertion {
+  clientId: string;
+  kid: string | null;
+  parts: AssertionParts | null;
+}
+
+const B64URL = /^[A-Za-z0-9_-]*$/;
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+export function readAssertion(assertion: string): ReadAssertion | null {
+  if (assertion.length > 16_384) return null;
   const parts = assertion.split('.');
-  if (parts.length !== 3 || assertion.length > 16_384) return null;
-  const b64url = /^[A-Za-z0-9_-]*$/;
-  if (!parts.every((p) => b64url.test(p))) return null;
+  if (parts.length !== 3) return null;
+  let header: unknown;
+  let claims: unknown;
   try {
-    const header = JSON.parse(Buffer.from(parts[0]!, 'base64url').toString('utf8')) as Record<string, unknown>;
-    const claims = JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8')) as Record<string, unknown>;
-    if (!header || typeof header !== 'object' || Array.isArray(header) || !claims || typeof claims !== 'object' || Array.isArray(claims)) return null;
-    if (header.crit !== undefined || typeof header.alg !== 'string' || !Object.hasOwn(ALGORITHMS, header.alg)) return null;
-    return { alg: ALGORITHMS[header.alg]!, input: Buffer.from(`${parts[0]}.${parts[1]}`), signature: Buffer.from(parts[2]!, 'base64url'), claims };
+    header = JSON.parse(Buffer.from(parts[0]!, 'base64url').toString('utf8'));
+    claims = JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8'));
   } catch {
     return null;
   }
+  if (!isObject(header) || !isObject(claims)) return null;
+  const { iss, sub } = claims;
+  if (typeof iss !== 'string' || iss !== sub || iss.length > 200) return null;
+  const kid = typeof header.kid === 'string' ? header.kid : null;
+  const wellFormed = header.crit === undefined && typeof header.alg === 'string' && Object.hasOwn(ALGORITHMS, header.alg) && parts.every((p) => B64URL.test(p));
+  if (!wellFormed) return { clientId: iss, kid, parts: null };
+  const dot = parts[0]!.length + 1 + parts[1]!.length;
+  return { clientId: iss, kid, parts: { alg: ALGORITHMS[header.alg as string]!, input: Buffer.from(assertion.slice(0, dot)), signature: Buffer.from(parts[2]!, 'base64url'), claims } };
 }
 
 // The claims RFC 7523 §3 asks for: iss = sub = client_id, aud naming us, exp not passed
@@ -113,18 +111,20 @@ const USED_FLUSH_MS = 50;
 const USED_PRUNE_EVERY_MS = 10_000;
 
 export function createUsedAssertions(sqlite: Database.Database, logger: Pick<Logger, 'warn'>, now: () => number) {
-  const insert = sqlite.prepare<[string, number]>('insert into used_assertions (key, expires_at) values (?, ?) on conflict do nothing');
+  // Appended: a key is claimed once in memory, so it reaches the table once per process.
+  const insert = sqlite.prepare<[string, number]>('insert into used_assertions (key, expires_at) values (?, ?)');
   const purge = sqlite.prepare<[number]>('delete from used_assertions where expires_at < ?');
   let purgedAt = 0;
   const writeAll = sqlite.transaction((rows: Array<[string, number]>) => {
     for (const [key, expiresAt] of rows) insert.run(key, expiresAt);
-    // Expired ones go every ten seconds (a scan of the table: no index on expires_at).
+    // Expired ones go every ten seconds (a range of the expiry index).
     if (now() - purgedAt >= USED_PRUNE_EVERY_MS) {
       purgedAt = now();
       purge.run(purgedAt);
     }
   });
-  const used = new Map<string, number>(sqlite.prepare<[number], { key: string; expires_at: number }>('select key, expires_at from used_assertions where expires_at >= ?').all(now()).map((r) => [r.key, r.expires_at]));
+  // In insertion order, so a jti used again after it expired keeps its latest expiry.
+  const used = new Map<string, number>(sqlite.prepare<[number], { key: string; expires_at: number }>('select key, expires_at from used_assertions where expires_at >= ? order by rowid').all(now()).map((r) => [r.key, r.expires_at]));
   const pending = createWriteBehind<string, number>(sqlite, writeAll, {
     delayMs: USED_FLUSH_MS,
     onError: (err, rows) => logger.warn('used client assertions not written yet; retrying', { assertions: rows, error: String((err as Error)?.message ?? err) }),
@@ -153,18 +153,18 @@ export function createAssertionVerifier(sqlite: Database.Database, audiences: st
   const used = createUsedAssertions(sqlite, logger, now);
 
   // The key that verified it, or null. Never throws for a bad assertion.
-  function verifyAssertion(assertion: string, clientId: string, kid: string | null, keys: KeyRow[], now: number): KeyRow | null {
+  function verifyAssertion(read: ReadAssertion | null, keys: KeyRow[], now: number): KeyRow | null {
+    if (!read?.parts) return null;
+    const { clientId, kid, parts } = read;
     const active = keys.filter((k) => k.expires_at > now);
     const chosen = kid ? active.filter((k) => k.thumbprint === kid || k.id === kid) : [];
     const candidates = chosen.length ? chosen : active;
-    if (candidates.length === 0) return null;
-    const decoded = decodeAssertion(assertion);
-    if (!decoded || !claimsValid(decoded.claims, clientId, audiences, now)) return null;
-    const key = candidates.find((k) => signatureValid(decoded.alg, k.key, decoded.input, decoded.signature));
+    if (candidates.length === 0 || !claimsValid(parts.claims, clientId, audiences, now)) return null;
+    const key = candidates.find((k) => signatureValid(parts.alg, k.key, parts.input, parts.signature));
     if (!key) return null;
-    const { exp, jti } = decoded.claims;
+    const { exp, jti } = parts.claims;
     // Single use: the first request with this jti wins; a replay is refused.
-    return used.claim(`${clientId} ${crypto.createHash('sha256').update(jti).digest('base64url')}`, exp * 1000 + SKEW_S * 1000) ? key : null;
+    return used.claim(`${clientId} ${crypto.hash('sha256', jti, 'base64url')}`, exp * 1000 + SKEW_S * 1000) ? key : null;
   }
   return { verifyAssertion, flush: used.flush };
 }

@@ -5,10 +5,38 @@
 // authenticate the client, check limits or choose the audience: that work is the
 // endpoint's own overhead, which the bench reports as the ratio to this floor.
 //   node test/bench/floor.cjs PORT ISSUER
+// With KEYS (a JSON file of kid → SPKI PEM), the floor of private_key_jwt: it also takes
+// client_assertion from the form, decodes its header and claims, verifies its ES256
+// signature with the key its kid names and remembers its jti, before signing the token.
+// It checks no claim and no limit: what the endpoint does beyond is its overhead.
+//   node test/bench/floor.cjs PORT ISSUER KEYS
 const http = require('node:http');
 const crypto = require('node:crypto');
 
-const [port, issuer] = process.argv.slice(2);
+const [port, issuer, keysFile] = process.argv.slice(2);
+const publicKeys = new Map(Object.entries(keysFile ? JSON.parse(require('node:fs').readFileSync(keysFile, 'utf8')) : {}).map(([kid, pem]) => [kid, crypto.createPublicKey(pem)]));
+const used = new Set();
+const fromB64url = (s) => JSON.parse(Buffer.from(s, 'base64url').toString('utf8'));
+
+// The assertion's verification, or false.
+function verified(body) {
+  try {
+    return verifiedOrThrow(body);
+  } catch {
+    return false;
+  }
+}
+function verifiedOrThrow(body) {
+  const assertion = new URLSearchParams(body).get('client_assertion') ?? '';
+  const parts = assertion.split('.');
+  const head = fromB64url(parts[0]);
+  const claims = fromB64url(parts[1]);
+  const key = publicKeys.get(head.kid);
+  if (!key || used.has(claims.jti)) return false;
+  const ok = crypto.verify('sha256', Buffer.from(`${parts[0]}.${parts[1]}`), { key, dsaEncoding: 'ieee-p1363' }, Buffer.from(parts[2], 'base64url'));
+  if (ok) used.add(claims.jti);
+  return ok;
+}
 const { privateKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const b64url = (s) => Buffer.from(s, 'utf8').toString('base64url');
 const header = b64url(JSON.stringify({ alg: 'ES256', typ: 'at+jwt', kid: crypto.randomBytes(12).toString('base64url') }));
@@ -23,7 +51,12 @@ http
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
-      Buffer.concat(chunks).toString('utf8');
+      const body = Buffer.concat(chunks).toString('utf8');
+      if (keysFile && req.method === 'GET') return res.end('ready');
+      if (keysFile && !verified(body)) {
+        res.writeHead(401, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' });
+        return res.end('{"error":"invalid_client"}');
+      }
       const iat = Math.floor(Date.now() / 1000);
       const claims = { iss: issuer, sub: clientId, client_id: clientId, aud, scope, iat, exp: iat + lifetime, jti: crypto.randomUUID(), secret_id: secretId };
       const input = `${header}.${b64url(JSON.stringify(claims))}`;

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import * as jose from 'jose';
 import { openDatabase } from '../../db/client.ts';
-import { createAssertionVerifier } from '../../server/oauth/client-assertion.ts';
+import { createAssertionVerifier, readAssertion } from '../../server/oauth/client-assertion.ts';
 import type { KeyRow } from '../../server/oauth/client-auth.ts';
 import { tempDir } from '../helpers/temp.ts';
 
@@ -17,7 +17,8 @@ const s = Math.floor(NOW / 1000);
 test('client assertions: algorithms bound to key types, claims, single use', async (t) => {
   const db = openDatabase(`${tempDir(t)}/portal.sqlite`);
   t.after(() => db.$client.close());
-  const { verifyAssertion: verify, flush } = createAssertionVerifier(db.$client, [AUD, 'https://portal.example.org'], { warn() {} }, () => NOW);
+  const verifier = createAssertionVerifier(db.$client, [AUD, 'https://portal.example.org'], { warn() {} }, () => NOW);
+  const verify = (assertion: string, keys: KeyRow[]) => verifier.verifyAssertion(readAssertion(assertion), keys, NOW);
   const pair = (type: 'ec' | 'rsa' | 'ed25519', curve?: string) =>
     type === 'ec' ? crypto.generateKeyPairSync('ec', { namedCurve: curve! }) : type === 'rsa' ? crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }) : crypto.generateKeyPairSync('ed25519');
   const p256 = pair('ec', 'P-256');
@@ -63,16 +64,21 @@ test('client assertions: algorithms bound to key types, claims, single use', asy
     ['four parts', `${await sign('ES256', p256.privateKey)}.x`, [row('a', p256.publicKey)], false],
   ];
   for (const [name, assertion, keys, expected] of cases) {
-    assert.equal(verify(assertion, CLIENT, null, keys, NOW) !== null, expected, name);
+    assert.equal(verify(assertion, keys) !== null, expected, name);
   }
   const once = await sign('ES256', p256.privateKey);
-  assert.equal(verify(once, CLIENT, null, [row('a', p256.publicKey)], NOW)?.id, 'a');
-  assert.equal(verify(once, CLIENT, null, [row('a', p256.publicKey)], NOW), null, 'a replay');
+  assert.equal(verify(once, [row('a', p256.publicKey)])?.id, 'a');
+  assert.equal(verify(once, [row('a', p256.publicKey)]), null, 'a replay');
   // Written to SQLite in a batch: a verifier started afresh (a restart) still refuses the replay.
-  flush();
+  verifier.flush();
   const restarted = createAssertionVerifier(db.$client, [AUD], { warn() {} }, () => NOW);
-  assert.equal(restarted.verifyAssertion(once, CLIENT, null, [row('a', p256.publicKey)], NOW), null, 'a replay after a restart');
-  assert.ok(restarted.verifyAssertion(await sign('ES256', p256.privateKey), CLIENT, null, [row('a', p256.publicKey)], NOW), 'a fresh one still passes');
-  const chosen = await sign('ES256', p256.privateKey);
-  assert.equal(verify(chosen, CLIENT, 'tp-b', [row('a', p384.publicKey), row('b', p256.publicKey)], NOW)?.id, 'b', 'the key named by kid');
+  assert.equal(restarted.verifyAssertion(readAssertion(once), [row('a', p256.publicKey)], NOW), null, 'a replay after a restart');
+  assert.ok(restarted.verifyAssertion(readAssertion(await sign('ES256', p256.privateKey)), [row('a', p256.publicKey)], NOW), 'a fresh one still passes');
+  const chosen = await sign('ES256', p256.privateKey, {}, { kid: 'tp-b' });
+  assert.equal(verify(chosen, [row('a', p256.publicKey), row('b', p256.publicKey)])?.id, 'b', 'the key named by kid');
+  assert.deepEqual(
+    [readAssertion(chosen)?.clientId, readAssertion(chosen)?.kid, readAssertion(unsigned({ alg: 'none' }, claims()))?.parts, readAssertion('a.b.c')],
+    [CLIENT, 'tp-b', null, null],
+    'whom an assertion names is read before its signature; a malformed one has no parts',
+  );
 });
