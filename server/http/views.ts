@@ -7,8 +7,21 @@ import { ensureCsrfToken } from './security.ts';
 
 export const viewsDir = () => resourcePath('views');
 
+// Eta resolves a template's file on every render and include: a JSON cache key for an
+// include, path.join and path.relative for a page (never cached). With the template cache
+// on, each (including file, name) pair is resolved once; the checks run that first time.
 export function createViews(dir = viewsDir(), cache = true): Eta {
-  return new Eta({ views: dir, cache, autoEscape: true, autoTrim: false });
+  const eta = new Eta({ views: dir, cache, autoEscape: true, autoTrim: false });
+  if (!cache) return eta;
+  const resolveFile = eta.resolvePath;
+  const resolved = new Map<string, string>();
+  eta.resolvePath = function (template, options) {
+    const key = `${options?.filepath ?? ''}\0${template}`;
+    let file = resolved.get(key);
+    if (file === undefined) resolved.set(key, (file = resolveFile.call(this, template, options)));
+    return file;
+  };
+  return eta;
 }
 
 export interface LayoutModel {

@@ -4,7 +4,9 @@
 //   - the administrators' credentials overview (5,000 secrets) and audit log (1,000,000 events);
 //   - a reminder run over 100,000 active secrets with none due, against one read of them all.
 // The portal runs as a child process in production mode; autocannon drives it from here.
-import { spawn, type ChildProcess } from 'node:child_process';
+// Each page row gives the server process's own CPU time per page (from /proc, whatever the
+// client in this process costs) beside the p50 the client sees.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -40,13 +42,22 @@ interface Row {
   cookie?: string;
 }
 interface Measured {
+  cpuPerPage: number;
   p50at1: number;
   rpsAt4: number;
   p99at4: number;
   bytes: number;
 }
 
-async function measure(baseUrl: string, row: Row): Promise<Measured> {
+// The server process's CPU time (user + system) in ms, from /proc: the server's own time,
+// whatever the client in this process costs.
+const TICK_MS = 1000 / Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+function cpuMs(pid: number): number {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+}
+
+async function measure(baseUrl: string, row: Row, pid: number): Promise<Measured> {
   const headers: Record<string, string> = row.cookie ? { Cookie: row.cookie } : {};
   const first = await fetch(baseUrl + row.path, { headers });
   const body = await first.text();
@@ -58,6 +69,7 @@ async function measure(baseUrl: string, row: Row): Promise<Measured> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   const times: number[] = [];
   const until = performance.now() + Math.max(2, DURATION / 2) * 1000;
+  const cpuBefore = cpuMs(pid);
   while (performance.now() < until) {
     const t = performance.now();
     await new Promise<void>((resolve, reject) => {
@@ -68,10 +80,11 @@ async function measure(baseUrl: string, row: Row): Promise<Measured> {
     });
     times.push(performance.now() - t);
   }
+  const cpuPerPage = (cpuMs(pid) - cpuBefore) / times.length;
   agent.destroy();
   times.sort((x, y) => x - y);
   const four = await autocannon({ url: baseUrl + row.path, connections: 4, duration: DURATION, headers });
-  return { p50at1: Math.round(times[Math.floor(times.length / 2)]! * 10) / 10, rpsAt4: four.requests.average, p99at4: four.latency.p99, bytes: Buffer.byteLength(body) };
+  return { cpuPerPage, p50at1: Math.round(times[Math.floor(times.length / 2)]! * 10) / 10, rpsAt4: four.requests.average, p99at4: four.latency.p99, bytes: Buffer.byteLength(body) };
 }
 
 // A reminder run with nothing due over `count` active secrets, against one plain read of
@@ -150,26 +163,27 @@ async function main() {
   const rounds: Measured[][] = [];
   for (let round = 0; round < ROUNDS; round++) {
     const results: Measured[] = [];
-    for (const row of rows) results.push(await measure(baseUrl, row));
+    for (const row of rows) results.push(await measure(baseUrl, row, portal.pid!));
     rounds.push(results);
   }
   portal.kill('SIGTERM');
   fs.rmSync(dataDir, { recursive: true, force: true });
 
   console.log(`\nmachine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'CPU'}, Node ${process.version}; p50 at 1 connection, req/s and p99 at 4 connections (${DURATION} s), ${ROUNDS} interleaved rounds\n`);
-  console.log('| page | p50 ms (1 conn) | pages/s (4 conns) | p99 ms (4 conns) | × baseline pages/s | HTML KB |');
-  console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
+  console.log('| page | server CPU ms/page (1 conn) | p50 ms as the client sees it (1 conn) | pages/s (4 conns) | p99 ms (4 conns) | × baseline pages/s | HTML KB |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   rows.forEach((row, i) => {
     const rs = rounds.map((r) => r[i]!);
     const ratio = mean(rounds.map((r) => r[i]!.rpsAt4 / r[0]!.rpsAt4));
-    console.log(`| ${row.name} | ${Math.max(...rs.map((r) => r.p50at1))} | ${mean(rs.map((r) => r.rpsAt4)).toFixed(0)} | ${Math.max(...rs.map((r) => r.p99at4))} | ${ratio.toFixed(3)} | ${(rs[0]!.bytes / 1024).toFixed(0)} |`);
+    console.log(`| ${row.name} | ${Math.max(...rs.map((r) => r.cpuPerPage)).toFixed(2)} | ${Math.max(...rs.map((r) => r.p50at1))} | ${mean(rs.map((r) => r.rpsAt4)).toFixed(0)} | ${Math.max(...rs.map((r) => r.p99at4))} | ${ratio.toFixed(3)} | ${(rs[0]!.bytes / 1024).toFixed(0)} |`);
   });
   const worst = (i: number) => Math.max(...rounds.map((r) => r[i]!.p50at1));
+  const cpu = (i: number) => Math.max(...rounds.map((r) => r[i]!.cpuPerPage));
   const rate = (i: number) => Math.min(...rounds.map((r) => r[i]!.rpsAt4));
   const kb = rounds[0]![1]!.bytes / 1024;
   console.log(`\ntargets (worst round): 50 × 5 under 10 ms: ${worst(1)} ms ${worst(1) < 10 ? 'met' : 'MISSED'}; ≥ 200 pages/s at 4: ${rate(1).toFixed(0)} ${rate(1) >= 200 ? 'met' : 'MISSED'}; HTML < 150 KB: ${kb.toFixed(0)} KB ${kb < 150 ? 'met' : 'MISSED'}; ` +
-    `5 × 5 under 3 ms: ${worst(2)} ms ${worst(2) < 3 ? 'met' : 'MISSED'}; overview and audit log under 20 ms: ${worst(3)}, ${worst(4)}, ${worst(5)} ms ${Math.max(worst(3), worst(4), worst(5)) < 20 ? 'met' : 'MISSED'}`);
+    `5 × 5 under 3 ms: server ${cpu(2).toFixed(2)} ms ${cpu(2) < 3 ? 'met' : 'MISSED'}, as the client sees it ${worst(2)} ms ${worst(2) < 3 ? 'met' : 'MISSED'}; overview and audit log under 20 ms: ${worst(3)}, ${worst(4)}, ${worst(5)} ms ${Math.max(worst(3), worst(4), worst(5)) < 20 ? 'met' : 'MISSED'}`);
 
   const scan = await reminderScan(100_000);
   console.log(`\nreminder run, 100,000 active secrets, none due: ${scan.runMs.toFixed(1)} ms (median of 5); one read of every active secret: ${scan.readMs.toFixed(1)} ms; ratio ${(scan.runMs / scan.readMs).toFixed(2)}×; target under 1 s: ${scan.runMs < 1000 ? 'met' : 'MISSED'}`);
