@@ -89,11 +89,11 @@ export function createClientAuthentication({ sqlite, clock, config, logger, addr
     checkLimits(`${ip} ${clientId}`, ip);
     const bodyId = params.get('client_id');
     const { client, keys, jwksUrl } = read && (bodyId === null || bodyId === read.clientId) ? keysOf(read.clientId) : { client: null, keys: [], jwksUrl: null };
-    let key = client && keys.length ? verifyAssertion(read, keys, clock.now()) : null;
+    let key = client && keys.length ? await verifyAssertion(read, keys, clock.now()) : null;
     // Keys published at the application's JWKS URL (credential id `jwks`).
     if (client && !key && jwksUrl) {
       const remote = (await remoteKeys(jwksUrl, read!.kid)).map((k) => ({ id: JWKS_CREDENTIAL, thumbprint: k.kid, expires_at: Number.MAX_SAFE_INTEGER, key: k.key }));
-      key = verifyAssertion(read, remote, clock.now());
+      key = await verifyAssertion(read, remote, clock.now());
     }
     // A failure is counted by the assertion's hash: the same one sent again counts once.
     if (!client || !key) return fail(req, ip, clientId, crypto.hash('sha256', assertion, 'base64').slice(0, 16), false);

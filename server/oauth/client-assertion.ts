@@ -9,14 +9,14 @@ import type Database from 'better-sqlite3';
 import type { KeyRow } from './client-auth.ts';
 import type { Logger } from '../log.ts';
 import { createWriteBehind } from '../../db/write-behind.ts';
+import { threadPool } from '../thread-pool.ts';
 
 export const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 const MAX_LIFETIME_S = 300;
 const SKEW_S = 60;
 
-// The signature check of one algorithm, with node:crypto synchronously (WebCrypto, which
-// jose uses, costs half as much again in CPU per verification and a thread-pool round
-// trip). Each algorithm names the only key type it accepts, so a key is never used with
+// The signature check of one algorithm, with node:crypto (WebCrypto, which jose uses,
+// costs half as much again in CPU per verification). Each algorithm names the only key type it accepts, so a key is never used with
 // an algorithm of another family (RFC 8725 §3.1).
 interface Algorithm {
   keyType: string;
@@ -35,12 +35,15 @@ const ALGORITHMS: Record<string, Algorithm> = {
 };
 export const ASSERTION_ALGORITHMS = Object.keys(ALGORITHMS);
 
-function signatureValid(alg: Algorithm, key: crypto.KeyObject, input: Buffer, signature: Buffer): boolean {
+// On the thread pool when it is free (thread-pool.ts), otherwise inline.
+function signatureValid(alg: Algorithm, key: crypto.KeyObject, input: Buffer, signature: Buffer): boolean | Promise<boolean> {
   if (key.type !== 'public' || key.asymmetricKeyType !== alg.keyType) return false;
   if (alg.curve && key.asymmetricKeyDetails?.namedCurve !== alg.curve) return false;
   if (alg.signatureBytes && signature.length !== alg.signatureBytes) return false;
+  const verifying = alg.options ? { key, ...alg.options } : key;
   try {
-    return crypto.verify(alg.hash, input, alg.options ? { key, ...alg.options } : key, signature);
+    const valid = threadPool.run<boolean>((done) => crypto.verify(alg.hash, input, verifying, signature, done), () => crypto.verify(alg.hash, input, verifying, signature));
+    return valid instanceof Promise ? valid.catch(() => false) : valid;
   } catch {
     return false;
   }
@@ -153,14 +156,21 @@ export function createAssertionVerifier(sqlite: Database.Database, audiences: st
   const used = createUsedAssertions(sqlite, logger, now);
 
   // The key that verified it, or null. Never throws for a bad assertion.
-  function verifyAssertion(read: ReadAssertion | null, keys: KeyRow[], now: number): KeyRow | null {
+  async function verifyAssertion(read: ReadAssertion | null, keys: KeyRow[], now: number): Promise<KeyRow | null> {
     if (!read?.parts) return null;
     const { clientId, kid, parts } = read;
     const active = keys.filter((k) => k.expires_at > now);
     const chosen = kid ? active.filter((k) => k.thumbprint === kid || k.id === kid) : [];
     const candidates = chosen.length ? chosen : active;
     if (candidates.length === 0 || !claimsValid(parts.claims, clientId, audiences, now)) return null;
-    const key = candidates.find((k) => signatureValid(parts.alg, k.key, parts.input, parts.signature));
+    let key: KeyRow | undefined;
+    for (const k of candidates) {
+      const valid = signatureValid(parts.alg, k.key, parts.input, parts.signature);
+      if (valid === true || (valid !== false && (await valid))) {
+        key = k;
+        break;
+      }
+    }
     if (!key) return null;
     const { exp, jti } = parts.claims;
     // Single use: the first request with this jti wins; a replay is refused.

@@ -1,5 +1,5 @@
 // Access tokens as JWTs per RFC 9068, signed ES256 with node:crypto directly (the hot
-// path: no slow hash, no RSA, no async JOSE machinery), and their verification for
+// path: no slow hash, no RSA, no JOSE machinery; on the thread pool when it is free), and their verification for
 // introspection, which accepts ES256 `at+jwt` tokens of our own published keys only.
 import crypto from 'node:crypto';
 import type * as Jose from 'jose';
@@ -8,6 +8,7 @@ import type { Clock } from '../clock.ts';
 import type { MasterKey } from '../crypto.ts';
 import { currentSigningKey, publishedKeys, type SigningKey } from './keys.ts';
 import { lazy } from '../lazy.ts';
+import { threadPool } from '../thread-pool.ts';
 
 export interface AccessTokenClaims {
   iss: string;
@@ -40,11 +41,14 @@ export function createTokenSigner(db: Db, masterKey: MasterKey, clock: Clock) {
     }
   }
 
-  return function sign(claims: AccessTokenClaims): string {
+  // On the thread pool when it is free (thread-pool.ts), otherwise inline.
+  return function sign(claims: AccessTokenClaims): string | Promise<string> {
     refresh();
     const input = `${header}.${b64url(JSON.stringify(claims))}`;
-    const signature = crypto.sign('sha256', Buffer.from(input), { key: key.privateKey, dsaEncoding: 'ieee-p1363' });
-    return `${input}.${signature.toString('base64url')}`;
+    const data = Buffer.from(input);
+    const signing = { key: key.privateKey, dsaEncoding: 'ieee-p1363' } as const;
+    const signed = threadPool.run<Buffer>((done) => crypto.sign('sha256', data, signing, done), () => crypto.sign('sha256', data, signing));
+    return signed instanceof Promise ? signed.then((signature) => `${input}.${signature.toString('base64url')}`) : `${input}.${signed.toString('base64url')}`;
   };
 }
 

@@ -3,21 +3,29 @@
 // line each cost 7 % of the endpoint's CPU and told an operator less than a count does.
 // Failures that need a look are logged on their own (`oauth endpoint failed`, with a
 // reference), and failed client authentication is in the audit log.
-//   {"level":"info","msg":"oauth requests","seconds":1,"requests":{"/oauth/token 200":3412,"/oauth/token 401":3}}
+// The line also counts where the signatures of that second ran (thread-pool.ts): on the
+// thread pool, inline, or inline after the pool did not answer in time (`rescued`, a sign
+// that something else holds the pool).
+//   {"level":"info","msg":"oauth requests","seconds":1,"requests":{"/oauth/token 200":3412,"/oauth/token 401":3},"signatures":{"pooled":3412,"inline":0,"rescued":0}}
 import type { Logger } from '../log.ts';
+import { threadPool } from '../thread-pool.ts';
 
 export const TALLY_EVERY_MS = 1000;
 
 export function createRequestTally(logger: Logger, everyMs = TALLY_EVERY_MS) {
   let counts = new Map<string, number>();
   let timer: NodeJS.Timeout | null = null;
+  let signedBefore = { ...threadPool.counts };
 
   function write() {
     timer = null;
     if (counts.size === 0) return;
     const requests = Object.fromEntries(counts);
     counts = new Map();
-    logger.info('oauth requests', { seconds: everyMs / 1000, requests });
+    const now = { ...threadPool.counts };
+    const signatures = { pooled: now.pooled - signedBefore.pooled, inline: now.inline - signedBefore.inline, rescued: now.rescued - signedBefore.rescued };
+    signedBefore = now;
+    logger.info('oauth requests', { seconds: everyMs / 1000, requests, signatures });
   }
 
   function flush() {

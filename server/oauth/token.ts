@@ -62,7 +62,7 @@ export interface TokenEndpointDeps {
   lifetimeSeconds: number;
   now: () => number;
   authenticateClient(req: IncomingMessage, params: URLSearchParams): AuthenticatedClient | Promise<AuthenticatedClient>;
-  sign(claims: AccessTokenClaims): string;
+  sign(claims: AccessTokenClaims): string | Promise<string>;
 }
 
 export function createTokenEndpoint({ issuer, lifetimeSeconds, now, authenticateClient, sign }: TokenEndpointDeps) {
@@ -78,7 +78,7 @@ export function createTokenEndpoint({ issuer, lifetimeSeconds, now, authenticate
     const client = checked instanceof Promise ? await checked : checked;
     const { aud, scope } = resolveAudience(client, params.getAll('resource'), params.get('scope'));
     const iat = Math.floor(now() / 1000);
-    const accessToken = sign({
+    const signed = sign({
       iss: issuer,
       sub: client.clientId,
       client_id: client.clientId,
@@ -89,6 +89,7 @@ export function createTokenEndpoint({ issuer, lifetimeSeconds, now, authenticate
       jti: crypto.randomUUID(),
       secret_id: client.secretId,
     });
+    const accessToken = typeof signed === 'string' ? signed : await signed;
     sendJsonOk(res, `{"access_token":"${accessToken}","token_type":"Bearer","expires_in":${lifetimeSeconds},"scope":${JSON.stringify(scope)}}`);
   };
 }

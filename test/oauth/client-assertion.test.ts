@@ -64,18 +64,18 @@ test('client assertions: algorithms bound to key types, claims, single use', asy
     ['four parts', `${await sign('ES256', p256.privateKey)}.x`, [row('a', p256.publicKey)], false],
   ];
   for (const [name, assertion, keys, expected] of cases) {
-    assert.equal(verify(assertion, keys) !== null, expected, name);
+    assert.equal((await verify(assertion, keys)) !== null, expected, name);
   }
   const once = await sign('ES256', p256.privateKey);
-  assert.equal(verify(once, [row('a', p256.publicKey)])?.id, 'a');
-  assert.equal(verify(once, [row('a', p256.publicKey)]), null, 'a replay');
+  assert.equal((await verify(once, [row('a', p256.publicKey)]))?.id, 'a');
+  assert.equal(await verify(once, [row('a', p256.publicKey)]), null, 'a replay');
   // Written to SQLite in a batch: a verifier started afresh (a restart) still refuses the replay.
   verifier.flush();
   const restarted = createAssertionVerifier(db.$client, [AUD], { warn() {} }, () => NOW);
-  assert.equal(restarted.verifyAssertion(readAssertion(once), [row('a', p256.publicKey)], NOW), null, 'a replay after a restart');
-  assert.ok(restarted.verifyAssertion(readAssertion(await sign('ES256', p256.privateKey)), [row('a', p256.publicKey)], NOW), 'a fresh one still passes');
+  assert.equal(await restarted.verifyAssertion(readAssertion(once), [row('a', p256.publicKey)], NOW), null, 'a replay after a restart');
+  assert.ok(await restarted.verifyAssertion(readAssertion(await sign('ES256', p256.privateKey)), [row('a', p256.publicKey)], NOW), 'a fresh one still passes');
   const chosen = await sign('ES256', p256.privateKey, {}, { kid: 'tp-b' });
-  assert.equal(verify(chosen, [row('a', p256.publicKey), row('b', p256.publicKey)])?.id, 'b', 'the key named by kid');
+  assert.equal((await verify(chosen, [row('a', p256.publicKey), row('b', p256.publicKey)]))?.id, 'b', 'the key named by kid');
   assert.deepEqual(
     [readAssertion(chosen)?.clientId, readAssertion(chosen)?.kid, readAssertion(unsigned({ alg: 'none' }, claims()))?.parts, readAssertion('a.b.c')],
     [CLIENT, 'tp-b', null, null],

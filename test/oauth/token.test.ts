@@ -388,11 +388,14 @@ test('the endpoints log one line per second with requests counted by path and st
   assert.equal((await tokenWithBasic(portal, clientId, 'not the secret')).status, 401);
   assert.equal((await call(portal, '/.well-known/jwks.json', { method: 'GET' })).status, 200);
   portal.settle();
-  const lines = portal.logs.map((l) => JSON.parse(l) as { msg: string; seconds?: number; requests?: Record<string, number> }).filter((l) => l.msg === 'oauth requests');
+  type Signatures = { pooled: number; inline: number; rescued: number };
+  const lines = portal.logs.map((l) => JSON.parse(l) as { msg: string; seconds?: number; requests?: Record<string, number>; signatures?: Signatures }).filter((l) => l.msg === 'oauth requests');
   const total: Record<string, number> = {};
   for (const l of lines) for (const [k, n] of Object.entries(l.requests!)) total[k] = (total[k] ?? 0) + n;
   assert.deepEqual(total, { '/oauth/token 200': 3, '/oauth/token 401': 1, '/.well-known/jwks.json 200': 1 });
   assert.ok(lines.length <= 2, 'one line per second, not one per request');
+  const signed = lines.reduce((n, l) => n + l.signatures!.pooled + l.signatures!.inline + l.signatures!.rescued, 0);
+  assert.equal(signed, 3, 'where the three tokens were signed is counted');
   assert.ok(!portal.logs.some((l) => l.includes(secret)), 'never the secret');
 });
 
