@@ -24,6 +24,9 @@ export interface Config {
   reminderDays: number[];
   reminderCron: string;
   reminderDeadlineSeconds: number;
+  // Where token signatures and client-assertion checks run (SIGNATURES): `pool` is libuv's
+  // thread pool with the main thread as fallback (thread-pool.ts), `inline` the main thread.
+  signatures: 'pool' | 'inline';
   // Which peers may tell us the client's address in X-Forwarded-For (TRUST_PROXY);
   // `trustProxy` is the checked list as written, `trustProxyFn` the compiled test.
   trustProxy: string[];
@@ -130,6 +133,9 @@ export function loadConfig(env: Env = process.env): Config {
 
   const trustProxy = parseTrustProxy(env.TRUST_PROXY);
 
+  const signatures = env.SIGNATURES?.trim() || 'pool';
+  if (signatures !== 'pool' && signatures !== 'inline') throw new ConfigError(`SIGNATURES must be "pool" or "inline", got "${signatures}"`);
+
   return {
     port,
     host,
@@ -149,6 +155,7 @@ export function loadConfig(env: Env = process.env): Config {
     reminderDays: [...new Set(reminderDays.map(Number))].sort((a, b) => b - a),
     reminderCron,
     reminderDeadlineSeconds: integer(env, 'REMINDER_DEADLINE_SECONDS', 300, 1, 86400),
+    signatures,
     trustProxy,
     trustProxyFn: proxyaddr.compile(trustProxy),
     masterKey,

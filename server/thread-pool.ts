@@ -18,6 +18,8 @@ export interface Offload {
   run<T>(start: (done: (err: Error | null, value: T) => void) => void, inline: () => T): T | Promise<T>;
   // Counts slower pool work (scrypt) until it settles.
   slow<T>(work: Promise<T>): Promise<T>;
+  // `inline`: every signature on the main thread (SIGNATURES=inline); `pool`: as above.
+  setMode(mode: 'pool' | 'inline'): void;
   readonly counts: { pooled: number; inline: number; rescued: number };
 }
 
@@ -37,6 +39,7 @@ export function createOffload(options: { maxInPool?: number; rescueAfterMs?: num
   let slowInFlight = 0;
   let inlineUntil = 0;
   let timer: NodeJS.Timeout | null = null;
+  let pooling = true;
 
   function settle(job: Job, err: unknown, value: unknown) {
     job.settled = true;
@@ -67,7 +70,7 @@ export function createOffload(options: { maxInPool?: number; rescueAfterMs?: num
   return {
     counts,
     run<T>(start: (done: (err: Error | null, value: T) => void) => void, inline: () => T): T | Promise<T> {
-      if (slowInFlight > 0 || inPool >= maxInPool || (inlineUntil !== 0 && now() < inlineUntil)) {
+      if (!pooling || slowInFlight > 0 || inPool >= maxInPool || (inlineUntil !== 0 && now() < inlineUntil)) {
         counts.inline++;
         return inline();
       }
@@ -90,6 +93,9 @@ export function createOffload(options: { maxInPool?: number; rescueAfterMs?: num
         }
       });
     },
+    setMode(mode: 'pool' | 'inline') {
+      pooling = mode === 'pool';
+    },
     slow<T>(work: Promise<T>): Promise<T> {
       slowInFlight++;
       return work.finally(() => slowInFlight--);
@@ -97,5 +103,5 @@ export function createOffload(options: { maxInPool?: number; rescueAfterMs?: num
   };
 }
 
-// The process's one pool, so one offload for the process.
+// The process's one pool, so one offload for the process (its mode set from SIGNATURES at start).
 export const threadPool = createOffload();

@@ -60,6 +60,15 @@ test('offload: pooled while the pool is free, inline when it is full or slow wor
   held.shift()!(null, 'pooled again');
   assert.equal(await retried, 'pooled again');
 
+  // SIGNATURES=inline: every signature on the main thread, until the mode is pool again.
+  offload.setMode('inline');
+  assert.equal(offload.run(hold, () => 'inline by setting'), 'inline by setting');
+  offload.setMode('pool');
+  const pooledAgain = offload.run(hold, () => 'inline');
+  assert.ok(pooledAgain instanceof Promise);
+  held.shift()!(null, 'pooled');
+  await pooledAgain;
+
   // A failure in the pool rejects; one thrown while handing over rejects and frees its place.
   const failed = offload.run<string>((done) => done(new Error('bad key'), ''), () => 'inline');
   await assert.rejects(failed as Promise<string>, /bad key/);
