@@ -25,8 +25,9 @@ export interface Config {
   reminderCron: string;
   reminderDeadlineSeconds: number;
   // Where token signatures and client-assertion checks run (SIGNATURES): `pool` is libuv's
-  // thread pool with the main thread as fallback (thread-pool.ts), `inline` the main thread.
-  signatures: 'pool' | 'inline';
+  // thread pool with the main thread as fallback (thread-pool.ts), `inline` the main thread;
+  // `auto` is the pool when the machine has more than one core.
+  signatures: 'auto' | 'pool' | 'inline';
   // Which peers may tell us the client's address in X-Forwarded-For (TRUST_PROXY);
   // `trustProxy` is the checked list as written, `trustProxyFn` the compiled test.
   trustProxy: string[];
@@ -133,8 +134,8 @@ export function loadConfig(env: Env = process.env): Config {
 
   const trustProxy = parseTrustProxy(env.TRUST_PROXY);
 
-  const signatures = env.SIGNATURES?.trim() || 'pool';
-  if (signatures !== 'pool' && signatures !== 'inline') throw new ConfigError(`SIGNATURES must be "pool" or "inline", got "${signatures}"`);
+  const signatures = env.SIGNATURES?.trim() || 'auto';
+  if (signatures !== 'auto' && signatures !== 'pool' && signatures !== 'inline') throw new ConfigError(`SIGNATURES must be "auto", "pool" or "inline", got "${signatures}"`);
 
   return {
     port,

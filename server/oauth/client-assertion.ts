@@ -16,8 +16,9 @@ const MAX_LIFETIME_S = 300;
 const SKEW_S = 60;
 
 // The signature check of one algorithm, with node:crypto (WebCrypto, which jose uses,
-// costs half as much again in CPU per verification). Each algorithm names the only key type it accepts, so a key is never used with
-// an algorithm of another family (RFC 8725 §3.1).
+// costs half as much again in CPU per verification). Each algorithm names the only key
+// type it accepts, so a key is never used with an algorithm of another family (RFC 8725
+// §3.1).
 interface Algorithm {
   keyType: string;
   curve?: string;

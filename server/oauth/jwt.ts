@@ -1,6 +1,7 @@
 // Access tokens as JWTs per RFC 9068, signed ES256 with node:crypto directly (the hot
-// path: no slow hash, no RSA, no JOSE machinery; on the thread pool when it is free), and their verification for
-// introspection, which accepts ES256 `at+jwt` tokens of our own published keys only.
+// path: no slow hash, no RSA, no JOSE machinery; on the thread pool when it is free), and
+// their verification for introspection, which accepts ES256 `at+jwt` tokens of our own
+// published keys only.
 import crypto from 'node:crypto';
 import type * as Jose from 'jose';
 import type { Db } from '../../db/client.ts';
