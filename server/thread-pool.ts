@@ -1,8 +1,9 @@
 // Signatures beside the main thread. node:crypto's sign and verify with a callback run on
 // libuv's thread pool (four threads, one queue for the whole process), so the main thread
 // parses, authenticates and answers other requests meanwhile. Measured on 2 cores with the
-// load generator beside it, six interleaved rounds: the token endpoint from 0.86× to 1.06×
-// of a floor that signs inline, with a lower p99 (README, "Benchmarks").
+// load generator beside it (README, "Benchmark"): 1.01–1.25× the throughput of the same
+// portal signing inline, at a higher p99, since there the pool's threads take a core from
+// the load or from the main thread. SIGNATURES=auto uses the pool only with two cores or more.
 //
 // The pool is shared with slower work: scrypt (a password check takes it for ~50 ms), fs
 // and dns.lookup, any of which can fill it. A token must never wait behind that, so:
