@@ -1,8 +1,10 @@
 // `make bench`: the token endpoint against a bare node:http hello-world and against the
 // floor (test/bench/floor.cjs: read the body, sign one ES256 JWT with the same claims,
-// answer the same JSON), in one run on this machine, in two interleaved rounds; every row
-// is reported as a ratio to bare and to the floor of the same round. Servers run as child
-// processes; autocannon drives them from this process.
+// answer the same JSON), in one run on this machine, in interleaved rounds (BENCH_ROUNDS,
+// two by default); every row is reported as a ratio to bare and to the floor of the same
+// round. private_key_jwt is also given against its own floor (the same, after verifying the
+// assertion), and the success path against the same portal with SIGNATURES=inline. Servers
+// run as child processes; autocannon drives them from this process.
 import { spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
