@@ -32,8 +32,8 @@ interface Job {
   reject: (err: unknown) => void;
 }
 
-export function createOffload(options: { maxInPool?: number; rescueAfterMs?: number; inlineForMs?: number; now?: () => number } = {}): Offload {
-  const { maxInPool = 256, rescueAfterMs = 20, inlineForMs = 250, now = Date.now } = options;
+export function createOffload(options: { maxInPool?: number; rescueAfterMs?: number; inlineForMs?: number } = {}): Offload {
+  const { maxInPool = 256, rescueAfterMs = 20, inlineForMs = 250 } = options;
   const counts = { pooled: 0, inline: 0, rescued: 0 };
   const waiting = new Set<Job>(); // in the order they were handed over
   let inPool = 0;
@@ -51,7 +51,7 @@ export function createOffload(options: { maxInPool?: number; rescueAfterMs?: num
 
   function rescue() {
     timer = null;
-    const t = now();
+    const t = Date.now();
     for (const job of waiting) {
       const due = job.started + rescueAfterMs - t;
       if (due > 0) {
@@ -71,14 +71,14 @@ export function createOffload(options: { maxInPool?: number; rescueAfterMs?: num
   return {
     counts,
     run<T>(start: (done: (err: Error | null, value: T) => void) => void, inline: () => T): T | Promise<T> {
-      if (!pooling || slowInFlight > 0 || inPool >= maxInPool || (inlineUntil !== 0 && now() < inlineUntil)) {
+      if (!pooling || slowInFlight > 0 || inPool >= maxInPool || (inlineUntil !== 0 && Date.now() < inlineUntil)) {
         counts.inline++;
         return inline();
       }
       counts.pooled++;
       inPool++;
       return new Promise<T>((resolve, reject) => {
-        const job: Job = { started: now(), settled: false, inline, resolve: resolve as (v: unknown) => void, reject };
+        const job: Job = { started: Date.now(), settled: false, inline, resolve: resolve as (v: unknown) => void, reject };
         waiting.add(job);
         if (!timer) {
           timer = setTimeout(rescue, rescueAfterMs);

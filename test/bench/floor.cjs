@@ -18,24 +18,21 @@ const publicKeys = new Map(Object.entries(keysFile ? JSON.parse(require('node:fs
 const used = new Set();
 const fromB64url = (s) => JSON.parse(Buffer.from(s, 'base64url').toString('utf8'));
 
-// The assertion's verification, or false.
+// The assertion's verification, or false (also for one that does not decode).
 function verified(body) {
   try {
-    return verifiedOrThrow(body);
+    const assertion = new URLSearchParams(body).get('client_assertion') ?? '';
+    const parts = assertion.split('.');
+    const head = fromB64url(parts[0]);
+    const claims = fromB64url(parts[1]);
+    const key = publicKeys.get(head.kid);
+    if (!key || used.has(claims.jti)) return false;
+    const ok = crypto.verify('sha256', Buffer.from(`${parts[0]}.${parts[1]}`), { key, dsaEncoding: 'ieee-p1363' }, Buffer.from(parts[2], 'base64url'));
+    if (ok) used.add(claims.jti);
+    return ok;
   } catch {
     return false;
   }
-}
-function verifiedOrThrow(body) {
-  const assertion = new URLSearchParams(body).get('client_assertion') ?? '';
-  const parts = assertion.split('.');
-  const head = fromB64url(parts[0]);
-  const claims = fromB64url(parts[1]);
-  const key = publicKeys.get(head.kid);
-  if (!key || used.has(claims.jti)) return false;
-  const ok = crypto.verify('sha256', Buffer.from(`${parts[0]}.${parts[1]}`), { key, dsaEncoding: 'ieee-p1363' }, Buffer.from(parts[2], 'base64url'));
-  if (ok) used.add(claims.jti);
-  return ok;
 }
 const { privateKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const b64url = (s) => Buffer.from(s, 'utf8').toString('base64url');
