@@ -22,10 +22,17 @@
     });
   });
 
-  // Remember which control opened a dialog, so focus can go back to it.
-  document.addEventListener('htmx:beforeRequest', function (event) {
-    var elt = event.detail && event.detail.elt;
-    if (elt && elt.hasAttribute('data-opens-dialog')) opener = elt;
+  // A link marked data-opens-dialog (delete a secret, create one, add a key) loads its page
+  // as a dialog: one listener here instead of hx-get, hx-target and hx-swap repeated on
+  // every row. A click with a modifier key, or without htmx, follows the link as a page.
+  // The control that opened the dialog is remembered, so focus can go back to it.
+  document.addEventListener('click', function (event) {
+    var link = event.target.closest && event.target.closest('a[data-opens-dialog]');
+    if (!link || !window.htmx || event.defaultPrevented || event.button !== 0) return;
+    if (event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return;
+    event.preventDefault();
+    opener = link;
+    window.htmx.ajax('GET', link.getAttribute('href'), { source: link, target: '#dialog-host', swap: 'innerHTML' });
   });
 
   // A fragment swapped into #dialog-host holding a <dialog> is shown as a modal:
