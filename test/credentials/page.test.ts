@@ -492,3 +492,16 @@ test('how to make a key pair: loaded when opened, with the application filled in
   assert.match(own.text, /<h1>Keys and assertions for Partner-NL-HospitalA-DM<\/h1>/);
   assert.equal((await a1.get(`${PAGE}/applications/${world.appB1}/key-help`)).status, 404);
 });
+
+test('the page is UTF-8 with an exact Content-Length: names outside ASCII come back as typed', async (t) => {
+  const { portal, world, a1 } = await setup(t);
+  const name = 'Clé de Zoë — 東京 ✓';
+  const created = await createSecret(a1, world.appA1, name, addDays(today(portal), 90));
+  assert.equal(created.status, 201);
+  const res = await fetch(a1.baseUrl + PAGE, { headers: { Cookie: a1.cookieHeader } });
+  const bytes = Buffer.from(await res.arrayBuffer());
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get('content-type'), 'text/html; charset=utf-8');
+  assert.equal(Number(res.headers.get('content-length')), bytes.length, 'Content-Length counts bytes, not characters');
+  assert.ok(bytes.toString('utf8').includes(`<td data-label="Name">${name}</td>`), 'the name as typed, in UTF-8');
+});
