@@ -21,9 +21,18 @@ function formatter(kind: 'date' | 'parts' | 'display' | 'displayTime', timeZone:
   return f;
 }
 
-// YYYY-MM-DD of an instant, as seen in the zone.
+// YYYY-MM-DD of an instant, as seen in the zone. Pages ask for the same instants on every
+// view (when each secret was created): each is formatted once, until 20,000 are held.
+const dated = new Map<string, Map<number, string>>();
 export function dateInZone(ms: number, timeZone: string): string {
-  return formatter('date', timeZone).format(ms);
+  let known = dated.get(timeZone);
+  if (!known) dated.set(timeZone, (known = new Map()));
+  let date = known.get(ms);
+  if (date === undefined) {
+    if (known.size >= 20_000) known.clear();
+    known.set(ms, (date = formatter('date', timeZone).format(ms)));
+  }
+  return date;
 }
 
 export function isValidDateString(s: string): boolean {

@@ -33,18 +33,21 @@ export const PAGE = '/manage-api-credentials';
 // The page's reads: one statement per kind of row for all the applications shown (their
 // ids as a JSON array), prepared once per connection. 50 applications cost four queries,
 // not three hundred.
-interface GrantRow { application_id: number; code: string; name: string; sandbox_resource: string; production_resource: string }
-interface SecretRow { application_id: number; id: string; name: string; hint: string; created_at: number; expires_on: string; expires_at: number; last_used_at: number | null; created_by_email: string | null; created_by_name: string | null }
-interface KeyRow { application_id: number; id: string; name: string; kind: string; thumbprint: string; key_type: string; expires_on: string; expires_at: number; last_used_at: number | null }
+// Secrets, grants and keys come back as arrays (better-sqlite3's raw mode), read by position:
+// building an object with named properties per row cost as much as the query itself (25
+// secrets: 118 µs as objects, 67 µs as arrays).
+type GrantRow = [application_id: number, code: string, name: string, sandbox_resource: string, production_resource: string];
+type SecretRow = [application_id: number, id: string, name: string, hint: string, created_at: number, expires_on: string, expires_at: number, last_used_at: number | null, created_by_email: string | null, created_by_name: string | null];
+type KeyRow = [application_id: number, id: string, name: string, kind: string, thumbprint: string, key_type: string, expires_on: string, expires_at: number, last_used_at: number | null];
 interface UrlRow { application_id: number; url: string }
 interface CountRow { application_id: number; active: number; expiring: number; expired: number; next_expiry: string | null }
 const IDS = 'in (select value from json_each(?))';
 const statements = new WeakMap<object, ReturnType<typeof prepareReads>>();
 function prepareReads(sqlite: Deps['db']['$client']) {
   return {
-    grants: sqlite.prepare<[string], GrantRow>(`select g.application_id, a.code, a.name, a.sandbox_resource, a.production_resource from application_apis g join apis a on a.code = g.api_code where g.application_id ${IDS} order by a.code`),
-    secrets: sqlite.prepare<[string], SecretRow>(`select s.application_id, s.id, s.name, s.hint, s.created_at, s.expires_on, s.expires_at, s.last_used_at, u.email as created_by_email, u.display_name as created_by_name from client_secrets s left join users u on u.id = s.created_by where s.application_id ${IDS} and s.deleted_at is null order by s.created_at desc`),
-    keys: sqlite.prepare<[string], KeyRow>(`select application_id, id, name, kind, thumbprint, key_type, expires_on, expires_at, last_used_at from client_keys where application_id ${IDS} and deleted_at is null order by created_at`),
+    grants: sqlite.prepare<[string], GrantRow>(`select g.application_id, a.code, a.name, a.sandbox_resource, a.production_resource from application_apis g join apis a on a.code = g.api_code where g.application_id ${IDS} order by a.code`).raw(),
+    secrets: sqlite.prepare<[string], SecretRow>(`select s.application_id, s.id, s.name, s.hint, s.created_at, s.expires_on, s.expires_at, s.last_used_at, u.email as created_by_email, u.display_name as created_by_name from client_secrets s left join users u on u.id = s.created_by where s.application_id ${IDS} and s.deleted_at is null order by s.created_at desc`).raw(),
+    keys: sqlite.prepare<[string], KeyRow>(`select application_id, id, name, kind, thumbprint, key_type, expires_on, expires_at, last_used_at from client_keys where application_id ${IDS} and deleted_at is null order by created_at`).raw(),
     urls: sqlite.prepare<[string], UrlRow>(`select application_id, url from client_jwks_urls where application_id ${IDS}`),
     counts: sqlite.prepare<[number, number, string, number, number, string], CountRow>(
       `select application_id, sum(expires_at > ?) as active, sum(expires_at > ? and expires_on <= ?) as expiring, sum(expires_at <= ?) as expired, min(case when expires_at > ? then expires_on end) as next_expiry
@@ -57,12 +60,13 @@ function reads(db: Deps['db']) {
   if (!s) statements.set(db.$client, (s = prepareReads(db.$client)));
   return s;
 }
-function byApplication<T extends { application_id: number }>(rows: T[]): Map<number, T[]> {
+// Rows by their application (the first column).
+function byApplication<T extends [number, ...unknown[]]>(rows: T[]): Map<number, T[]> {
   const out = new Map<number, T[]>();
   for (const r of rows) {
-    const list = out.get(r.application_id);
+    const list = out.get(r[0]);
     if (list) list.push(r);
-    else out.set(r.application_id, [r]);
+    else out.set(r[0], [r]);
   }
   return out;
 }
@@ -88,43 +92,43 @@ export function applicationViews(deps: Pick<Deps, 'db' | 'clock' | 'config'>, ap
       name: app.name,
       clientId: app.clientId,
       sandboxOnly: app.sandboxOnly,
-      apis: granted.map((g) => ({
-        code: g.code,
-        name: g.name,
+      apis: granted.map(([, code, name, sandboxResource, productionResource]) => ({
+        code,
+        name,
         resources: app.sandboxOnly
-          ? [{ env: 'Sandbox', id: g.sandbox_resource }]
+          ? [{ env: 'Sandbox', id: sandboxResource }]
           : [
-              { env: 'Production', id: g.production_resource },
-              { env: 'Sandbox', id: g.sandbox_resource },
+              { env: 'Production', id: productionResource },
+              { env: 'Sandbox', id: sandboxResource },
             ],
       })),
-      secrets: live.map((secret) => ({
-        id: secret.id,
-        name: secret.name,
-        hint: secret.hint,
-        created: formatDate(dateInZone(secret.created_at, config.timezone)),
-        createdBy: secret.created_by_name || secret.created_by_email || 'the association',
-        expires: formatDate(secret.expires_on),
-        expiresOn: secret.expires_on,
-        status: statusOn({ expiresOn: secret.expires_on, expiresAt: secret.expires_at }, now, today),
-        lastUsed: lastUsedLabel(secret.last_used_at, now),
-        lastUsedTitle: secret.last_used_at === null ? '' : formatDateTime(secret.last_used_at, config.timezone),
+      secrets: live.map(([, id, name, hint, createdAt, expiresOn, expiresAt, lastUsedAt, createdByEmail, createdByName]) => ({
+        id,
+        name,
+        hint,
+        created: formatDate(dateInZone(createdAt, config.timezone)),
+        createdBy: createdByName || createdByEmail || 'the association',
+        expires: formatDate(expiresOn),
+        expiresOn,
+        status: statusOn({ expiresOn, expiresAt }, now, today),
+        lastUsed: lastUsedLabel(lastUsedAt, now),
+        lastUsedTitle: lastUsedAt === null ? '' : formatDateTime(lastUsedAt, config.timezone),
       })),
-      ...capOf(live.filter((s) => s.expires_at > now).length, config.maxSecretsPerApplication),
-      keys: (keys.get(app.id) ?? []).map((k) => ({
-        id: k.id,
-        name: k.name,
-        kind: k.kind === 'certificate' ? 'Certificate' : k.kind === 'jwk' ? 'JWK' : 'Public key',
-        thumbprint: k.thumbprint,
-        keyType: k.key_type,
-        expires: formatDate(k.expires_on),
-        expiresOn: k.expires_on,
-        status: statusOn({ expiresOn: k.expires_on, expiresAt: k.expires_at }, now, today),
-        lastUsed: lastUsedLabel(k.last_used_at, now),
+      ...capOf(live.filter((s) => s[6] > now).length, config.maxSecretsPerApplication),
+      keys: (keys.get(app.id) ?? []).map(([, id, name, kind, thumbprint, keyType, expiresOn, expiresAt, lastUsedAt]) => ({
+        id,
+        name,
+        kind: kind === 'certificate' ? 'Certificate' : kind === 'jwk' ? 'JWK' : 'Public key',
+        thumbprint,
+        keyType,
+        expires: formatDate(expiresOn),
+        expiresOn,
+        status: statusOn({ expiresOn, expiresAt }, now, today),
+        lastUsed: lastUsedLabel(lastUsedAt, now),
       })),
       jwksUrl: urls.get(app.id) ?? null,
       base: `${PAGE}/applications/${app.clientId}`,
-      usage: usageOf(config, app.clientId, granted.map((g) => (app.sandboxOnly ? g.sandbox_resource : g.production_resource))),
+      usage: usageOf(config, app.clientId, granted.map((g) => (app.sandboxOnly ? g[3] : g[4]))),
     };
   });
 }
@@ -181,7 +185,7 @@ export function capOf(active: number, cap: number) {
 // default environment (as the page's usage section shows it).
 export function firstResource(db: Deps['db'], app: Application): string {
   const [g] = reads(db).grants.all(JSON.stringify([app.id]));
-  return g ? (app.sandboxOnly ? g.sandbox_resource : g.production_resource) : '';
+  return g ? (app.sandboxOnly ? g[3] : g[4]) : '';
 }
 
 // How to get a token: the endpoint, the resource values, the lifetime and a ready curl

@@ -1,0 +1,31 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { dateInZone, endOfDateInZone, formatDate } from '../server/dates.ts';
+
+const fresh = (ms: number, timeZone: string) => new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(ms);
+
+test('dateInZone: the date as seen in each zone, the same instant asked again in another zone included', () => {
+  const instant = Date.parse('2026-03-29T00:30:00Z'); // the night Amsterdam moves to summer time
+  assert.equal(dateInZone(instant, 'UTC'), '2026-03-29');
+  assert.equal(dateInZone(instant, 'America/New_York'), '2026-03-28');
+  assert.equal(dateInZone(instant, 'Pacific/Auckland'), '2026-03-29');
+  assert.equal(dateInZone(instant, 'America/New_York'), '2026-03-28', 'asked again: the remembered answer is the zone’s own');
+  // The last instant of a date and the first of the next, at a DST change.
+  const end = endOfDateInZone('2026-03-29', 'Europe/Amsterdam');
+  assert.equal(dateInZone(end - 1, 'Europe/Amsterdam'), '2026-03-29');
+  assert.equal(dateInZone(end, 'Europe/Amsterdam'), '2026-03-30');
+  assert.equal(formatDate(dateInZone(end, 'Europe/Amsterdam')), '30 Mar 2026');
+});
+
+test('dateInZone: remembered answers stay right past the 20,000 it holds', () => {
+  const start = Date.parse('2025-10-20T00:00:00Z');
+  const zones = ['Europe/Amsterdam', 'Australia/Lord_Howe', 'Asia/Kathmandu'];
+  for (let round = 0; round < 2; round++) {
+    for (let i = 0; i < 25_000; i++) {
+      const ms = start + i * 37 * 60_000 + 1; // every 37 minutes, over DST changes in both hemispheres
+      const zone = zones[i % zones.length]!;
+      const got = dateInZone(ms, zone);
+      if (i % 97 === 0 || round === 1) assert.equal(got, fresh(ms, zone), `${new Date(ms).toISOString()} in ${zone}`);
+    }
+  }
+});
