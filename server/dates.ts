@@ -21,16 +21,22 @@ function formatter(kind: 'date' | 'parts' | 'display' | 'displayTime', timeZone:
   return f;
 }
 
-// YYYY-MM-DD of an instant, as seen in the zone. Pages ask for the same instants on every
-// view (when each secret was created): each is formatted once, until 20,000 are held.
+// YYYY-MM-DD of an instant, as seen in the zone. Pages ask for the same minutes on every
+// view (today, when each secret was created): each minute is formatted once, until 20,000
+// are held. Since 1972 every zone's offset is a whole number of minutes and its changes
+// fall on whole minutes, so a date never changes inside a UTC minute; earlier instants
+// (odd local mean time offsets) are formatted each time.
 const dated = new Map<string, Map<number, string>>();
+const WHOLE_MINUTE_OFFSETS_FROM = Date.UTC(1972, 0, 1);
 export function dateInZone(ms: number, timeZone: string): string {
+  if (ms < WHOLE_MINUTE_OFFSETS_FROM) return formatter('date', timeZone).format(ms);
   let known = dated.get(timeZone);
   if (!known) dated.set(timeZone, (known = new Map()));
-  let date = known.get(ms);
+  const minute = Math.floor(ms / 60_000);
+  let date = known.get(minute);
   if (date === undefined) {
     if (known.size >= 20_000) known.clear();
-    known.set(ms, (date = formatter('date', timeZone).format(ms)));
+    known.set(minute, (date = formatter('date', timeZone).format(ms)));
   }
   return date;
 }

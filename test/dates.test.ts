@@ -17,15 +17,23 @@ test('dateInZone: the date as seen in each zone, the same instant asked again in
   assert.equal(formatDate(dateInZone(end, 'Europe/Amsterdam')), '30 Mar 2026');
 });
 
-test('dateInZone: remembered answers stay right past the 20,000 it holds', () => {
+test('dateInZone: remembered minutes stay right past the 20,000 it holds, and before 1972', () => {
+  // Liberia kept -00:44:30 until 1972: its dates changed in the middle of a UTC minute.
+  const midnight = Date.parse('1960-06-01T00:44:30Z');
+  assert.equal(dateInZone(midnight - 1, 'Africa/Monrovia'), '1960-05-31');
+  assert.equal(dateInZone(midnight, 'Africa/Monrovia'), '1960-06-01');
   const start = Date.parse('2025-10-20T00:00:00Z');
   const zones = ['Europe/Amsterdam', 'Australia/Lord_Howe', 'Asia/Kathmandu'];
   for (let round = 0; round < 2; round++) {
     for (let i = 0; i < 25_000; i++) {
-      const ms = start + i * 37 * 60_000 + 1; // every 37 minutes, over DST changes in both hemispheres
+      // Every 37 minutes and a few seconds, over DST changes in both hemispheres, each
+      // instant also asked at the first and last millisecond of its minute.
+      const ms = start + i * 37 * 60_000 + (i % 60) * 1000;
       const zone = zones[i % zones.length]!;
       const got = dateInZone(ms, zone);
       if (i % 97 === 0 || round === 1) assert.equal(got, fresh(ms, zone), `${new Date(ms).toISOString()} in ${zone}`);
+      const minute = Math.floor(ms / 60_000) * 60_000;
+      if (i % 89 === 0) for (const at of [minute, minute + 59_999]) assert.equal(dateInZone(at, zone), fresh(at, zone));
     }
   }
 });
