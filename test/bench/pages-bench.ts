@@ -7,7 +7,7 @@
 // Each page row gives the server process's own CPU time per page (from /proc, whatever the
 // client in this process costs) beside the p50 the client sees, after a warm-up (WARM), and
 // the time of its first request, cold.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -24,6 +24,7 @@ import { sendExpiryReminders } from '../../server/notifications/reminders.ts';
 import { fixedClock } from '../../server/clock.ts';
 import { memoryLogger } from '../../server/log.ts';
 import { seedApplications, signedIn } from './seed.ts';
+import { cpuMs } from './proc.ts';
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 8);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
@@ -51,13 +52,6 @@ interface Measured {
   bytes: number;
 }
 
-// The server process's CPU time (user + system) in ms, from /proc: the server's own time,
-// whatever the client in this process costs.
-const TICK_MS = 1000 / Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
-function cpuMs(pid: number): number {
-  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
-}
 
 // A portal that has just started spends more CPU per page than one that has served a
 // while (V8 compiles a page's code as it runs it): the 5 × 5 credentials page cost 3.3 ms

@@ -8,7 +8,7 @@
 // This machine's speed drifts by a third over tens of seconds. So each row is measured in
 // BENCH_SLICES slices, each right after a slice of the floor as long, and its ratio to the
 // floor is taken over those pairs: a slow spell falls on both sides of a ratio.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -16,6 +16,7 @@ import path from 'node:path';
 import net from 'node:net';
 import autocannon from 'autocannon';
 import { basic, seedClients, signAssertions, wrongSecret } from './seed.ts';
+import { cpuMs } from './proc.ts';
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 8);
 const SLICES = Number(process.env.BENCH_SLICES ?? 2);
@@ -59,16 +60,6 @@ interface Result {
   non2xx: number;
 }
 
-// A process's CPU time (user + system, all threads) in ms, from /proc.
-const TICK_MS = 1000 / Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
-function cpuMs(pid: number): number {
-  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
-}
-
-// Requests a second depend on how the two cores are shared between the server, its thread
-// pool and the load generator at that moment; the server's own CPU per request does much
-// less, so it is reported beside them.
 interface Target {
   name: string;
   url: string;
@@ -76,7 +67,9 @@ interface Target {
   requests?: autocannon.Request[];
 }
 
-// One measured run: requests, seconds, server CPU ms, latency, statuses.
+// One measured run: requests, seconds, server CPU ms, latency, statuses. Requests a second
+// depend on how the two cores are shared between the server, its thread pool and the load
+// generator at that moment; the server's own CPU per request much less, so both are kept.
 async function run(t: Target, seconds: number) {
   const before = cpuMs(t.pid);
   const r = await autocannon({ url: t.url, connections: CONNECTIONS, duration: seconds, requests: t.requests });
