@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync, spawn } from 'node:child_process';
 import { eq } from 'drizzle-orm';
-import { tempDir } from './helpers/portal.ts';
+import { tempDir } from './helpers/temp.ts';
 import { openDatabase } from '../db/client.ts';
 import { cliInProcess as inProcess } from './helpers/cli.ts';
 import { applications, credentialManagers, users } from '../db/schema.ts';

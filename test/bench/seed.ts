@@ -104,6 +104,5 @@ export async function signedIn(baseUrl: string, token: string): Promise<string> 
   return c.cookieHeader;
 }
 
-
 // The secret with its last two characters changed (never to what they were).
 export const wrongSecret = (secret: string) => secret.slice(0, -2) + (secret.endsWith('zz') ? 'yy' : 'zz');

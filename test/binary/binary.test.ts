@@ -9,7 +9,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import Database from 'better-sqlite3';
-import { tempDir } from '../helpers/portal.ts';
+import { tempDir } from '../helpers/temp.ts';
 import { addDays } from '../../server/dates.ts';
 
 const BINARY = path.resolve('dist/credentials-portal');

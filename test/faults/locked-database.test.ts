@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { eq } from 'drizzle-orm';
-import { tempDir } from '../helpers/portal.ts';
+import { tempDir } from '../helpers/temp.ts';
 import { bootstrap } from '../../server/bootstrap.ts';
 import { seedApiCatalogue } from '../../server/admin/api-catalogue.ts';
 import { createOrganisation } from '../../server/admin/organisations.ts';

@@ -12,8 +12,6 @@ import type { Deps } from '../../server/deps.ts';
 import type { SmtpTimeouts } from '../../server/notifications/mailer.ts';
 import { Client } from './http.ts';
 import { tempDir } from './temp.ts';
-
-export { tempDir };
 import { lowerPasswordHashCostForTests } from '../../server/auth/passwords.ts';
 
 lowerPasswordHashCostForTests(1024);
@@ -30,7 +28,6 @@ export interface TestPortal {
   // Writes what the token endpoint queued (audit events, last use) now.
   settle(): void;
 }
-
 
 export async function startPortal(
   t: TestContext,
