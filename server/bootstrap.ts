@@ -16,7 +16,7 @@ import { createSecretNotifier } from './notifications/notices.ts';
 
 export function bootstrap(options: { env?: Record<string, string | undefined>; clock?: Clock; logger?: Logger; mailTimeouts?: SmtpTimeouts; busyTimeoutMs?: number } = {}): Deps {
   const config: Config = loadConfig(options.env ?? process.env);
-  // One core: the pool's threads would only take it from the main thread.
+  // One core: the signature thread would only take it from the main thread.
   threadPool.setMode(config.signatures === 'auto' ? (os.availableParallelism() > 1 ? 'pool' : 'inline') : config.signatures);
   fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   // The server's default; the command line passes its own longer wait.

@@ -1,26 +1,33 @@
-// Signatures beside the main thread. node:crypto's sign and verify with a callback run on
-// libuv's thread pool (four threads, one queue for the whole process), so the main thread
-// parses, authenticates and answers other requests meanwhile. Measured on 2 cores with the
-// load generator beside it (README, "Benchmark"): 1.01–1.25× the throughput of the same
-// portal signing inline, at a higher p99, since there the pool's threads take a core from
-// the load or from the main thread. SIGNATURES=auto uses the pool only with two cores or more.
+// Signatures beside the main thread: the access token's ES256 signature and a client
+// assertion's check run on one thread of their own (a worker_threads Worker), so the main
+// thread parses, authenticates and answers other requests meanwhile.
 //
-// The pool is shared with slower work: scrypt (a password check takes it for ~50 ms), fs
-// and dns.lookup, any of which can fill it. A token must never wait behind that, so:
-//   - while slow work of ours is in flight (`slow`), or `maxInPool` signatures already
-//     wait (a bound on what waits in memory), a signature runs inline on the main thread,
-//     as it would without a pool;
-//   - a signature still unanswered after `rescueAfterMs` (the pool is held by something we
-//     do not count) is done inline; its late pool answer is dropped, and the next
-//     `inlineForMs` run inline before the pool is tried again.
+// One dedicated thread rather than libuv's pool (node:crypto's callback form, four threads):
+// on 2 cores shared with the load generator, four pool threads each take a fair share of
+// the CPU from the main thread, which is the bottleneck. One thread doing the signatures
+// back to back gave 1.2× the tokens a second of four (README, "Benchmark"), and the pool
+// stays free for scrypt, fs and dns.lookup, so a password hash never delays a token.
+// The thread has a cost per job (a message each way), so SIGNATURES=auto uses it only with
+// two cores or more.
+//
+// The main thread stays the fallback:
+//   - when `maxInPool` signatures already wait (a bound on what waits in memory), a
+//     signature runs inline on the main thread;
+//   - a signature still unanswered after `rescueAfterMs` (the thread is stuck or gone) is
+//     done inline; its late answer is dropped, and the next `inlineForMs` run inline before
+//     the thread is tried again;
+//   - a job the thread fails (it exited, or could not start) is done inline at once, so a
+//     bad key gives the same error as inline and a lost thread loses no token.
+import crypto from 'node:crypto';
+import { Worker } from 'node:worker_threads';
+
 export interface Offload {
-  // `start` hands the work to the pool and calls back once; `inline` does the same work
-  // synchronously. The value, or a promise of it when the pool took the work.
+  // `start` hands the work to the thread and calls back once; `inline` does the same work
+  // synchronously. The value, or a promise of it when the thread took the work.
   run<T>(start: (done: (err: Error | null, value: T) => void) => void, inline: () => T): T | Promise<T>;
-  // Counts slower pool work (scrypt) until it settles.
-  slow<T>(work: Promise<T>): Promise<T>;
   // `inline`: every signature on the main thread (SIGNATURES=inline); `pool`: as above.
   setMode(mode: 'pool' | 'inline'): void;
+  readonly mode: 'pool' | 'inline';
   readonly counts: { pooled: number; inline: number; rescued: number };
 }
 
@@ -37,7 +44,6 @@ export function createOffload(options: { maxInPool?: number; rescueAfterMs?: num
   const counts = { pooled: 0, inline: 0, rescued: 0 };
   const waiting = new Set<Job>(); // in the order they were handed over
   let inPool = 0;
-  let slowInFlight = 0;
   let inlineUntil = 0;
   let timer: NodeJS.Timeout | null = null;
   let pooling = true;
@@ -58,20 +64,25 @@ export function createOffload(options: { maxInPool?: number; rescueAfterMs?: num
         timer = setTimeout(rescue, due);
         return;
       }
-      counts.rescued++;
       inlineUntil = t + inlineForMs;
-      try {
-        settle(job, null, job.inline());
-      } catch (err) {
-        settle(job, err, undefined);
-      }
+      settleInline(job);
+    }
+  }
+
+  // Done on the main thread after all: the thread did not answer in time, or failed.
+  function settleInline(job: Job) {
+    counts.rescued++;
+    try {
+      settle(job, null, job.inline());
+    } catch (err) {
+      settle(job, err, undefined);
     }
   }
 
   return {
     counts,
     run<T>(start: (done: (err: Error | null, value: T) => void) => void, inline: () => T): T | Promise<T> {
-      if (!pooling || slowInFlight > 0 || inPool >= maxInPool || (inlineUntil !== 0 && Date.now() < inlineUntil)) {
+      if (!pooling || inPool >= maxInPool || (inlineUntil !== 0 && Date.now() < inlineUntil)) {
         counts.inline++;
         return inline();
       }
@@ -86,23 +97,204 @@ export function createOffload(options: { maxInPool?: number; rescueAfterMs?: num
         try {
           start((err, value) => {
             inPool--;
-            if (!job.settled) settle(job, err, value);
+            if (job.settled) return;
+            if (err) settleInline(job);
+            else settle(job, null, value);
           });
-        } catch (err) {
+        } catch {
           inPool--;
-          settle(job, err, undefined);
+          settleInline(job);
         }
       });
     },
     setMode(mode: 'pool' | 'inline') {
       pooling = mode === 'pool';
     },
-    slow<T>(work: Promise<T>): Promise<T> {
-      slowInFlight++;
-      return work.finally(() => slowInFlight--);
+    get mode() {
+      return pooling ? 'pool' : 'inline';
     },
   };
 }
 
-// The process's one pool, so one offload for the process (its mode set from SIGNATURES at start).
+// The signature thread: jobs go to one Worker as messages and come back by id. Keys cross
+// once: a KeyObject gets a number the first time it is sent, the thread keeps it under that
+// number, and forgets it when the main thread's KeyObject is collected. The thread is made
+// on first use (or by `warm`), keeps the process alive only while it has jobs in hand, and
+// is made again after it exits, at most once every `restartAfterMs`.
+type Answer = (err: Error | null, value: unknown) => void;
+// A batch: { keys: [keyId, KeyObject, ...] new to the thread, options: [optionsId, object, ...]
+// likewise, jobs: [id, keyId, optionsId, hash, data, signature or null, ...] }; the answer:
+// [id, value or null, error or null, ...] for the whole batch. Data and signatures travel as
+// strings (the signed input as text, signatures in base64url): a Buffer would take the 8 KB
+// slab it sits in along, and the thread also does the encoding.
+const THREAD_CODE = `
+const { parentPort } = require('node:worker_threads');
+const crypto = require('node:crypto');
+const keys = new Map();
+const options = new Map();
+parentPort.on('message', (m) => {
+  for (let i = 0; i < m.drop.length; i++) keys.delete(m.drop[i]);
+  for (let i = 0; i < m.keys.length; i += 2) keys.set(m.keys[i], m.keys[i + 1]);
+  for (let i = 0; i < m.options.length; i += 2) options.set(m.options[i], m.options[i + 1]);
+  const jobs = m.jobs;
+  const answers = new Array(jobs.length / 2);
+  for (let i = 0, j = 0; i < jobs.length; i += 6, j += 3) {
+    answers[j] = jobs[i];
+    try {
+      const key = { key: keys.get(jobs[i + 1]), ...options.get(jobs[i + 2]) };
+      const signature = jobs[i + 5];
+      const data = Buffer.from(jobs[i + 4]);
+      const value = signature === null ? crypto.sign(jobs[i + 3], data, key).toString('base64url') : crypto.verify(jobs[i + 3], data, key, Buffer.from(signature, 'base64url'));
+      answers[j + 1] = value;
+      answers[j + 2] = null;
+    } catch (err) {
+      answers[j + 1] = null;
+      answers[j + 2] = String((err && err.message) || err);
+    }
+  }
+  parentPort.postMessage(answers);
+});`;
+
+export function createSignatureThread(options: { restartAfterMs?: number } = {}) {
+  const { restartAfterMs = 5000 } = options;
+  const waiting = new Map<number, Answer>();
+  const keyIds = new WeakMap<crypto.KeyObject, number>();
+  const optionIds = new Map<object, number>();
+  let nextId = 1;
+  let nextKeyId = 1;
+  let worker: Worker | null = null;
+  let sent = new Set<number>(); // the keys and options the current thread holds
+  let outbox: { drop: number[]; keys: unknown[]; options: unknown[]; jobs: unknown[] } | null = null;
+  let startedAt = -Infinity;
+  let lost = 0;
+  // A key the main thread no longer holds is dropped by the thread too.
+  const forget = new FinalizationRegistry<number>((keyId) => {
+    if (sent.delete(keyId)) batch().drop.push(keyId);
+  });
+
+  // The batch of this turn of the event loop, sent once the turn's callbacks have run.
+  function batch() {
+    if (!outbox) {
+      outbox = { drop: [], keys: [], options: [], jobs: [] };
+      setImmediate(send);
+    }
+    return outbox;
+  }
+  function send() {
+    const out = outbox;
+    outbox = null;
+    if (!out || !worker) return;
+    worker.postMessage(out);
+  }
+
+  function start(): Worker | null {
+    const now = Date.now();
+    if (now - startedAt < restartAfterMs) return null;
+    startedAt = now;
+    const w = new Worker(THREAD_CODE, { eval: true });
+    w.on('message', (answers: unknown[]) => {
+      for (let i = 0; i < answers.length; i += 3) {
+        const answer = waiting.get(answers[i] as number);
+        if (!answer) continue;
+        waiting.delete(answers[i] as number);
+        if (waiting.size === 0) w.unref();
+        const value = answers[i + 1];
+        if (answers[i + 2] !== null) answer(new Error(answers[i + 2] as string), undefined);
+        else answer(null, value);
+      }
+    });
+    // What it was asked and had not answered is answered with an error (done inline by
+    // the offload); the keys it held are sent again to the next thread.
+    const gone = (why: string) => {
+      if (worker !== w) return;
+      worker = null;
+      sent = new Set();
+      outbox = null;
+      lost++;
+      const answers = [...waiting.values()];
+      waiting.clear();
+      for (const answer of answers) answer(new Error(`signature thread ${why}`), undefined);
+    };
+    w.on('error', (err) => gone(`failed: ${err.message}`));
+    w.on('exit', (code) => gone(`exited with ${code}`));
+    w.unref(); // idle, it never keeps the process alive (after the listeners: adding one refs it again)
+    return (worker = w);
+  }
+
+  function submit(hash: string | null, data: string, key: crypto.KeyObject, options: object, signature: string | null, done: Answer) {
+    if (!worker && !start()) return done(new Error('signature thread not running'), undefined);
+    const out = batch();
+    let keyId = keyIds.get(key);
+    if (keyId === undefined) {
+      keyId = nextKeyId++;
+      keyIds.set(key, keyId);
+      forget.register(key, keyId);
+    }
+    if (!sent.has(keyId)) {
+      sent.add(keyId);
+      out.keys.push(keyId, key);
+    }
+    // Options are the callers' constants: numbered once, negative to keep apart from keys.
+    let optionsId = optionIds.get(options);
+    if (optionsId === undefined) optionIds.set(options, (optionsId = -optionIds.size - 1));
+    if (!sent.has(optionsId)) {
+      sent.add(optionsId);
+      out.options.push(optionsId, options);
+    }
+    const id = nextId++;
+    if (waiting.size === 0) worker!.ref(); // a job in hand keeps the process alive
+    waiting.set(id, done);
+    out.jobs.push(id, keyId, optionsId, hash, data, signature);
+  }
+
+  return {
+    // Starts the thread ahead of the first job (it takes some 30 ms to start, longer than
+    // the offload waits for an answer).
+    // Null, or why it could not start (signatures then run inline until it can).
+    warm(): string | null {
+      try {
+        if (!worker) start();
+        return null;
+      } catch (err) {
+        return String((err as Error)?.message ?? err);
+      }
+    },
+    // The signature of `data` (text), in base64url.
+    sign(hash: string | null, data: string, key: crypto.KeyObject, options: object, done: (err: Error | null, value: string) => void) {
+      submit(hash, data, key, options, null, done as Answer);
+    },
+    // Whether `signature` (base64url) is `key`'s for `data` (text).
+    verify(hash: string | null, data: string, key: crypto.KeyObject, options: object, signature: string, done: (err: Error | null, value: boolean) => void) {
+      submit(hash, data, key, options, signature, done as Answer);
+    },
+    // How many times the thread was lost (it failed or exited).
+    get lost() {
+      return lost;
+    },
+    // Ends the thread (tests); a later job starts another after `restartAfterMs`.
+    async stop(): Promise<void> {
+      await worker?.terminate();
+    },
+  };
+}
+
+// The process's one signature thread and its offload (the mode set from SIGNATURES at start).
 export const threadPool = createOffload();
+export const signatureThread = createSignatureThread();
+
+// The base64url signature of `data` (crypto.sign's arguments, the key apart from its
+// options), on the thread or inline.
+export function signBeside(hash: string | null, data: string, key: crypto.KeyObject, options: object): string | Promise<string> {
+  return threadPool.run<string>(
+    (done) => signatureThread.sign(hash, data, key, options, done),
+    () => crypto.sign(hash, Buffer.from(data), { key, ...options }).toString('base64url'),
+  );
+}
+
+// Whether the base64url `signature` is `key`'s for `data`, on the thread or inline.
+export function verifyBeside(hash: string | null, data: string, key: crypto.KeyObject, options: object, signature: string): boolean | Promise<boolean> {
+  return threadPool.run<boolean>(
+    (done) => signatureThread.verify(hash, data, key, options, signature, done),
+    () => crypto.verify(hash, Buffer.from(data), { key, ...options }, Buffer.from(signature, 'base64url')),
+  );
+}

@@ -1,10 +1,11 @@
-// Signatures on libuv's thread pool, with the main thread as the fallback: the rules of
-// server/thread-pool.ts with a pool we answer by hand, then the token endpoint while the
-// real pool is held by other work.
+// Signatures on a thread of their own, with the main thread as the fallback: the rules of
+// server/thread-pool.ts with a thread we answer by hand, the signature thread itself (keys
+// sent once, a lost thread), then the token endpoint while libuv's pool is held by other
+// work and after its signature thread was lost.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import { createOffload, threadPool } from '../server/thread-pool.ts';
+import { createOffload, createSignatureThread, signatureThread, threadPool } from '../server/thread-pool.ts';
 import { startPortal } from './helpers/portal.ts';
 import { makeApplication, makeOrganisation } from './helpers/fixtures.ts';
 import { createClientSecret } from '../server/credentials/secrets.ts';
@@ -15,7 +16,7 @@ import { addDays, dateInZone } from '../server/dates.ts';
 type Done = (err: Error | null, value: string) => void;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-test('offload: pooled while the pool is free, inline when it is full or slow work runs, rescued inline when the pool does not answer', async () => {
+test('offload: on the thread while fewer than maxInPool wait, inline when full, done inline when the thread does not answer or fails', async () => {
   const offload = createOffload({ maxInPool: 2, rescueAfterMs: 15, inlineForMs: 60 });
   const held: Done[] = [];
   const hold = (done: Done) => held.push(done);
@@ -32,17 +33,6 @@ test('offload: pooled while the pool is free, inline when it is full or slow wor
   assert.equal(offload.run(hold, () => 'inline c'), 'inline c');
   held.splice(0).forEach((done, i) => done(null, `pooled ${i}`));
   assert.deepEqual(await Promise.all([a, b]), ['pooled 0', 'pooled 1']);
-
-  // While slow work (a password hash) is in flight, signatures run inline.
-  let finishSlow!: () => void;
-  const slow = offload.slow(new Promise<void>((r) => (finishSlow = r)));
-  assert.equal(offload.run(hold, () => 'inline during scrypt'), 'inline during scrypt');
-  finishSlow();
-  await slow;
-  const afterSlow = offload.run(hold, () => 'inline');
-  assert.ok(afterSlow instanceof Promise, 'pooled again once the slow work settled');
-  held.shift()!(null, 'pooled');
-  await afterSlow;
 
   // The pool does not answer within 15 ms: done inline, the late answer dropped.
   const started = Date.now();
@@ -69,13 +59,21 @@ test('offload: pooled while the pool is free, inline when it is full or slow wor
   held.shift()!(null, 'pooled');
   await pooledAgain;
 
-  // A failure in the pool rejects; one thrown while handing over rejects and frees its place.
-  const failed = offload.run<string>((done) => done(new Error('bad key'), ''), () => 'inline');
-  await assert.rejects(failed as Promise<string>, /bad key/);
+  // A failure on the thread is done inline: the inline work's own value, or its own error
+  // (a bad key fails the same way twice). One thrown while handing over likewise, and
+  // either way its place is freed.
+  const rescuedBefore = offload.counts.rescued;
+  const failed = offload.run<string>((done) => done(new Error('thread exited'), ''), () => 'inline after a failure');
+  assert.equal(await failed, 'inline after a failure');
+  const badKey = offload.run<string>((done) => done(new Error('bad key'), ''), () => {
+    throw new Error('bad key, inline');
+  });
+  await assert.rejects(badKey as Promise<string>, /bad key, inline/);
   const thrown = offload.run<string>(() => {
     throw new Error('thrown');
-  }, () => 'inline');
-  await assert.rejects(thrown as Promise<string>, /thrown/);
+  }, () => 'inline after a throw');
+  assert.equal(await thrown, 'inline after a throw');
+  assert.equal(offload.counts.rescued, rescuedBefore + 3);
   const x = offload.run(hold, () => 'inline x');
   const y = offload.run(hold, () => 'inline y');
   assert.ok(x instanceof Promise && y instanceof Promise, 'the two places are free again');
@@ -83,13 +81,69 @@ test('offload: pooled while the pool is free, inline when it is full or slow wor
   await Promise.all([x, y]);
 });
 
-test('token endpoint: a token while the thread pool is held by other work comes within the rescue time, not after it', async (t) => {
+const call = <T>(start: (done: (err: Error | null, value: T) => void) => void) => new Promise<T>((resolve, reject) => start((err, value) => (err ? reject(err) : resolve(value))));
+
+test('signature thread: signs and checks as node:crypto does, a batch answered by id, a lost thread answers what it held with an error', async () => {
+  const thread = createSignatureThread({ restartAfterMs: 0 });
+  const ec = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const ed = crypto.generateKeyPairSync('ed25519');
+  const rsa = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const p1363 = { dsaEncoding: 'ieee-p1363' } as const;
+  const pss = { padding: crypto.constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 };
+  const input = 'eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJDbMOpIn0';
+
+  // ES256 signed on the thread checks here, and one signed here checks there.
+  const signature = await call<string>((done) => thread.sign('sha256', input, ec.privateKey, p1363, done));
+  assert.equal(Buffer.from(signature, 'base64url').length, 64);
+  assert.ok(crypto.verify('sha256', Buffer.from(input), { key: ec.publicKey, ...p1363 }, Buffer.from(signature, 'base64url')));
+  const here = crypto.sign('sha256', Buffer.from(input), { key: ec.privateKey, ...p1363 }).toString('base64url');
+  assert.equal(await call<boolean>((done) => thread.verify('sha256', input, ec.publicKey, p1363, here, done)), true);
+
+  // Thirty at once (one batch), three key types with their options, half of them tampered:
+  // each answer reaches its own caller.
+  const keys = [
+    { hash: 'sha256', pair: ec, options: p1363 },
+    { hash: null, pair: ed, options: {} },
+    { hash: 'sha256', pair: rsa, options: pss },
+  ];
+  const checks = Array.from({ length: 30 }, (_, i) => {
+    const { hash, pair, options } = keys[i % 3]!;
+    const data = `${input}.${i}`;
+    const sig = crypto.sign(hash, Buffer.from(data), { key: pair.privateKey, ...options }).toString('base64url');
+    return call<boolean>((done) => thread.verify(hash, i % 2 ? `${data}!` : data, pair.publicKey, options, sig, done));
+  });
+  assert.deepEqual(await Promise.all(checks), Array.from({ length: 30 }, (_, i) => i % 2 === 0));
+
+  // node:crypto's own error comes back as an error (a public key cannot sign).
+  await assert.rejects(call((done) => thread.sign('sha256', input, ec.publicKey, p1363, done)), /key/i);
+
+  // The thread ends with jobs in hand (two hundred RSA signatures, a few hundred ms of work):
+  // each is answered, either with its signature or with an error (the offload then does it
+  // inline), and the next job starts a new thread, to which the key is sent again.
+  const inHand = Array.from({ length: 200 }, (_, i) =>
+    call<string>((done) => thread.sign('sha256', `${input}.${i}`, rsa.privateKey, {}, done)).then(
+      (sig) => crypto.verify('sha256', Buffer.from(`${input}.${i}`), rsa.publicKey, Buffer.from(sig, 'base64url')),
+      (err: Error) => err.message,
+    ),
+  );
+  await sleep(20);
+  await thread.stop();
+  const outcomes = await Promise.all(inHand);
+  assert.ok(outcomes.every((o) => o === true || o === 'signature thread exited with 1'), String(outcomes.find((o) => o !== true)));
+  assert.ok(outcomes.includes('signature thread exited with 1'), 'some were in hand when it ended');
+  assert.equal(thread.lost, 1);
+  const again = await call<string>((done) => thread.sign('sha256', input, ec.privateKey, p1363, done));
+  assert.ok(crypto.verify('sha256', Buffer.from(input), { key: ec.publicKey, ...p1363 }, Buffer.from(again, 'base64url')));
+  await thread.stop();
+});
+
+async function portalWithSecret(t: import('node:test').TestContext) {
   const portal = await startPortal(t, { SIGNATURES: 'pool' }); // whatever the machine's cores
   const org = makeOrganisation(portal, 'Hospital A');
   const clientId = makeApplication(portal, org, 'Partner-NL-HospitalA-DM', ['DM']);
   const made = createClientSecret(portal.deps, cliActor, findApplicationByClientId(portal.deps.db, clientId)!, { name: 'pool', expires: addDays(dateInZone(portal.clock.now(), 'UTC'), 30) });
   assert.ok(made.ok);
-  const token = async () => {
+  return async function token() {
     const started = performance.now();
     const res = await fetch(`${portal.baseUrl}/oauth/token`, {
       method: 'POST',
@@ -99,9 +153,13 @@ test('token endpoint: a token while the thread pool is held by other work comes 
     const body = (await res.json()) as { access_token?: string };
     return { status: res.status, ms: performance.now() - started, token: body.access_token };
   };
+}
+
+test('token endpoint: libuv\'s pool held by other work (key derivation) does not hold up a token', async (t) => {
+  const token = await portalWithSecret(t);
   assert.equal((await token()).status, 200, 'warm');
 
-  // Every thread of the pool (4) held for about a second by key derivation.
+  // Every thread of libuv's pool (4) held for about a second.
   const pooledBefore = threadPool.counts.pooled;
   const rescuedBefore = threadPool.counts.rescued;
   const holdStarted = performance.now();
@@ -112,6 +170,19 @@ test('token endpoint: a token while the thread pool is held by other work comes 
   assert.match(during.token ?? '', /^[\w-]+\.[\w-]+\.[\w-]+$/);
   assert.ok(released > 300, `the pool was held (${released.toFixed(0)} ms)`);
   assert.ok(during.ms < released / 2, `answered in ${during.ms.toFixed(0)} ms while the pool was held for ${released.toFixed(0)} ms`);
-  assert.equal(threadPool.counts.rescued, rescuedBefore + 1, 'signed inline after the pool did not answer');
-  assert.ok(threadPool.counts.pooled > pooledBefore, 'it had tried the pool first');
+  assert.equal(threadPool.counts.pooled, pooledBefore + 1, 'signed on the signature thread');
+  assert.equal(threadPool.counts.rescued, rescuedBefore, 'nothing waited for the pool');
+});
+
+test('token endpoint: the signature thread lost costs no token', async (t) => {
+  const token = await portalWithSecret(t);
+  assert.equal((await token()).status, 200, 'warm');
+  const lostBefore = signatureThread.lost;
+  await signatureThread.stop();
+  assert.equal(signatureThread.lost, lostBefore + 1);
+  for (let i = 0; i < 3; i++) {
+    const after = await token();
+    assert.equal(after.status, 200);
+    assert.match(after.token ?? '', /^[\w-]+\.[\w-]+\.[\w-]+$/);
+  }
 });

@@ -1,10 +1,9 @@
-// Password hashing with scrypt (node:crypto) and the password policy. scrypt holds a
-// thread of the pool for ~50 ms: counted as slow work, so signatures run inline meanwhile.
+// Password hashing with scrypt (node:crypto, on libuv's thread pool: ~50 ms of one of its
+// threads; token signatures have a thread of their own, thread-pool.ts) and the password policy.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { resourcePath } from '../paths.ts';
 import { promisify } from 'node:util';
-import { threadPool } from '../thread-pool.ts';
 
 const scrypt = promisify(crypto.scrypt) as (pw: string, salt: Buffer, len: number, opts: crypto.ScryptOptions) => Promise<Buffer>;
 const PARAMS = { N: 16384, r: 8, p: 1, maxmem: 64 * 1024 * 1024 };
@@ -23,7 +22,7 @@ export const MAX_PASSWORD_LENGTH = 256;
 
 export async function hashPassword(password: string): Promise<string> {
   const salt = crypto.randomBytes(16);
-  const hash = await threadPool.slow(scrypt(password.normalize('NFKC'), salt, KEY_LENGTH, PARAMS));
+  const hash = await scrypt(password.normalize('NFKC'), salt, KEY_LENGTH, PARAMS);
   return `scrypt$${PARAMS.N}$${PARAMS.r}$${PARAMS.p}$${salt.toString('base64')}$${hash.toString('base64')}`;
 }
 
@@ -31,14 +30,12 @@ export async function verifyPassword(stored: string, password: string): Promise<
   const [kind, n, r, p, salt, hash] = stored.split('$');
   if (kind !== 'scrypt' || !n || !r || !p || !salt || !hash) return false;
   const expected = Buffer.from(hash, 'base64');
-  const actual = await threadPool.slow(
-    scrypt(password.normalize('NFKC'), Buffer.from(salt, 'base64'), expected.length, {
-      N: Number(n),
-      r: Number(r),
-      p: Number(p),
-      maxmem: PARAMS.maxmem,
-    }),
-  );
+  const actual = await scrypt(password.normalize('NFKC'), Buffer.from(salt, 'base64'), expected.length, {
+    N: Number(n),
+    r: Number(r),
+    p: Number(p),
+    maxmem: PARAMS.maxmem,
+  });
   return crypto.timingSafeEqual(actual, expected);
 }
 

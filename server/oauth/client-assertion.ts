@@ -9,7 +9,7 @@ import type Database from 'better-sqlite3';
 import type { KeyRow } from './client-auth.ts';
 import type { Logger } from '../log.ts';
 import { createWriteBehind } from '../../db/write-behind.ts';
-import { threadPool } from '../thread-pool.ts';
+import { verifyBeside } from '../thread-pool.ts';
 
 export const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 const MAX_LIFETIME_S = 300;
@@ -24,26 +24,26 @@ interface Algorithm {
   curve?: string;
   hash: string | null;
   options?: Partial<crypto.VerifyKeyObjectInput>;
-  signatureBytes?: number;
+  signatureChars?: number; // a fixed-size signature's length in base64url
 }
 const ALGORITHMS: Record<string, Algorithm> = {
   RS256: { keyType: 'rsa', hash: 'sha256' },
   PS256: { keyType: 'rsa', hash: 'sha256', options: { padding: crypto.constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 } },
-  ES256: { keyType: 'ec', curve: 'prime256v1', hash: 'sha256', options: { dsaEncoding: 'ieee-p1363' }, signatureBytes: 64 },
-  ES384: { keyType: 'ec', curve: 'secp384r1', hash: 'sha384', options: { dsaEncoding: 'ieee-p1363' }, signatureBytes: 96 },
-  ES512: { keyType: 'ec', curve: 'secp521r1', hash: 'sha512', options: { dsaEncoding: 'ieee-p1363' }, signatureBytes: 132 },
+  ES256: { keyType: 'ec', curve: 'prime256v1', hash: 'sha256', options: { dsaEncoding: 'ieee-p1363' }, signatureChars: 86 },
+  ES384: { keyType: 'ec', curve: 'secp384r1', hash: 'sha384', options: { dsaEncoding: 'ieee-p1363' }, signatureChars: 128 },
+  ES512: { keyType: 'ec', curve: 'secp521r1', hash: 'sha512', options: { dsaEncoding: 'ieee-p1363' }, signatureChars: 176 },
   EdDSA: { keyType: 'ed25519', hash: null },
 };
 export const ASSERTION_ALGORITHMS = Object.keys(ALGORITHMS);
+const NO_OPTIONS = {};
 
-// On the thread pool when it is free (thread-pool.ts), otherwise inline.
-function signatureValid(alg: Algorithm, key: crypto.KeyObject, input: Buffer, signature: Buffer): boolean | Promise<boolean> {
+// On the signature thread (thread-pool.ts), otherwise inline.
+function signatureValid(alg: Algorithm, key: crypto.KeyObject, input: string, signature: string): boolean | Promise<boolean> {
   if (key.type !== 'public' || key.asymmetricKeyType !== alg.keyType) return false;
   if (alg.curve && key.asymmetricKeyDetails?.namedCurve !== alg.curve) return false;
-  if (alg.signatureBytes && signature.length !== alg.signatureBytes) return false;
-  const verifying = alg.options ? { key, ...alg.options } : key;
+  if (alg.signatureChars && signature.length !== alg.signatureChars) return false;
   try {
-    const valid = threadPool.run<boolean>((done) => crypto.verify(alg.hash, input, verifying, signature, done), () => crypto.verify(alg.hash, input, verifying, signature));
+    const valid = verifyBeside(alg.hash, input, key, alg.options ?? NO_OPTIONS, signature);
     return valid instanceof Promise ? valid.catch(() => false) : valid;
   } catch {
     return false;
@@ -52,8 +52,8 @@ function signatureValid(alg: Algorithm, key: crypto.KeyObject, input: Buffer, si
 
 interface AssertionParts {
   alg: Algorithm;
-  input: Buffer;
-  signature: Buffer;
+  input: string; // header.payload, as signed
+  signature: string; // base64url
   claims: Record<string, unknown>;
 }
 
@@ -89,7 +89,7 @@ export function readAssertion(assertion: string): ReadAssertion | null {
   const wellFormed = header.crit === undefined && typeof header.alg === 'string' && Object.hasOwn(ALGORITHMS, header.alg) && parts.every((p) => B64URL.test(p));
   if (!wellFormed) return { clientId: iss, kid, parts: null };
   const dot = parts[0]!.length + 1 + parts[1]!.length;
-  return { clientId: iss, kid, parts: { alg: ALGORITHMS[header.alg as string]!, input: Buffer.from(assertion.slice(0, dot)), signature: Buffer.from(parts[2]!, 'base64url'), claims } };
+  return { clientId: iss, kid, parts: { alg: ALGORITHMS[header.alg as string]!, input: assertion.slice(0, dot), signature: parts[2]!, claims } };
 }
 
 // The claims RFC 7523 §3 asks for: iss = sub = client_id, aud naming us, exp not passed

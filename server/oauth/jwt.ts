@@ -1,5 +1,5 @@
 // Access tokens as JWTs per RFC 9068, signed ES256 with node:crypto directly (the hot
-// path: no slow hash, no RSA, no JOSE machinery; on the thread pool when it is free), and
+// path: no slow hash, no RSA, no JOSE machinery; on the signature thread), and
 // their verification for introspection, which accepts ES256 `at+jwt` tokens of our own
 // published keys only.
 import crypto from 'node:crypto';
@@ -9,7 +9,7 @@ import type { Clock } from '../clock.ts';
 import type { MasterKey } from '../crypto.ts';
 import { currentSigningKey, publishedKeys, type SigningKey } from './keys.ts';
 import { lazy } from '../lazy.ts';
-import { threadPool } from '../thread-pool.ts';
+import { signBeside } from '../thread-pool.ts';
 
 export interface AccessTokenClaims {
   iss: string;
@@ -24,6 +24,7 @@ export interface AccessTokenClaims {
 }
 
 const b64url = (s: string) => Buffer.from(s, 'utf8').toString('base64url');
+const P1363 = { dsaEncoding: 'ieee-p1363' } as const;
 
 export function createTokenSigner(db: Db, masterKey: MasterKey, clock: Clock) {
   let key: SigningKey = currentSigningKey(db, masterKey, clock);
@@ -42,14 +43,12 @@ export function createTokenSigner(db: Db, masterKey: MasterKey, clock: Clock) {
     }
   }
 
-  // On the thread pool when it is free (thread-pool.ts), otherwise inline.
+  // On the signature thread (thread-pool.ts), otherwise inline.
   return function sign(claims: AccessTokenClaims): string | Promise<string> {
     refresh();
     const input = `${header}.${b64url(JSON.stringify(claims))}`;
-    const data = Buffer.from(input);
-    const signing = { key: key.privateKey, dsaEncoding: 'ieee-p1363' } as const;
-    const signed = threadPool.run<Buffer>((done) => crypto.sign('sha256', data, signing, done), () => crypto.sign('sha256', data, signing));
-    return signed instanceof Promise ? signed.then((signature) => `${input}.${signature.toString('base64url')}`) : `${input}.${signed.toString('base64url')}`;
+    const signed = signBeside('sha256', input, key.privateKey, P1363);
+    return typeof signed === 'string' ? `${input}.${signed}` : signed.then((signature) => `${input}.${signature}`);
   };
 }
 

@@ -44,7 +44,7 @@ test('the single executable serves, runs the CLI, backs up online, and stops wit
   assert.ok(fs.existsSync(BINARY), `${BINARY} exists (make binary)`);
   const dataDir = path.join(tempDir(t), 'data');
   const port = await freePort();
-  const env = { PATH: process.env.PATH ?? '', DATA_DIR: dataDir, PORT: String(port), BASE_URL: `http://127.0.0.1:${port}`, PORTAL_ENV: 'sandbox' };
+  const env = { PATH: process.env.PATH ?? '', DATA_DIR: dataDir, PORT: String(port), BASE_URL: `http://127.0.0.1:${port}`, PORTAL_ENV: 'sandbox', SIGNATURES: 'pool' };
   const cli = (...args: string[]) => spawnSync(BINARY, args, { env, encoding: 'utf8' });
 
   const server = spawn(BINARY, [], { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -74,6 +74,15 @@ test('the single executable serves, runs the CLI, backs up online, and stops wit
   const auth = 'Basic ' + Buffer.from(`${clientId}:${secret}`).toString('base64');
   const first = await tokenRequest(port, auth);
   assert.ok('status' in first && first.status === 200, `a token: ${JSON.stringify(first)}`);
+  // Signed on the signature thread (a worker started from inside the executable), not inline:
+  // the request log's line for that second says so.
+  let tally: RegExpExecArray | null = null;
+  for (let i = 0; i < 60 && !tally; i++) {
+    tally = /"oauth requests".*"signatures":\{"pooled":(\d+),"inline":(\d+),"rescued":(\d+)\}/.exec(out);
+    if (!tally) await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.ok(tally, `the request log's line: ${out.slice(-500)}`);
+  assert.deepEqual(tally.slice(1).map(Number), [1, 0, 0], 'one signature, on the thread');
 
   const backupFile = path.join(path.dirname(dataDir), 'backup.sqlite');
   const backup = cli('backup', '--to', backupFile);
