@@ -24,9 +24,10 @@ export interface Config {
   reminderDays: number[];
   reminderCron: string;
   reminderDeadlineSeconds: number;
-  // Where token signatures and client-assertion checks run (SIGNATURES): `pool` is libuv's
-  // thread pool with the main thread as fallback (thread-pool.ts), `inline` the main thread;
-  // `auto` is the pool when the machine has more than one core.
+  // Where token signatures and client-assertion checks run (SIGNATURES): `pool` is a thread
+  // of their own with the main thread as fallback (thread-pool.ts; the name is kept from the
+  // libuv pool it replaced), `inline` the main thread; `auto` is the thread when the machine
+  // has more than one core.
   signatures: 'auto' | 'pool' | 'inline';
   // Which peers may tell us the client's address in X-Forwarded-For (TRUST_PROXY);
   // `trustProxy` is the checked list as written, `trustProxyFn` the compiled test.

@@ -5,14 +5,16 @@
 // One dedicated thread rather than libuv's pool (node:crypto's callback form, four threads):
 // on 2 cores shared with the load generator, four pool threads each take a fair share of
 // the CPU from the main thread, which is the bottleneck. One thread doing the signatures
-// back to back gave 1.2× the tokens a second of four (README, "Benchmark"), and the pool
-// stays free for scrypt, fs and dns.lookup, so a password hash never delays a token.
-// The thread has a cost per job (a message each way), so SIGNATURES=auto uses it only with
-// two cores or more.
+// back to back, fed a batch per turn of the event loop, leaves the main thread a quarter to
+// a third less CPU per token than the pool did (README, "Signatures beside the main thread"), and
+// libuv's pool stays free for scrypt, fs and dns.lookup, so a password hash never delays a
+// token. On one core the thread would only take CPU from the main thread, so
+// SIGNATURES=auto uses it with two cores or more.
 //
 // The main thread stays the fallback:
-//   - when `maxInPool` signatures already wait (a bound on what waits in memory), a
-//     signature runs inline on the main thread;
+//   - until the thread is up (it starts on the first signature, in some 30 ms, so an idle
+//     portal does not carry it), and when `maxInPool` signatures already wait (a bound on
+//     what waits in memory), a signature runs inline on the main thread;
 //   - a signature still unanswered after `rescueAfterMs` (the thread is stuck or gone) is
 //     done inline; its late answer is dropped, and the next `inlineForMs` run inline before
 //     the thread is tried again;
@@ -27,7 +29,6 @@ export interface Offload {
   run<T>(start: (done: (err: Error | null, value: T) => void) => void, inline: () => T): T | Promise<T>;
   // `inline`: every signature on the main thread (SIGNATURES=inline); `pool`: as above.
   setMode(mode: 'pool' | 'inline'): void;
-  readonly mode: 'pool' | 'inline';
   readonly counts: { pooled: number; inline: number; rescued: number };
 }
 
@@ -39,8 +40,8 @@ interface Job {
   reject: (err: unknown) => void;
 }
 
-export function createOffload(options: { maxInPool?: number; rescueAfterMs?: number; inlineForMs?: number } = {}): Offload {
-  const { maxInPool = 256, rescueAfterMs = 20, inlineForMs = 250 } = options;
+export function createOffload(options: { maxInPool?: number; rescueAfterMs?: number; inlineForMs?: number; ready?: () => boolean } = {}): Offload {
+  const { maxInPool = 256, rescueAfterMs = 20, inlineForMs = 250, ready = () => true } = options;
   const counts = { pooled: 0, inline: 0, rescued: 0 };
   const waiting = new Set<Job>(); // in the order they were handed over
   let inPool = 0;
@@ -82,7 +83,7 @@ export function createOffload(options: { maxInPool?: number; rescueAfterMs?: num
   return {
     counts,
     run<T>(start: (done: (err: Error | null, value: T) => void) => void, inline: () => T): T | Promise<T> {
-      if (!pooling || inPool >= maxInPool || (inlineUntil !== 0 && Date.now() < inlineUntil)) {
+      if (!pooling || inPool >= maxInPool || (inlineUntil !== 0 && Date.now() < inlineUntil) || !ready()) {
         counts.inline++;
         return inline();
       }
@@ -110,9 +111,6 @@ export function createOffload(options: { maxInPool?: number; rescueAfterMs?: num
     setMode(mode: 'pool' | 'inline') {
       pooling = mode === 'pool';
     },
-    get mode() {
-      return pooling ? 'pool' : 'inline';
-    },
   };
 }
 
@@ -120,7 +118,8 @@ export function createOffload(options: { maxInPool?: number; rescueAfterMs?: num
 // once: a KeyObject gets a number the first time it is sent, the thread keeps it under that
 // number, and forgets it when the main thread's KeyObject is collected. The thread is made
 // on first use (or by `warm`), keeps the process alive only while it has jobs in hand, and
-// is made again after it exits, at most once every `restartAfterMs`.
+// is made again after it exits, at most once every `restartAfterMs`. `ready` is true once
+// it runs.
 type Answer = (err: Error | null, value: unknown) => void;
 // A batch: { keys: [keyId, KeyObject, ...] new to the thread, options: [optionsId, object, ...]
 // likewise, jobs: [id, keyId, optionsId, hash, data, signature or null, ...] }; the answer:
@@ -133,7 +132,7 @@ const crypto = require('node:crypto');
 const keys = new Map();
 const options = new Map();
 parentPort.on('message', (m) => {
-  for (let i = 0; i < m.drop.length; i++) keys.delete(m.drop[i]);
+  for (let i = 0; i < m.drop.length; i++) keys.delete(m.drop[i]), options.delete(m.drop[i]);
   for (let i = 0; i < m.keys.length; i += 2) keys.set(m.keys[i], m.keys[i + 1]);
   for (let i = 0; i < m.options.length; i += 2) options.set(m.options[i], m.options[i + 1]);
   const jobs = m.jobs;
@@ -159,17 +158,19 @@ export function createSignatureThread(options: { restartAfterMs?: number } = {})
   const { restartAfterMs = 5000 } = options;
   const waiting = new Map<number, Answer>();
   const keyIds = new WeakMap<crypto.KeyObject, number>();
-  const optionIds = new Map<object, number>();
+  const optionIds = new WeakMap<object, number>();
   let nextId = 1;
   let nextKeyId = 1;
+  let nextOptionsId = -1; // negative: apart from the keys' numbers
   let worker: Worker | null = null;
+  let online = false;
   let sent = new Set<number>(); // the keys and options the current thread holds
   let outbox: { drop: number[]; keys: unknown[]; options: unknown[]; jobs: unknown[] } | null = null;
   let startedAt = -Infinity;
   let lost = 0;
-  // A key the main thread no longer holds is dropped by the thread too.
-  const forget = new FinalizationRegistry<number>((keyId) => {
-    if (sent.delete(keyId)) batch().drop.push(keyId);
+  // A key (or options object) the main thread no longer holds is dropped by the thread too.
+  const forget = new FinalizationRegistry<number>((id) => {
+    if (sent.delete(id)) batch().drop.push(id);
   });
 
   // The batch of this turn of the event loop, sent once the turn's callbacks have run.
@@ -184,7 +185,20 @@ export function createSignatureThread(options: { restartAfterMs?: number } = {})
     const out = outbox;
     outbox = null;
     if (!out || !worker) return;
-    worker.postMessage(out);
+    try {
+      worker.postMessage(out);
+    } catch (err) {
+      // Not sent (a value that cannot be cloned): its jobs are answered with the error (done
+      // inline), and its keys and options are sent again with the next batch.
+      for (let i = 1; i < out.keys.length; i += 2) sent.delete(out.keys[i - 1] as number);
+      for (let i = 1; i < out.options.length; i += 2) sent.delete(out.options[i - 1] as number);
+      for (let i = 0; i < out.jobs.length; i += 6) {
+        const answer = waiting.get(out.jobs[i] as number);
+        waiting.delete(out.jobs[i] as number);
+        answer?.(err as Error, undefined);
+      }
+      if (waiting.size === 0) worker.unref();
+    }
   }
 
   function start(): Worker | null {
@@ -192,6 +206,9 @@ export function createSignatureThread(options: { restartAfterMs?: number } = {})
     if (now - startedAt < restartAfterMs) return null;
     startedAt = now;
     const w = new Worker(THREAD_CODE, { eval: true });
+    w.on('online', () => {
+      if (worker === w) online = true;
+    });
     w.on('message', (answers: unknown[]) => {
       for (let i = 0; i < answers.length; i += 3) {
         const answer = waiting.get(answers[i] as number);
@@ -208,6 +225,7 @@ export function createSignatureThread(options: { restartAfterMs?: number } = {})
     const gone = (why: string) => {
       if (worker !== w) return;
       worker = null;
+      online = false;
       sent = new Set();
       outbox = null;
       lost++;
@@ -234,9 +252,13 @@ export function createSignatureThread(options: { restartAfterMs?: number } = {})
       sent.add(keyId);
       out.keys.push(keyId, key);
     }
-    // Options are the callers' constants: numbered once, negative to keep apart from keys.
+    // Options are the callers' constants, numbered and sent once like keys.
     let optionsId = optionIds.get(options);
-    if (optionsId === undefined) optionIds.set(options, (optionsId = -optionIds.size - 1));
+    if (optionsId === undefined) {
+      optionsId = nextOptionsId--;
+      optionIds.set(options, optionsId);
+      forget.register(options, optionsId);
+    }
     if (!sent.has(optionsId)) {
       sent.add(optionsId);
       out.options.push(optionsId, options);
@@ -248,9 +270,13 @@ export function createSignatureThread(options: { restartAfterMs?: number } = {})
   }
 
   return {
-    // Starts the thread ahead of the first job (it takes some 30 ms to start, longer than
-    // the offload waits for an answer).
-    // Null, or why it could not start (signatures then run inline until it can).
+    // True once the thread runs.
+    get ready() {
+      return online;
+    },
+    // Starts the thread if it is not running (it takes some 30 ms, longer than the offload
+    // waits for an answer). Null, or why it could not start (signatures stay inline; the
+    // request log shows them so).
     warm(): string | null {
       try {
         if (!worker) start();
@@ -279,8 +305,9 @@ export function createSignatureThread(options: { restartAfterMs?: number } = {})
 }
 
 // The process's one signature thread and its offload (the mode set from SIGNATURES at start).
-export const threadPool = createOffload();
 export const signatureThread = createSignatureThread();
+// Inline until the thread is up; the first signature starts it.
+export const threadPool = createOffload({ ready: () => signatureThread.ready || (signatureThread.warm(), false) });
 
 // The base64url signature of `data` (crypto.sign's arguments, the key apart from its
 // options), on the thread or inline.

@@ -117,6 +117,19 @@ test('signature thread: signs and checks as node:crypto does, a batch answered b
   // node:crypto's own error comes back as an error (a public key cannot sign).
   await assert.rejects(call((done) => thread.sign('sha256', input, ec.publicKey, p1363, done)), /key/i);
 
+  // A batch that cannot be sent (a function in the options cannot be cloned) answers each of
+  // its jobs with the error, and the process goes on; the key, new in that batch, is sent
+  // again with the next one.
+  const ed2 = crypto.generateKeyPairSync('ed25519');
+  const unsendable = { dsaEncoding: 'ieee-p1363', toString: () => 'x' };
+  const sameBatch = [
+    call((done) => thread.sign(null, input, ed2.privateKey, unsendable, done)),
+    call((done) => thread.sign(null, input, ed2.privateKey, {}, done)),
+  ];
+  for (const job of sameBatch) await assert.rejects(job, /clone/i);
+  const afterwards = await call<string>((done) => thread.sign(null, input, ed2.privateKey, {}, done));
+  assert.ok(crypto.verify(null, Buffer.from(input), ed2.publicKey, Buffer.from(afterwards, 'base64url')));
+
   // The thread ends with jobs in hand (two hundred RSA signatures, a few hundred ms of work):
   // each is answered, either with its signature or with an error (the offload then does it
   // inline), and the next job starts a new thread, to which the key is sent again.
@@ -155,9 +168,17 @@ async function portalWithSecret(t: import('node:test').TestContext) {
   };
 }
 
+// A first token, which starts the signature thread if it is not running (signed inline
+// meanwhile; after a lost thread, a new one starts at most five seconds after the last).
+async function warmed(token: () => Promise<{ status: number }>) {
+  assert.equal((await token()).status, 200, 'warm');
+  for (let i = 0; i < 700 && !signatureThread.ready; i++) await sleep(10);
+  assert.ok(signatureThread.ready, 'the thread is up');
+}
+
 test('token endpoint: libuv\'s pool held by other work (key derivation) does not hold up a token', async (t) => {
   const token = await portalWithSecret(t);
-  assert.equal((await token()).status, 200, 'warm');
+  await warmed(token);
 
   // Every thread of libuv's pool (4) held for about a second.
   const pooledBefore = threadPool.counts.pooled;
@@ -176,7 +197,7 @@ test('token endpoint: libuv\'s pool held by other work (key derivation) does not
 
 test('token endpoint: the signature thread lost costs no token', async (t) => {
   const token = await portalWithSecret(t);
-  assert.equal((await token()).status, 200, 'warm');
+  await warmed(token);
   const lostBefore = signatureThread.lost;
   await signatureThread.stop();
   assert.equal(signatureThread.lost, lostBefore + 1);

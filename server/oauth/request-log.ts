@@ -4,8 +4,8 @@
 // Failures that need a look are logged on their own (`oauth endpoint failed`, with a
 // reference), and failed client authentication is in the audit log.
 // The line also counts where the signatures of that second ran (thread-pool.ts): on the
-// thread pool, inline, or inline after the pool did not answer in time (`rescued`, a sign
-// that something else holds the pool).
+// signature thread (`pooled`), inline, or inline after that thread did not answer in time or
+// lost the job (`rescued`, a sign that the thread is stuck or was restarted).
 //   {"level":"info","msg":"oauth requests","seconds":1,"requests":{"/oauth/token 200":3412,"/oauth/token 401":3},"signatures":{"pooled":3412,"inline":0,"rescued":0}}
 import type { Logger } from '../log.ts';
 import { threadPool } from '../thread-pool.ts';

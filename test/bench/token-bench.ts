@@ -68,7 +68,7 @@ interface Target {
 }
 
 // One measured run: requests, seconds, server CPU ms, latency, statuses. Requests a second
-// depend on how the two cores are shared between the server, its thread pool and the load
+// depend on how the two cores are shared between the server, its signature thread and the load
 // generator at that moment; the server's own CPU per request much less, so both are kept.
 async function run(t: Target, seconds: number) {
   const before = cpuMs(t.pid);
@@ -205,7 +205,7 @@ async function main() {
   const binaryPort = await freePort();
   const binary = spawn(path.resolve('dist/credentials-portal'), [], { env: { ...env, PORT: String(binaryPort) }, stdio: 'ignore' });
   children.push(binary);
-  // The same portal with every signature on the main thread (SIGNATURES=inline): what the thread pool buys.
+  // The same portal with every signature on the main thread (SIGNATURES=inline): what the signature thread buys.
   const inlinePort = await freePort();
   const inline = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], { env: { ...env, PORT: String(inlinePort), SIGNATURES: 'inline' }, stdio: 'ignore' });
   children.push(inline);
@@ -286,7 +286,7 @@ async function main() {
   if (voided.length) console.log(`\nVOID: ${voided.map((i) => rows[i]!.name).join('; ')} answered other than 200 (see statuses)`);
   // private_key_jwt against the floor that also verifies (row 7), per round.
   console.log(`\nprivate_key_jwt × its own floor (verify and sign): ${between(5, 7).map((x) => x.toFixed(2)).join(', ')}; that floor × the signing floor: ${ratios[7]!.map((x) => x.floor.toFixed(2)).join(', ')}`);
-  console.log(`success with signatures on the thread pool × SIGNATURES=inline: ${between(2, 8).map((x) => x.toFixed(2)).join(', ')}; p99 ${rounds.map((r) => `${r[2]!.p99} against ${r[8]!.p99} ms`).join(', ')}`);
+  console.log(`success with signatures on their own thread × SIGNATURES=inline: ${between(2, 8).map((x) => x.toFixed(2)).join(', ')}; p99 ${rounds.map((r) => `${r[2]!.p99} against ${r[8]!.p99} ms`).join(', ')}`);
   cryptoCosts();
   console.log(`\ntargets (worst round): success ≥ 0.8× floor: ${floorOf(2).toFixed(2)}× ${floorOf(2) >= 0.8 ? 'met' : 'MISSED'}; ` +
     `success p99 < 12 ms: ${p99Of(2)} ms ${p99Of(2) < 12 ? 'met' : 'MISSED'} (the floor's own: ${p99Of(1)} ms; in the slices beside success: ${Math.max(...rounds.map((r) => r[2]!.floorP99))} ms); ` +
