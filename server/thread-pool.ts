@@ -114,33 +114,31 @@ export function createOffload(options: { maxInPool?: number; rescueAfterMs?: num
   };
 }
 
-// The signature thread: jobs go to one Worker as messages and come back by id. Keys cross
-// once: a KeyObject gets a number the first time it is sent, the thread keeps it under that
-// number, and forgets it when the main thread's KeyObject is collected. The thread is made
+// The signature thread: jobs go to one Worker as messages and come back by id. Keys (and the
+// callers' options objects) cross once: each gets a number the first time it is sent, the
+// thread keeps it under that number, and forgets it when the main thread's object is collected. The thread is made
 // on first use (or by `warm`), keeps the process alive only while it has jobs in hand, and
 // is made again after it exits, at most once every `restartAfterMs`. `ready` is true once
 // it runs.
 type Answer = (err: Error | null, value: unknown) => void;
-// A batch: { keys: [keyId, KeyObject, ...] new to the thread, options: [optionsId, object, ...]
-// likewise, jobs: [id, keyId, optionsId, hash, data, signature or null, ...] }; the answer:
+// A batch: { held: [number, KeyObject or options, ...] new to the thread, drop: [number, ...]
+// it may forget, jobs: [id, keyId, optionsId, hash, data, signature or null, ...] }; the answer:
 // [id, value or null, error or null, ...] for the whole batch. Data and signatures travel as
 // strings (the signed input as text, signatures in base64url): a Buffer would take the 8 KB
 // slab it sits in along, and the thread also does the encoding.
 const THREAD_CODE = `
 const { parentPort } = require('node:worker_threads');
 const crypto = require('node:crypto');
-const keys = new Map();
-const options = new Map();
+const held = new Map();
 parentPort.on('message', (m) => {
-  for (let i = 0; i < m.drop.length; i++) keys.delete(m.drop[i]), options.delete(m.drop[i]);
-  for (let i = 0; i < m.keys.length; i += 2) keys.set(m.keys[i], m.keys[i + 1]);
-  for (let i = 0; i < m.options.length; i += 2) options.set(m.options[i], m.options[i + 1]);
+  for (let i = 0; i < m.drop.length; i++) held.delete(m.drop[i]);
+  for (let i = 0; i < m.held.length; i += 2) held.set(m.held[i], m.held[i + 1]);
   const jobs = m.jobs;
   const answers = new Array(jobs.length / 2);
   for (let i = 0, j = 0; i < jobs.length; i += 6, j += 3) {
     answers[j] = jobs[i];
     try {
-      const key = { key: keys.get(jobs[i + 1]), ...options.get(jobs[i + 2]) };
+      const key = { key: held.get(jobs[i + 1]), ...held.get(jobs[i + 2]) };
       const signature = jobs[i + 5];
       const data = Buffer.from(jobs[i + 4]);
       const value = signature === null ? crypto.sign(jobs[i + 3], data, key).toString('base64url') : crypto.verify(jobs[i + 3], data, key, Buffer.from(signature, 'base64url'));
@@ -157,18 +155,16 @@ parentPort.on('message', (m) => {
 export function createSignatureThread(options: { restartAfterMs?: number } = {}) {
   const { restartAfterMs = 5000 } = options;
   const waiting = new Map<number, Answer>();
-  const keyIds = new WeakMap<crypto.KeyObject, number>();
-  const optionIds = new WeakMap<object, number>();
+  const numbers = new WeakMap<object, number>(); // keys and options objects
   let nextId = 1;
-  let nextKeyId = 1;
-  let nextOptionsId = -1; // negative: apart from the keys' numbers
+  let nextNumber = 1;
   let worker: Worker | null = null;
   let online = false;
   let sent = new Set<number>(); // the keys and options the current thread holds
-  let outbox: { drop: number[]; keys: unknown[]; options: unknown[]; jobs: unknown[] } | null = null;
+  let outbox: { drop: number[]; held: unknown[]; jobs: unknown[] } | null = null;
   let startedAt = -Infinity;
   let lost = 0;
-  // A key (or options object) the main thread no longer holds is dropped by the thread too.
+  // A key or options object the main thread no longer holds is dropped by the thread too.
   const forget = new FinalizationRegistry<number>((id) => {
     if (sent.delete(id)) batch().drop.push(id);
   });
@@ -176,7 +172,7 @@ export function createSignatureThread(options: { restartAfterMs?: number } = {})
   // The batch of this turn of the event loop, sent once the turn's callbacks have run.
   function batch() {
     if (!outbox) {
-      outbox = { drop: [], keys: [], options: [], jobs: [] };
+      outbox = { drop: [], held: [], jobs: [] };
       setImmediate(send);
     }
     return outbox;
@@ -190,8 +186,7 @@ export function createSignatureThread(options: { restartAfterMs?: number } = {})
     } catch (err) {
       // Not sent (a value that cannot be cloned): its jobs are answered with the error (done
       // inline), and its keys and options are sent again with the next batch.
-      for (let i = 1; i < out.keys.length; i += 2) sent.delete(out.keys[i - 1] as number);
-      for (let i = 1; i < out.options.length; i += 2) sent.delete(out.options[i - 1] as number);
+      for (let i = 0; i < out.held.length; i += 2) sent.delete(out.held[i] as number);
       for (let i = 0; i < out.jobs.length; i += 6) {
         const answer = waiting.get(out.jobs[i] as number);
         waiting.delete(out.jobs[i] as number);
@@ -239,30 +234,26 @@ export function createSignatureThread(options: { restartAfterMs?: number } = {})
     return (worker = w);
   }
 
+  // Its number, sent along with this batch when the thread does not hold it yet.
+  function numbered(value: object, out: { held: unknown[] }): number {
+    let n = numbers.get(value);
+    if (n === undefined) {
+      n = nextNumber++;
+      numbers.set(value, n);
+      forget.register(value, n);
+    }
+    if (!sent.has(n)) {
+      sent.add(n);
+      out.held.push(n, value);
+    }
+    return n;
+  }
+
   function submit(hash: string | null, data: string, key: crypto.KeyObject, options: object, signature: string | null, done: Answer) {
     if (!worker && !start()) return done(new Error('signature thread not running'), undefined);
     const out = batch();
-    let keyId = keyIds.get(key);
-    if (keyId === undefined) {
-      keyId = nextKeyId++;
-      keyIds.set(key, keyId);
-      forget.register(key, keyId);
-    }
-    if (!sent.has(keyId)) {
-      sent.add(keyId);
-      out.keys.push(keyId, key);
-    }
-    // Options are the callers' constants, numbered and sent once like keys.
-    let optionsId = optionIds.get(options);
-    if (optionsId === undefined) {
-      optionsId = nextOptionsId--;
-      optionIds.set(options, optionsId);
-      forget.register(options, optionsId);
-    }
-    if (!sent.has(optionsId)) {
-      sent.add(optionsId);
-      out.options.push(optionsId, options);
-    }
+    const keyId = numbered(key, out);
+    const optionsId = numbered(options, out);
     const id = nextId++;
     if (waiting.size === 0) worker!.ref(); // a job in hand keeps the process alive
     waiting.set(id, done);
@@ -275,14 +266,13 @@ export function createSignatureThread(options: { restartAfterMs?: number } = {})
       return online;
     },
     // Starts the thread if it is not running (it takes some 30 ms, longer than the offload
-    // waits for an answer). Null, or why it could not start (signatures stay inline; the
-    // request log shows them so).
-    warm(): string | null {
+    // waits for an answer). If it cannot start, signatures stay inline (the request log shows
+    // them so) and the next call tries again, at most once every `restartAfterMs`.
+    warm(): void {
       try {
         if (!worker) start();
-        return null;
-      } catch (err) {
-        return String((err as Error)?.message ?? err);
+      } catch {
+        /* inline meanwhile */
       }
     },
     // The signature of `data` (text), in base64url.
