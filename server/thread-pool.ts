@@ -164,6 +164,7 @@ export function createSignatureThread(options: { restartAfterMs?: number } = {})
   let outbox: { drop: number[]; held: unknown[]; jobs: unknown[] } | null = null;
   let startedAt = -Infinity;
   let lost = 0;
+  let lastLoss = '';
   // A key or options object the main thread no longer holds is dropped by the thread too.
   const forget = new FinalizationRegistry<number>((id) => {
     if (sent.delete(id)) batch().drop.push(id);
@@ -224,6 +225,7 @@ export function createSignatureThread(options: { restartAfterMs?: number } = {})
       sent = new Set();
       outbox = null;
       lost++;
+      lastLoss = why;
       const answers = [...waiting.values()];
       waiting.clear();
       for (const answer of answers) answer(new Error(`signature thread ${why}`), undefined);
@@ -271,8 +273,10 @@ export function createSignatureThread(options: { restartAfterMs?: number } = {})
     warm(): void {
       try {
         if (!worker) start();
-      } catch {
-        /* inline meanwhile */
+      } catch (err) {
+        // Inline meanwhile; counted as a loss, so the request log warns of it.
+        lost++;
+        lastLoss = `could not start: ${(err as Error).message}`;
       }
     },
     // The signature of `data` (text), in base64url.
@@ -283,9 +287,12 @@ export function createSignatureThread(options: { restartAfterMs?: number } = {})
     verify(hash: string | null, data: string, key: crypto.KeyObject, options: object, signature: string, done: (err: Error | null, value: boolean) => void) {
       submit(hash, data, key, options, signature, done as Answer);
     },
-    // How many times the thread was lost (it failed or exited).
+    // How many times the thread was lost (it failed, exited or could not start), and why the last time.
     get lost() {
       return lost;
+    },
+    get lastLoss() {
+      return lastLoss;
     },
     // Ends the thread (tests); a later job starts another after `restartAfterMs`.
     async stop(): Promise<void> {

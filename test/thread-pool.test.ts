@@ -160,16 +160,18 @@ async function portalWithSecret(t: import('node:test').TestContext) {
   const clientId = makeApplication(portal, org, 'Partner-NL-HospitalA-DM', ['DM']);
   const made = createClientSecret(portal.deps, cliActor, findApplicationByClientId(portal.deps.db, clientId)!, { name: 'pool', expires: addDays(dateInZone(portal.clock.now(), 'UTC'), 30) });
   assert.ok(made.ok);
-  return async function token() {
+  const secret = made.value.secret;
+  async function token() {
     const started = performance.now();
     const res = await fetch(`${portal.baseUrl}/oauth/token`, {
       method: 'POST',
-      headers: { Authorization: 'Basic ' + Buffer.from(`${clientId}:${made.value.secret}`).toString('base64'), 'Content-Type': 'application/x-www-form-urlencoded' },
+      headers: { Authorization: 'Basic ' + Buffer.from(`${clientId}:${secret}`).toString('base64'), 'Content-Type': 'application/x-www-form-urlencoded' },
       body: 'grant_type=client_credentials',
     });
     const body = (await res.json()) as { access_token?: string };
     return { status: res.status, ms: performance.now() - started, token: body.access_token };
-  };
+  }
+  return { token, portal };
 }
 
 // A first token, which starts the signature thread if it is not running (signed inline
@@ -181,7 +183,7 @@ async function warmed(token: () => Promise<{ status: number }>) {
 }
 
 test('token endpoint: libuv\'s pool held by other work does not hold up a token', async (t) => {
-  const token = await portalWithSecret(t);
+  const { token } = await portalWithSecret(t);
   await warmed(token);
 
   // Every thread of libuv's pool (4) held, without using the CPU: each waits to open a named
@@ -208,8 +210,8 @@ test('token endpoint: libuv\'s pool held by other work does not hold up a token'
   assert.equal(threadPool.counts.rescued, rescuedBefore, 'nothing waited for the pool');
 });
 
-test('token endpoint: the signature thread lost costs no token', async (t) => {
-  const token = await portalWithSecret(t);
+test('token endpoint: the signature thread lost costs no token, and the request log warns of it', async (t) => {
+  const { token, portal } = await portalWithSecret(t);
   await warmed(token);
   const lostBefore = signatureThread.lost;
   await signatureThread.stop();
@@ -219,4 +221,7 @@ test('token endpoint: the signature thread lost costs no token', async (t) => {
     assert.equal(after.status, 200);
     assert.match(after.token ?? '', /^[\w-]+\.[\w-]+\.[\w-]+$/);
   }
+  portal.settle();
+  const warnings = portal.logs.map((l) => JSON.parse(l) as { level: string; msg: string; times?: number; why?: string }).filter((l) => l.msg === 'signature thread lost');
+  assert.deepEqual(warnings.map((w) => [w.level, w.times, w.why]), [['warn', 1, 'exited with 1']]);
 });

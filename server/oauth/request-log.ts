@@ -5,10 +5,12 @@
 // reference), and failed client authentication is in the audit log.
 // The line also counts where the signatures of that second ran (thread-pool.ts): on the
 // signature thread (`pooled`), inline, or inline after that thread did not answer in time or
-// lost the job (`rescued`, a sign that the thread is stuck or was restarted).
+// lost the job (`rescued`, a sign that the thread is stuck or was restarted). A thread that
+// was lost in that second (it failed, exited or could not start) gets a warning of its own:
+//   {"level":"warn","msg":"signature thread lost","times":1,"why":"exited with 1","meanwhile":"..."}
 //   {"level":"info","msg":"oauth requests","seconds":1,"requests":{"/oauth/token 200":3412,"/oauth/token 401":3},"signatures":{"pooled":3412,"inline":0,"rescued":0}}
 import type { Logger } from '../log.ts';
-import { threadPool } from '../thread-pool.ts';
+import { signatureThread, threadPool } from '../thread-pool.ts';
 
 export const TALLY_EVERY_MS = 1000;
 
@@ -16,6 +18,7 @@ export function createRequestTally(logger: Logger, everyMs = TALLY_EVERY_MS) {
   let counts = new Map<string, number>();
   let timer: NodeJS.Timeout | null = null;
   let signedBefore = { ...threadPool.counts };
+  let lostBefore = signatureThread.lost;
 
   function write() {
     timer = null;
@@ -26,6 +29,9 @@ export function createRequestTally(logger: Logger, everyMs = TALLY_EVERY_MS) {
     const signatures = { pooled: now.pooled - signedBefore.pooled, inline: now.inline - signedBefore.inline, rescued: now.rescued - signedBefore.rescued };
     signedBefore = now;
     logger.info('oauth requests', { seconds: everyMs / 1000, requests, signatures });
+    const lost = signatureThread.lost - lostBefore;
+    lostBefore += lost;
+    if (lost > 0) logger.warn('signature thread lost', { times: lost, why: signatureThread.lastLoss, meanwhile: 'signatures run inline; the thread is started again with a later signature, at most once every 5 s' });
   }
 
   function flush() {
