@@ -152,8 +152,11 @@ parentPort.on('message', (m) => {
   parentPort.postMessage(answers);
 });`;
 
+// How long after a start the thread may be started again (it was lost meanwhile).
+export const RESTART_AFTER_MS = 5000;
+
 export function createSignatureThread(options: { restartAfterMs?: number } = {}) {
-  const { restartAfterMs = 5000 } = options;
+  const { restartAfterMs = RESTART_AFTER_MS } = options;
   const waiting = new Map<number, Answer>();
   const numbers = new WeakMap<object, number>(); // keys and options objects
   let nextId = 1;

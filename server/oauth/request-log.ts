@@ -10,7 +10,7 @@
 //   {"level":"warn","msg":"signature thread lost","times":1,"why":"exited with 1","meanwhile":"..."}
 //   {"level":"info","msg":"oauth requests","seconds":1,"requests":{"/oauth/token 200":3412,"/oauth/token 401":3},"signatures":{"pooled":3412,"inline":0,"rescued":0}}
 import type { Logger } from '../log.ts';
-import { signatureThread, threadPool } from '../thread-pool.ts';
+import { RESTART_AFTER_MS, signatureThread, threadPool } from '../thread-pool.ts';
 
 export const TALLY_EVERY_MS = 1000;
 
@@ -31,7 +31,7 @@ export function createRequestTally(logger: Logger, everyMs = TALLY_EVERY_MS) {
     logger.info('oauth requests', { seconds: everyMs / 1000, requests, signatures });
     const lost = signatureThread.lost - lostBefore;
     lostBefore += lost;
-    if (lost > 0) logger.warn('signature thread lost', { times: lost, why: signatureThread.lastLoss, meanwhile: 'signatures run inline; the thread is started again with a later signature, at most once every 5 s' });
+    if (lost > 0) logger.warn('signature thread lost', { times: lost, why: signatureThread.lastLoss, meanwhile: `signatures run inline; the thread is started again with a later signature, at most once every ${RESTART_AFTER_MS / 1000} s` });
   }
 
   function flush() {
