@@ -14,6 +14,7 @@ const SENTENCES: Record<string, string> = {
   'account.authenticator_replaced': 'Authenticator app replaced',
   'account.recovery_codes_replaced': 'New recovery codes made',
   'account.session_ended': 'A session was ended',
+  'account.sessions_ended': 'All other sessions ended',
   'account.passkey_added': 'Passkey added',
   'account.passkey_removed': 'Passkey removed',
 };
@@ -28,5 +29,6 @@ export function describeAccountEvent(e: typeof auditEvents.$inferSelect): string
   const base = SENTENCES[e.action] ?? e.action.replace(/[._]/g, ' ');
   if (e.action === 'login.success' && typeof details.method === 'string') return `${base} (${details.method.replace(/_/g, ' ')})`;
   if (e.action.startsWith('account.passkey') && e.target) return `${base}: “${e.target}”`;
+  if (e.action === 'account.sessions_ended' && typeof details.endedSessions === 'number') return `${base} (${details.endedSessions})`;
   return base;
 }

@@ -6,7 +6,7 @@ import type { AuditActor } from '../audit/audit.ts';
 import { formatDateTime } from '../dates.ts';
 import { renderEmail } from '../notifications/emails.ts';
 
-export type AccountChange = 'password' | 'authenticator' | 'recovery-codes' | 'passkey-added' | 'passkey-removed';
+export type AccountChange = 'password' | 'authenticator' | 'recovery-codes' | 'passkey-added' | 'passkey-removed' | 'sessions-ended';
 
 const SUBJECTS: Record<AccountChange, string> = {
   password: 'Your password was changed',
@@ -14,6 +14,7 @@ const SUBJECTS: Record<AccountChange, string> = {
   'recovery-codes': 'New recovery codes were made for your account',
   'passkey-added': 'A passkey was added to your account',
   'passkey-removed': 'A passkey was removed from your account',
+  'sessions-ended': 'Your other sessions were ended',
 };
 
 // Sent in the request (the change is done; a mail failure is logged, never felt).

@@ -118,9 +118,10 @@ export function accountRoutes(deps: Deps, passwordLimiter: RateLimiter): Router 
     render(req, res, { codes: r.value });
   });
 
-  // POST /account/sessions/:handle/end and /account/sessions/end-others
-  router.post('/account/sessions/end-others', (req, res) => {
-    const n = endOtherSessions(deps, account(req).id, req.sessionID);
+  // POST /account/sessions/:handle/end and /account/sessions/end-others — one click
+  // (ending sessions protects), audited and mailed.
+  router.post('/account/sessions/end-others', async (req, res) => {
+    const n = await endOtherSessions(deps, account(req), req.sessionID, actorOf(req));
     done(req, res, n ? `${n} other session${n === 1 ? '' : 's'} ended.` : 'There was no other session.');
   });
   router.post('/account/sessions/:handle/end', (req, res) => {

@@ -9,7 +9,8 @@ import { startPortal } from '../helpers/portal.ts';
 import { createAdmin, nextCode, passwordStep, signIn, PASSWORD } from '../helpers/accounts.ts';
 import { decodeHtml } from '../helpers/http.ts';
 import { totpAt } from '../helpers/totp.ts';
-import { auditEvents } from '../../db/schema.ts';
+import { startSmtp, header, readable } from '../helpers/smtp.ts';
+import { auditEvents, users } from '../../db/schema.ts';
 
 const NEW_PASSWORD = 'a different long passphrase';
 
@@ -50,6 +51,52 @@ test('a password change needs the current password and a fresh code, ends the ot
   assert.ok(outboxSubjects(portal.dataDir).includes('Your password was changed'), 'the user is told by mail');
   const changed = portal.deps.db.select().from(auditEvents).where(eq(auditEvents.action, 'account.password_changed')).all();
   assert.equal(changed.length, 1);
+});
+
+// SECURITY.md 34: a missing current password is a wrong one, and a refused request uses up
+// no code: the password is checked first, the code only once the password has verified.
+test('a password change without the current password, or with a wrong one, is refused and uses up neither the recovery code nor the code sent with it', async (t) => {
+  const portal = await startPortal(t);
+  const account = await createAdmin(portal);
+  const c = await signIn(portal, account);
+  await c.get('/account');
+  const [first, second] = account.recoveryCodes;
+  const checksFailed = () => portal.deps.db.select().from(auditEvents).where(eq(auditEvents.action, 'account.password_check_failed')).all().length;
+
+  const missing = await c.post('/account/password', { code: first!, password: NEW_PASSWORD, password_confirm: NEW_PASSWORD });
+  assert.equal(missing.status, 401, 'no current_password field');
+  assert.match(decodeHtml(missing.text), /Your current password is not correct/);
+  assert.equal(checksFailed(), 1, 'audited as a failed password check');
+  const wrong = await c.post('/account/password', { current_password: 'not my password at all', code: second!, password: NEW_PASSWORD, password_confirm: NEW_PASSWORD });
+  assert.equal(wrong.status, 401, 'a wrong current password');
+  assert.equal(checksFailed(), 2);
+  const code = nextCode(portal, account.key);
+  assert.equal((await c.post('/account/password', { current_password: '', code, password: NEW_PASSWORD, password_confirm: NEW_PASSWORD })).status, 401, 'an empty current password');
+
+  // Nothing changed, and nothing was used up: the same TOTP step and both recovery codes still work.
+  const old = portal.client();
+  await old.get('/login');
+  assert.equal((await old.post('/login', { email: account.email, password: PASSWORD })).status, 303, 'the password is unchanged');
+  for (const recovery of [first!, second!]) {
+    const s = portal.client();
+    await passwordStep(s, account);
+    assert.equal((await s.post('/login/verify', { code: recovery })).status, 303, `recovery code ${recovery} still works`);
+  }
+  const ok = await c.post('/account/password', { current_password: PASSWORD, code, password: NEW_PASSWORD, password_confirm: NEW_PASSWORD });
+  assert.equal(ok.status, 303, 'the TOTP code sent with a refused request was not used up');
+});
+
+test('the current-password check on the account page counts against the per-address sign-in limit', async (t) => {
+  const portal = await startPortal(t);
+  const account = await createAdmin(portal);
+  const c = await signIn(portal, account);
+  await c.get('/account');
+  let last = 0;
+  for (let i = 0; i < 11; i++) last = (await c.post('/account/password', { code: '000000', password: NEW_PASSWORD, password_confirm: NEW_PASSWORD })).status;
+  assert.equal(last, 429, 'the eleventh missing password in the window is throttled');
+  const throttled = await c.post('/account/password', { current_password: PASSWORD, code: nextCode(portal, account.key), password: NEW_PASSWORD, password_confirm: NEW_PASSWORD });
+  assert.equal(throttled.status, 429, 'even the right password waits');
+  assert.match(decodeHtml(throttled.text), /Too many attempts from your network/);
 });
 
 test('a new set of recovery codes voids the old set at once; two or fewer left shows a warning', async (t) => {
@@ -119,4 +166,32 @@ test('sessions: listed with address and browser, one ended, all others ended; ac
   assert.equal((await a.get('/account')).status, 303);
   assert.equal((await b.get('/account')).status, 303);
   assert.equal((await c.get('/account')).status, 200);
+});
+
+// Ending the other sessions stays one click, but is audited and mailed like any other change.
+test('"End all other sessions" is audited with the count and mailed to the user; with none left, nothing is recorded', async (t) => {
+  const smtp = await startSmtp(t);
+  const portal = await startPortal(t, { SMTP_URL: smtp.url });
+  const account = await createAdmin(portal);
+  const c = await signIn(portal, account);
+  const other = await signIn(portal, account);
+  await c.get('/account');
+  const ended = await c.post('/account/sessions/end-others');
+  assert.equal(ended.status, 303);
+  assert.equal((await other.get('/account')).status, 303, 'the other session has ended');
+  const rows = portal.deps.db.select().from(auditEvents).where(eq(auditEvents.action, 'account.sessions_ended')).all();
+  assert.equal(rows.length, 1);
+  assert.deepEqual(JSON.parse(rows[0]!.details), { endedSessions: 2 }, 'the setup session and the other sign-in');
+  assert.equal(rows[0]!.actorUserId, portal.deps.db.select().from(users).where(eq(users.email, account.email)).get()!.id, 'recorded as the user');
+  const notices = smtp.messages.filter((m) => header(m.raw, 'Subject') === 'Your other sessions were ended');
+  assert.equal(notices.length, 1, 'one notice mail');
+  assert.deepEqual(notices[0]!.to, [account.email]);
+  assert.match(readable(notices[0]!.raw), /Your other sessions were ended on the Credentials Portal: 2 sessions\./);
+  assert.match(readable(notices[0]!.raw), /Not you\? Contact/);
+  const page = await c.get('/account');
+  assert.match(page.text, /All other sessions ended \(2\)/, 'shown in recent activity');
+
+  assert.equal((await c.post('/account/sessions/end-others')).status, 303, 'still one click with nothing to end');
+  assert.equal(portal.deps.db.select().from(auditEvents).where(eq(auditEvents.action, 'account.sessions_ended')).all().length, 1, 'nothing ended, nothing recorded');
+  assert.equal(smtp.messages.filter((m) => header(m.raw, 'Subject') === 'Your other sessions were ended').length, 1, 'and no second mail');
 });
