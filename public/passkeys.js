@@ -16,7 +16,11 @@
       body: JSON.stringify(body || {})
     }).then(function (res) {
       return res.json().catch(function () { return {}; }).then(function (json) {
-        if (!res.ok) throw new Error(json.error_description || 'The portal refused the request.');
+        if (!res.ok) {
+          var err = new Error(json.error_description || 'The portal refused the request.');
+          err.errors = json.errors || {};
+          throw err;
+        }
         return json;
       });
     });
@@ -45,19 +49,47 @@
       }).catch(function (err) { show('passkey-error', explain(err)); });
       return;
     }
-    var add = event.target.closest('[data-add-passkey]');
-    if (add && W) {
-      event.preventDefault();
-      var name = (document.getElementById('passkey-name') || {}).value || '';
-      show('passkey-error', '');
-      if (!name.trim()) { show('passkey-error', 'Give the passkey a name first.'); return; }
-      post('/account/passkeys/options').then(function (optionsJSON) {
-        return W.startRegistration({ optionsJSON: optionsJSON });
-      }).then(function (response) {
-        return post('/account/passkeys', { name: name, response: response });
-      }).then(function (result) {
-        window.location.assign(result.redirect);
-      }).catch(function (err) { show('passkey-error', explain(err)); });
-    }
+  });
+
+  // Adding a passkey (account page): the name and the step-up for this change (the
+  // current password or a code) go with the request for a challenge; the portal answers
+  // with one only when they hold. A refusal is shown next to its field.
+  function fieldError(input, id, message) {
+    show(id, message);
+    if (!input) return;
+    if (message) input.setAttribute('aria-invalid', 'true');
+    else input.removeAttribute('aria-invalid');
+  }
+  document.addEventListener('submit', function (event) {
+    var form = event.target.closest && event.target.closest('form[data-add-passkey]');
+    if (!form) return;
+    event.preventDefault();
+    var nameInput = document.getElementById('passkey-name');
+    var proofInput = document.getElementById('passkey-proof');
+    var button = form.querySelector('button[type="submit"]');
+    fieldError(nameInput, 'passkey-name-error', '');
+    fieldError(proofInput, 'passkey-proof-error', '');
+    show('passkey-error', '');
+    if (!W) { show('passkey-error', 'This browser cannot add a passkey here.'); return; }
+    var name = nameInput.value;
+    var proof = proofInput.value;
+    if (!name.trim()) { fieldError(nameInput, 'passkey-name-error', 'Give the passkey a name first.'); nameInput.focus(); return; }
+    if (!proof) { fieldError(proofInput, 'passkey-proof-error', 'Enter your current password or a code from your authenticator app.'); proofInput.focus(); return; }
+    button.disabled = true;
+    post('/account/passkeys/options', { name: name, proof: proof }).then(function (optionsJSON) {
+      return W.startRegistration({ optionsJSON: optionsJSON });
+    }).then(function (response) {
+      return post('/account/passkeys', { response: response });
+    }).then(function (result) {
+      window.location.assign(result.redirect);
+    }).catch(function (err) {
+      // The proof was for that one attempt (a code is used up): a new try asks again.
+      button.disabled = false;
+      proofInput.value = '';
+      var errors = (err && err.errors) || {};
+      if (errors.name) { fieldError(nameInput, 'passkey-name-error', errors.name); nameInput.focus(); }
+      else if (errors.proof) { fieldError(proofInput, 'passkey-proof-error', errors.proof); proofInput.focus(); }
+      else show('passkey-error', explain(err) + ' To try again, enter your password or a new code.');
+    });
   });
 })();

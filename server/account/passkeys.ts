@@ -1,18 +1,22 @@
 // Passkeys (WebAuthn) with @simplewebauthn/server: registration on the account page,
 // and authentication either as the second step or, with user verification, on its own
-// (a passkey with user verification is multi-factor by itself). The relying party is
+// (a passkey with user verification is multi-factor by itself). Adding or removing one
+// needs the current password or a code entered for that change: a stolen session
+// cookie alone cannot plant a passkey. The relying party is
 // BASE_URL: its host name is the RP ID, its origin the expected origin, so
 // http://localhost works for development. A challenge is single-use and lives two
 // minutes, in the session of the browser that asked for it; the signature counter must
 // grow; a credential of another user, or one removed, is refused.
 import { and, eq } from 'drizzle-orm';
-import type { AuthenticationResponseJSON, RegistrationResponseJSON, AuthenticatorTransportFuture } from '@simplewebauthn/server';
+import type { AuthenticationResponseJSON, RegistrationResponseJSON, AuthenticatorTransportFuture, PublicKeyCredentialCreationOptionsJSON } from '@simplewebauthn/server';
 import { passkeys, users } from '../../db/schema.ts';
 import type { Deps } from '../deps.ts';
 import { recordAudit, type AuditActor } from '../audit/audit.ts';
 import { parseName } from '../validation.ts';
 import { failure, refused, success, type DomainResult } from '../result.ts';
+import type { RateLimiter } from '../http/rate-limit.ts';
 import { sendAccountNotice } from './notices.ts';
+import { proveStepUp, type AccountDeps } from './account.ts';
 import { lazy } from '../lazy.ts';
 
 const loadWebAuthn = lazy(() => import('@simplewebauthn/server'));
@@ -26,6 +30,10 @@ export interface PendingChallenge {
   purpose: 'register' | 'sign-in' | 'second-step';
   userId: number | null;
   at: number;
+  // Registration only: the name asked for, and that a step-up (the current password or a
+  // code) was entered for this very challenge. A sign-in does not count.
+  name?: string;
+  proven?: boolean;
 }
 
 const relyingParty = (baseUrl: string) => {
@@ -39,7 +47,26 @@ export function listPasskeys(deps: Pick<Deps, 'db'>, userId: number) {
   return deps.db.select().from(passkeys).where(eq(passkeys.userId, userId)).orderBy(passkeys.createdAt).all();
 }
 
-export async function registrationOptions(deps: Pick<Deps, 'db' | 'config' | 'clock'>, user: UserRow) {
+// Adding a passkey, step 1: the name, then the step-up entered for this change; only
+// then a challenge, marked as proven. Nothing is used up when the name or the count is
+// refused. Attestation is "none": any authenticator, no make or model asked for.
+export async function startPasskeyRegistration(
+  deps: AccountDeps,
+  user: UserRow,
+  input: { name: unknown; proof: unknown },
+  actor: AuditActor,
+  limiter: RateLimiter,
+): Promise<DomainResult<{ options: PublicKeyCredentialCreationOptionsJSON; pending: PendingChallenge }>> {
+  const name = parseName(input.name, 'Passkey name', 60);
+  if (!name.ok) return failure('name', name.message);
+  if (listPasskeys(deps, user.id).length >= MAX_PASSKEYS) return failure('passkey', `You have ${MAX_PASSKEYS} passkeys, the most allowed. Remove one first.`);
+  const refusedProof = await proveStepUp(deps, user, { kind: 'password-or-code', proof: input.proof }, actor, limiter);
+  if (refusedProof) return refusedProof;
+  const { options, pending } = await registrationOptions(deps, user);
+  return success({ options, pending: { ...pending, name: name.value, proven: true } });
+}
+
+async function registrationOptions(deps: Pick<Deps, 'db' | 'config' | 'clock'>, user: UserRow) {
   const { generateRegistrationOptions } = await loadWebAuthn();
   const { rpID } = relyingParty(deps.config.baseUrl);
   const existing = listPasskeys(deps, user.id);
@@ -69,12 +96,11 @@ export async function registerPasskey(
   user: UserRow,
   pending: PendingChallenge | null,
   response: unknown,
-  nameInput: unknown,
   actor: AuditActor,
 ): Promise<DomainResult<null>> {
-  const name = parseName(nameInput, 'Passkey name', 60);
-  if (!name.ok) return failure('name', name.message);
   if (!pending || pending.userId !== user.id) return failure('passkey', 'The request to add a passkey has expired. Try again.');
+  if (!pending.proven || pending.name === undefined) return failure('proof', 'Enter your current password or a code from your authenticator app to add a passkey.', 401);
+  const name = pending.name;
   if (listPasskeys(deps, user.id).length >= MAX_PASSKEYS) return failure('passkey', `You have ${MAX_PASSKEYS} passkeys, the most allowed. Remove one first.`);
   const { verifyRegistrationResponse } = await loadWebAuthn();
   const { rpID, origin } = relyingParty(deps.config.baseUrl);
@@ -92,20 +118,24 @@ export async function registerPasskey(
   }
   deps.db
     .insert(passkeys)
-    .values({ id: credential.id, userId: user.id, name: name.value, publicKey: b64(credential.publicKey), counter: credential.counter, transports: JSON.stringify(credential.transports ?? []), createdAt: deps.clock.now() })
+    .values({ id: credential.id, userId: user.id, name, publicKey: b64(credential.publicKey), counter: credential.counter, transports: JSON.stringify(credential.transports ?? []), createdAt: deps.clock.now() })
     .run();
-  recordAudit(deps.db, deps.clock, actor, { action: 'account.passkey_added', organisationId: user.organisationId, target: name.value });
-  await sendAccountNotice(deps, user, 'passkey-added', actor, `“${name.value}”`);
+  recordAudit(deps.db, deps.clock, actor, { action: 'account.passkey_added', organisationId: user.organisationId, target: name });
+  await sendAccountNotice(deps, user, 'passkey-added', actor, `“${name}”`);
   return success(null);
 }
 
-export async function removePasskey(deps: Pick<Deps, 'db' | 'config' | 'clock' | 'mailer' | 'logger'>, user: UserRow, id: string, actor: AuditActor): Promise<boolean> {
+// Removing a passkey needs the step-up too, entered in the same form. False: it was
+// already gone (nothing asked, nothing used up).
+export async function removePasskey(deps: AccountDeps, user: UserRow, id: string, proof: unknown, actor: AuditActor, limiter: RateLimiter): Promise<DomainResult<boolean>> {
   const row = deps.db.select().from(passkeys).where(and(eq(passkeys.id, id), eq(passkeys.userId, user.id))).get();
-  if (!row) return false;
+  if (!row) return success(false);
+  const refusedProof = await proveStepUp(deps, user, { kind: 'password-or-code', proof }, actor, limiter);
+  if (refusedProof) return refusedProof;
   deps.db.delete(passkeys).where(eq(passkeys.id, id)).run();
   recordAudit(deps.db, deps.clock, actor, { action: 'account.passkey_removed', organisationId: user.organisationId, target: row.name });
   await sendAccountNotice(deps, user, 'passkey-removed', actor, `“${row.name}”`);
-  return true;
+  return success(true);
 }
 
 // Options for signing in: any discoverable passkey (userId null), or the passkeys of

@@ -1,6 +1,7 @@
 // GET /account and its forms: the signed-in user's own password, authenticator app,
 // recovery codes, sessions, activity and passkeys. Every form works without
-// JavaScript; only the passkey ceremonies need it (and the page says so).
+// JavaScript; only the passkey ceremonies need it (and the page says so). Every change
+// but ending sessions asks for a step-up entered for it (account.ts, passkeys.ts).
 import { Router, type Request, type Response } from 'express';
 import express from 'express';
 import type { Deps } from '../deps.ts';
@@ -26,7 +27,7 @@ import {
   regenerateRecoveryCodes,
   remainingRecoveryCodes,
 } from './account.ts';
-import { listPasskeys, registerPasskey, registrationOptions, removePasskey, takeChallenge, type PendingChallenge } from './passkeys.ts';
+import { listPasskeys, registerPasskey, removePasskey, startPasskeyRegistration, takeChallenge, type PendingChallenge } from './passkeys.ts';
 
 declare module 'express-session' {
   interface SessionData {
@@ -129,28 +130,36 @@ export function accountRoutes(deps: Deps, passwordLimiter: RateLimiter): Router 
     done(req, res, ok ? 'The session was ended.' : 'That session had already ended.');
   });
 
-  // POST /account/passkeys/options (JSON) — a registration challenge for this browser.
+  // POST /account/passkeys/options (JSON {name, proof}) — the step-up for this change (the
+  // current password or a code), then a registration challenge for this browser, marked
+  // as proven. A sign-in does not count as the step-up.
   router.post('/account/passkeys/options', json, async (req, res) => {
-    const { options, pending } = await registrationOptions(deps, account(req));
-    req.session.webauthn = pending;
-    res.set('Cache-Control', 'no-store').json(options);
+    const body = (req.body ?? {}) as { name?: unknown; proof?: unknown };
+    delete req.session.webauthn; // an earlier challenge never outlives a new request
+    const r = await startPasskeyRegistration(deps, account(req), { name: body.name, proof: body.proof }, actorOf(req), passwordLimiter);
+    if (!r.ok) return res.status(r.status).set('Cache-Control', 'no-store').json({ error: 'invalid_request', error_description: r.message, errors: r.errors });
+    req.session.webauthn = r.value.pending;
+    res.set('Cache-Control', 'no-store').json(r.value.options);
   });
 
-  // POST /account/passkeys (JSON {name, response}) — verify and store the new passkey.
+  // POST /account/passkeys (JSON {response}) — verify and store the new passkey, under the
+  // name given with the proven challenge.
   router.post('/account/passkeys', json, async (req, res) => {
     const pending = takeChallenge(req.session.webauthn, 'register', clock.now());
     delete req.session.webauthn; // single use, whatever the outcome
-    const body = (req.body ?? {}) as { name?: unknown; response?: unknown };
-    const r = await registerPasskey(deps, account(req), pending, body.response, body.name, actorOf(req));
-    if (!r.ok) return res.status(422).json({ error: 'invalid_request', error_description: Object.values(r.errors)[0], errors: r.errors });
+    const body = (req.body ?? {}) as { response?: unknown };
+    const r = await registerPasskey(deps, account(req), pending, body.response, actorOf(req));
+    if (!r.ok) return res.status(r.status).json({ error: 'invalid_request', error_description: r.message, errors: r.errors });
     setFlash(req, 'Your passkey was added.');
     res.json({ ok: true, redirect: '/account' });
   });
 
-  // POST /account/passkeys/:id/remove
+  // POST /account/passkeys/:id/remove — with the current password or a code in the same form.
   router.post('/account/passkeys/:id/remove', async (req, res) => {
-    const ok = await removePasskey(deps, account(req), String(req.params.id), actorOf(req));
-    done(req, res, ok ? 'The passkey was removed.' : 'That passkey was already removed.');
+    const id = String(req.params.id);
+    const r = await removePasskey(deps, account(req), id, formField(req.body, 'proof'), actorOf(req), passwordLimiter);
+    if (!r.ok) return render(req, res, { errors: { [`remove:${id}`]: r.message } }, r.status);
+    done(req, res, r.value ? 'The passkey was removed.' : 'That passkey was already removed.');
   });
 
   return router;

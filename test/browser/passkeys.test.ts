@@ -1,12 +1,14 @@
 // Passkeys in Chromium with a CDP virtual authenticator (CTAP2, internal transport,
-// resident keys, user verification): register one on /account, sign out, sign in with
-// the passkey alone and land on the user's page. axe checks /account on the way.
+// resident keys, user verification): register one on /account (the current password
+// entered for that change first; a missing or wrong one is refused next to its field),
+// sign out, sign in with the passkey alone and land on the user's page. axe checks
+// /account on the way.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { assertAccessible, launchBrowser } from '../helpers/browser.ts';
 import { startPortal } from '../helpers/portal.ts';
 import { makeApplication, makeOrganisation } from '../helpers/fixtures.ts';
-import { createUser, nextCode, signIn } from '../helpers/accounts.ts';
+import { createUser, nextCode, signIn, PASSWORD } from '../helpers/accounts.ts';
 import { passkeys, auditEvents } from '../../db/schema.ts';
 import { eq } from 'drizzle-orm';
 
@@ -31,6 +33,18 @@ test('register a passkey on /account, sign out, sign in with the passkey alone, 
   await page.getByRole('heading', { name: 'Your account' }).waitFor();
   await assertAccessible(page, '/account');
   await page.getByLabel('Name for the new passkey').fill('Work laptop');
+  const proof = page.getByLabel('Current password or a code from your authenticator app', { exact: true });
+  // The session alone is not enough: the page asks for the proof, then the portal checks it.
+  await page.getByRole('button', { name: 'Add a passkey' }).click();
+  await page.locator('#passkey-proof-error', { hasText: 'Enter your current password or a code from your authenticator app.' }).waitFor();
+  assert.equal(await proof.evaluate((el) => el === document.activeElement), true, 'the field in error has the focus');
+  await proof.fill('not my password at all');
+  await proof.press('Enter');
+  await page.locator('#passkey-proof-error', { hasText: 'That is neither your current password nor a valid code.' }).waitFor();
+  assert.equal(await proof.getAttribute('aria-invalid'), 'true');
+  assert.equal(portal.deps.db.select().from(passkeys).all().length, 0, 'nothing added');
+  await assertAccessible(page, '/account, a refused proof');
+  await proof.fill(PASSWORD);
   await page.getByRole('button', { name: 'Add a passkey' }).click();
   await page.getByText('Your passkey was added.').waitFor();
   await page.getByText('Work laptop', { exact: true }).waitFor();
@@ -67,4 +81,16 @@ test('register a passkey on /account, sign out, sign in with the passkey alone, 
   }, portal.baseUrl);
   assert.equal(replay.status, 401);
   assert.equal(replay.body.error_description, 'The passkey request has expired. Try again.');
+
+  // Removing it (a plain form) asks for the proof in the same form too.
+  await page.goto(`${portal.baseUrl}/account`);
+  await page.getByRole('button', { name: 'Remove passkey Work laptop' }).click();
+  const removeProof = page.getByLabel('Current password or a code, to remove passkey Work laptop');
+  await page.locator('#remove-proof-0-error', { hasText: 'Enter your current password or a code from your authenticator app.' }).waitFor();
+  assert.equal(await removeProof.evaluate((el) => el === document.activeElement), true, 'the field in error has the focus');
+  assert.equal(portal.deps.db.select().from(passkeys).all().length, 1, 'nothing removed');
+  await removeProof.fill(PASSWORD);
+  await removeProof.press('Enter');
+  await page.getByText('The passkey was removed.').waitFor();
+  assert.equal(portal.deps.db.select().from(passkeys).all().length, 0);
 });
