@@ -74,6 +74,17 @@ function parseTrustProxy(raw: string | undefined): string[] {
   return list;
 }
 
+// A server started with an https BASE_URL and no TRUST_PROXY could never sign anyone in:
+// the portal never terminates TLS itself, so without a trusted proxy's X-Forwarded-Proto
+// every request looks like plain http and express-session withholds the Secure session
+// cookie (POST /login would answer 303 and forget the password step). Only the server's
+// start checks this (main.ts); CLI commands read the same configuration and never serve.
+export function checkServerConfig(config: Pick<Config, 'secureCookies' | 'trustProxy'>): void {
+  if (config.secureCookies && config.trustProxy.length === 0) {
+    throw new ConfigError('BASE_URL is https:// but TRUST_PROXY is not set: without it no request is seen as HTTPS and sign-in cannot keep its Secure cookie; set TRUST_PROXY to the address of the proxy that terminates TLS (e.g. TRUST_PROXY=loopback) and have it send X-Forwarded-Proto');
+  }
+}
+
 // The longest a secret may live: the user guide promises one year at most.
 export const ABSOLUTE_MAX_SECRET_DAYS = 365;
 

@@ -1,15 +1,54 @@
 // The one request handler of the process: the OAuth endpoints on plain node:http
 // (fast, JSON only), everything else through the Express application.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Config } from './config.ts';
 import type { Deps } from './deps.ts';
+import type { Logger } from './log.ts';
 import { createApp } from './app.ts';
 import { createOAuthEndpoints } from './oauth/endpoints.ts';
 
 export function createPortalHandler(deps: Deps) {
   const app = createApp(deps);
   const oauth = createOAuthEndpoints(deps);
-  const handler = (req: IncomingMessage, res: ServerResponse) => {
-    if (!oauth.handle(req, res)) app(req, res);
+  const checkScheme = plainHttpCheck(deps.config, deps.logger);
+  const handler = checkScheme
+    ? (req: IncomingMessage, res: ServerResponse) => {
+        if (oauth.handle(req, res)) return;
+        checkScheme(req);
+        app(req, res);
+      }
+    : (req: IncomingMessage, res: ServerResponse) => {
+        if (!oauth.handle(req, res)) app(req, res);
+      };
+  return {
+    handler,
+    app,
+    flush: oauth.flush,
+    close: oauth.close,
   };
-  return { handler, app, flush: oauth.flush, close: oauth.close };
+}
+
+// With an https BASE_URL the session cookie is Secure, and express-session withholds it
+// from a request Express sees as plain http: one that did not come from a TRUST_PROXY
+// address with `X-Forwarded-Proto: https`. The server refuses to start without
+// TRUST_PROXY (config.ts); this names the other ways to get there (a proxy that does not
+// send the header, or one at an address TRUST_PROXY does not list) once, at the first
+// form posted that way, instead of a sign-in that silently forgets the password step.
+function plainHttpCheck(config: Config, logger: Logger): ((req: IncomingMessage) => void) | null {
+  if (!config.secureCookies) return null;
+  let warned = false;
+  return (req) => {
+    if (warned || req.method !== 'POST') return;
+    const peer = req.socket.remoteAddress ?? '';
+    const header = req.headers['x-forwarded-proto'];
+    const trusted = config.trustProxyFn(peer, 0);
+    const proto = trusted && typeof header === 'string' ? header.split(',')[0]!.trim() : '';
+    if (proto === 'https') return;
+    warned = true;
+    logger.warn('a form was posted over plain http although BASE_URL is https: the Secure session cookie is withheld, so sign-in cannot work; requests must come through a TRUST_PROXY address that sends X-Forwarded-Proto: https (logged once)', {
+      peer,
+      peerTrusted: trusted,
+      forwardedProto: typeof header === 'string' ? header.slice(0, 20) : null,
+    });
+  };
 }

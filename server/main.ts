@@ -1,5 +1,5 @@
 // load config -> open db -> migrate -> createApp -> listen; start cron; graceful shutdown.
-import { ConfigError } from './config.ts';
+import { checkServerConfig, ConfigError, loadConfig } from './config.ts';
 import { bootstrap } from './bootstrap.ts';
 import { recordBaseUrl } from './settings.ts';
 import { serve } from './serve.ts';
@@ -10,6 +10,9 @@ import type { Deps } from './deps.ts';
 export async function runServer(): Promise<void> {
   let deps: Deps;
   try {
+    // What only a server must refuse (an https BASE_URL without TRUST_PROXY), before the
+    // data folder or the database is touched; CLI commands read the same configuration.
+    checkServerConfig(loadConfig(process.env));
     deps = bootstrap();
   } catch (err) {
     if (err instanceof ConfigError) {

@@ -1,7 +1,7 @@
 // loadConfig in-process: every rule, table-style, each case naming itself.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError, loadConfig } from '../server/config.ts';
+import { checkServerConfig, ConfigError, loadConfig } from '../server/config.ts';
 
 test('loadConfig refuses bad values with one precise line', () => {
   const cases: Array<[string, Record<string, string>, string]> = [
@@ -51,4 +51,21 @@ test('loadConfig defaults and accepted values', () => {
   assert.equal(c.trustProxyFn('192.0.2.1', 0), false);
   assert.equal(c.secretMaxLifetimeDays, 90);
   assert.deepEqual(loadConfig({ TRUST_PROXY: 'none' }).trustProxy, []);
+});
+
+test('a server refuses an https BASE_URL without TRUST_PROXY (sign-in could never keep its Secure cookie); CLI commands only load the configuration', () => {
+  const refusal = 'BASE_URL is https:// but TRUST_PROXY is not set: without it no request is seen as HTTPS and sign-in cannot keep its Secure cookie; set TRUST_PROXY to the address of the proxy that terminates TLS (e.g. TRUST_PROXY=loopback) and have it send X-Forwarded-Proto';
+  const cases: Array<[string, Record<string, string>, boolean]> = [
+    ['https without TRUST_PROXY', { BASE_URL: 'https://portal.example.org' }, false],
+    ['https with TRUST_PROXY=none', { BASE_URL: 'https://portal.example.org', TRUST_PROXY: 'none' }, false],
+    ['https behind a proxy on this host', { BASE_URL: 'https://portal.example.org', TRUST_PROXY: 'loopback' }, true],
+    ['https behind proxies elsewhere', { BASE_URL: 'https://portal.example.org', TRUST_PROXY: '10.0.0.5,10.0.1.0/24' }, true],
+    ['plain http, no proxy', { BASE_URL: 'http://localhost:3000' }, true],
+    ['the default BASE_URL', {}, true],
+  ];
+  for (const [name, env, starts] of cases) {
+    const config = loadConfig(env); // what a CLI command does: never refused for this
+    if (starts) assert.doesNotThrow(() => checkServerConfig(config), name);
+    else assert.throws(() => checkServerConfig(config), (err: unknown) => err instanceof ConfigError && err.message === refusal && !err.message.includes('\n'), name);
+  }
 });
