@@ -24,6 +24,9 @@ export interface Config {
   reminderDays: number[];
   reminderCron: string;
   reminderDeadlineSeconds: number;
+  // How long a request's headers and body may take to arrive (REQUEST_TIMEOUT_SECONDS):
+  // past it the server answers 408 and closes the connection (serve.ts).
+  requestTimeoutSeconds: number;
   // Where token signatures and client-assertion checks run (SIGNATURES): `pool` is a thread
   // of their own with the main thread as fallback (thread-pool.ts; the name is kept from the
   // libuv pool it replaced), `inline` the main thread; `auto` is the thread when the machine
@@ -84,6 +87,8 @@ export function checkServerConfig(config: Pick<Config, 'secureCookies' | 'trustP
     throw new ConfigError('BASE_URL is https:// but TRUST_PROXY is not set: without it no request is seen as HTTPS and sign-in cannot keep its Secure cookie; set TRUST_PROXY to the address of the proxy that terminates TLS (e.g. TRUST_PROXY=loopback) and have it send X-Forwarded-Proto');
   }
 }
+
+export const DEFAULT_REQUEST_TIMEOUT_SECONDS = 10;
 
 // The longest a secret may live: the user guide promises one year at most.
 export const ABSOLUTE_MAX_SECRET_DAYS = 365;
@@ -168,6 +173,7 @@ export function loadConfig(env: Env = process.env): Config {
     reminderDays: [...new Set(reminderDays.map(Number))].sort((a, b) => b - a),
     reminderCron,
     reminderDeadlineSeconds: integer(env, 'REMINDER_DEADLINE_SECONDS', 300, 1, 86400),
+    requestTimeoutSeconds: integer(env, 'REQUEST_TIMEOUT_SECONDS', DEFAULT_REQUEST_TIMEOUT_SECONDS, 1, 300),
     signatures,
     trustProxy,
     trustProxyFn: proxyaddr.compile(trustProxy),

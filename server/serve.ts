@@ -2,12 +2,32 @@
 import http from 'node:http';
 import { createPortalHandler } from './handler.ts';
 import type { Deps } from './deps.ts';
+import type { Config } from './config.ts';
+
+// How often Node's HTTP server looks for requests past their deadline (its default is
+// every 30 s, which would let a slow request live up to 40 s).
+export const CONNECTIONS_CHECKING_INTERVAL_MS = 1000;
+
+// A request's headers, and then its whole body, must arrive within REQUEST_TIMEOUT_SECONDS
+// (default 10) of its first byte; otherwise Node answers `408 Request Timeout` and closes
+// the connection. Without this, connections that announce a body and never send it hold a
+// file descriptor each until the limit is reached and nobody else gets in. The deadline
+// covers receiving the request only: a slow page or a long download is not cut off.
+// Shared with the test portals (test/helpers/portal.ts).
+export function httpServerOptions(config: Pick<Config, 'requestTimeoutSeconds'>): http.ServerOptions {
+  const deadlineMs = config.requestTimeoutSeconds * 1000;
+  return {
+    headersTimeout: deadlineMs,
+    requestTimeout: deadlineMs,
+    connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS,
+    keepAliveTimeout: 5000,
+  };
+}
 
 export async function serve(deps: Deps) {
   const { config, logger } = deps;
   const { handler, app, close: closeHandler } = createPortalHandler(deps);
-  const server = http.createServer(handler);
-  server.keepAliveTimeout = 5000;
+  const server = http.createServer(httpServerOptions(config), handler);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve());

@@ -21,6 +21,8 @@ test('loadConfig refuses bad values with one precise line', () => {
     ['support email', { SUPPORT_EMAIL: 'nobody' }, 'SUPPORT_EMAIL must be an email address, got "nobody"'],
     ['reminder cron', { REMINDER_CRON: 'every day' }, 'REMINDER_CRON must be a cron expression such as "0 7 * * *", got "every day"'],
     ['reminder deadline', { REMINDER_DEADLINE_SECONDS: '0' }, 'REMINDER_DEADLINE_SECONDS must be between 1 and 86400, got 0'],
+    ['request timeout zero', { REQUEST_TIMEOUT_SECONDS: '0' }, 'REQUEST_TIMEOUT_SECONDS must be between 1 and 300, got 0'],
+    ['request timeout not a number', { REQUEST_TIMEOUT_SECONDS: '10s' }, 'REQUEST_TIMEOUT_SECONDS must be a whole number between 1 and 300, got "10s"'],
     ['signatures', { SIGNATURES: 'threads' }, 'SIGNATURES must be "auto", "pool" or "inline", got "threads"'],
     ['trust proxy garbage', { TRUST_PROXY: 'my proxy' }, 'TRUST_PROXY must be "none", "loopback" or a comma-separated list of addresses and CIDR ranges such as 10.0.0.0/8, got "my proxy"'],
     ['trust proxy bad cidr', { TRUST_PROXY: '10.0.0.0/99' }, 'TRUST_PROXY must be "none", "loopback" or a comma-separated list of addresses and CIDR ranges such as 10.0.0.0/8, got "10.0.0.0/99"'],
@@ -37,6 +39,8 @@ test('loadConfig defaults and accepted values', () => {
   assert.deepEqual(d.reminderDays, [30, 14, 7, 1]);
   assert.deepEqual(d.trustProxy, []);
   assert.equal(d.reminderDeadlineSeconds, 300);
+  assert.equal(d.requestTimeoutSeconds, 10);
+  assert.equal(loadConfig({ REQUEST_TIMEOUT_SECONDS: '2' }).requestTimeoutSeconds, 2);
   assert.equal(d.signatures, 'auto');
   assert.equal(loadConfig({ SIGNATURES: 'inline' }).signatures, 'inline');
   assert.equal(d.supportEmail, 'support@example.org');

@@ -21,8 +21,23 @@ function wantsJson(req: Request): boolean {
 
 export const BUSY_MESSAGE = 'The portal is busy for a moment and could not save this. Nothing was changed. Please try again in a few seconds.';
 
+// The client went away before its request arrived in full: it closed the connection, or
+// the server's request deadline (REQUEST_TIMEOUT_SECONDS) closed it with a 408. Express's
+// body parser then reports `request aborted` (type 'request.aborted'). Nobody is left to
+// answer and nothing failed here: no response, no error, no stack trace; the request log
+// gets its usual line, with 408 (the deadline) or 499 (nginx's "client closed request").
+export function isClientGone(err: unknown): boolean {
+  const e = err as { type?: unknown; code?: unknown; message?: unknown } | null;
+  return e?.type === 'request.aborted' || e?.code === 'ECONNABORTED' || (e?.code === 'ECONNRESET' && e?.message === 'aborted');
+}
+
 export function errorHandler(config: Config, views: Eta, logger: Logger, sqlite?: Database.Database) {
   return (err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    if (isClientGone(err)) {
+      const timedOut = (req.socket as { errored?: { code?: unknown } | null } | undefined)?.errored?.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+      logger.info('request', { id: String(res.locals.requestId ?? ''), method: req.method, path: safePath(req.path), status: timedOut ? 408 : 499, gone: timedOut ? 'request not in within REQUEST_TIMEOUT_SECONDS' : 'client closed the connection' });
+      return;
+    }
     const e = err as { status?: unknown; statusCode?: unknown; expose?: unknown; message?: unknown; type?: unknown; stack?: unknown };
     // The database held by another connection past our short wait: 503, try again.
     const busy = isBusyError(err);

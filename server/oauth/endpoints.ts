@@ -15,11 +15,16 @@ import { createAddressOf } from '../http/client-address.ts';
 import { createClientAuthentication } from './authenticate.ts';
 import { createDiscoveryEndpoints } from './discovery.ts';
 import { OAuthError, temporarilyUnavailable } from './errors.ts';
-import { sendJson } from './http.ts';
+import { ClientGone, sendJson } from './http.ts';
 import { createIntrospectionEndpoint } from './introspect.ts';
 import { createTokenSigner, createTokenVerifier } from './jwt.ts';
 import { createTokenEndpoint } from './token.ts';
 import { createRequestTally } from './request-log.ts';
+
+// The status the request log counts for a client that went away before its request was
+// in: 408 when the server's deadline closed the connection (Node wrote the 408), else
+// 499, nginx's "client closed request". Nothing is written and nothing is logged.
+const CLIENT_CLOSED_REQUEST = 499;
 
 // The endpoints' own connection waits even less for a lock than the pages' one: it
 // only reads on the request path; its writes (audit, last use) are queued and retried.
@@ -58,6 +63,10 @@ export function createOAuthEndpoints(deps: Deps) {
   function fail(res: ServerResponse, path: string, err: unknown) {
     if (res.headersSent) return;
     if (err instanceof OAuthError) return sendJson(res, err.status, { error: err.error, error_description: err.description }, err.headers);
+    if (err instanceof ClientGone) {
+      res.statusCode = err.timedOut ? 408 : CLIENT_CLOSED_REQUEST;
+      return;
+    }
     if (isBusyError(err)) {
       logger.warn('oauth endpoint: database busy', { path });
       const e = temporarilyUnavailable();

@@ -2,6 +2,7 @@
 // form bodies (POST only, never parameters in the URL) and JSON answers that are
 // never cached.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { DEFAULT_REQUEST_TIMEOUT_SECONDS } from '../config.ts';
 import { OAuthError, invalidRequest } from './errors.ts';
 
 const MAX_BODY = 16 * 1024;
@@ -27,21 +28,68 @@ export function sendPublicJson(res: ServerResponse, body: unknown): void {
   res.end(json);
 }
 
+// A client that went away before its request arrived in full (it closed the connection,
+// or the server's request deadline closed it for it): nobody is left to answer, and
+// nothing failed on our side. Not an Error: no stack trace is captured or logged.
+export class ClientGone {
+  constructor(readonly timedOut: boolean) {}
+}
+
+// The body must arrive within the server's request deadline (REQUEST_TIMEOUT_SECONDS,
+// http.Server#requestTimeout) from the moment its headers did. The server itself answers
+// 408 and closes the connection at that deadline counted from the request's first byte,
+// checked every second (serve.ts), and usually comes first; this bound holds even on a
+// server without one.
+function bodyDeadlineMs(req: IncomingMessage): number {
+  const server = (req.socket as { server?: { requestTimeout?: unknown } } | null)?.server;
+  const ms = server?.requestTimeout;
+  return typeof ms === 'number' && ms > 0 ? ms : DEFAULT_REQUEST_TIMEOUT_SECONDS * 1000;
+}
+
 function readBody(req: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
+    if (req.destroyed) return reject(new ClientGone(false));
     let size = 0;
+    let done = false;
     const chunks: Buffer[] = [];
+    const deadline = bodyDeadlineMs(req);
+    const finish = () => {
+      done = true;
+      clearTimeout(timer);
+    };
+    const timer = setTimeout(() => {
+      if (done) return;
+      finish();
+      reject(new OAuthError(408, 'invalid_request', `The request body did not arrive within ${Math.round(deadline / 1000)} seconds.`, { Connection: 'close' }));
+    }, deadline);
+    timer.unref();
     req.on('data', (chunk: Buffer) => {
+      if (done) return;
       size += chunk.length;
       if (size > MAX_BODY) {
+        finish();
         reject(new OAuthError(413, 'invalid_request', 'The request body is too large.'));
         req.resume();
         return;
       }
       chunks.push(chunk);
     });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
+    req.on('end', () => {
+      if (done) return;
+      finish();
+      resolve(Buffer.concat(chunks).toString('utf8'));
+    });
+    // 'aborted', then 'error' (ECONNRESET "aborted"), when the connection closes before
+    // the body is in; the socket's own error says whether the server's deadline closed it.
+    // The listeners stay: a late error is handled and ignored.
+    const gone = () => {
+      if (done) return;
+      finish();
+      const code = (req.socket as { errored?: { code?: unknown } | null } | null)?.errored?.code;
+      reject(new ClientGone(code === 'ERR_HTTP_REQUEST_TIMEOUT'));
+    };
+    req.on('aborted', gone);
+    req.on('error', gone);
   });
 }
 

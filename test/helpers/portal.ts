@@ -5,6 +5,8 @@ import type { TestContext } from 'node:test';
 import type { AddressInfo } from 'node:net';
 import { bootstrap } from '../../server/bootstrap.ts';
 import { createPortalHandler } from '../../server/handler.ts';
+import { httpServerOptions } from '../../server/serve.ts';
+import { loadConfig } from '../../server/config.ts';
 import { fixedClock } from '../../server/clock.ts';
 import { memoryLogger } from '../../server/log.ts';
 import { seedApiCatalogue } from '../../server/admin/api-catalogue.ts';
@@ -37,7 +39,8 @@ export async function startPortal(
   options: { mailTimeouts?: SmtpTimeouts; hostname?: string } = {},
 ): Promise<TestPortal> {
   const dataDir = tempDir(t);
-  const server = http.createServer();
+  // The production server's deadlines (REQUEST_TIMEOUT_SECONDS), from the same env.
+  const server = http.createServer(httpServerOptions(loadConfig(env)));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
   const clock = fixedClock(start);
