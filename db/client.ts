@@ -34,8 +34,30 @@ export function openConnection(file: string, busyTimeoutMs = CLI_BUSY_TIMEOUT_MS
 // SQLITE_BUSY (another connection holds the write lock past our busy timeout) and
 // SQLITE_LOCKED: the database is there but cannot take this write right now.
 export function isBusyError(err: unknown): boolean {
-  const code = (err as { code?: unknown })?.code;
-  return typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'));
+  const code = sqliteCode(err);
+  return code !== null && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'));
+}
+
+// The SQLite result code of an error, also when a library wrapped it (drizzle's
+// DrizzleQueryError keeps the driver's error as its cause).
+function sqliteCode(err: unknown): string | null {
+  const e = err as { code?: unknown; cause?: { code?: unknown } } | null;
+  const code = typeof e?.code === 'string' ? e.code : e?.cause?.code;
+  return typeof code === 'string' && code.startsWith('SQLITE_') ? code : null;
+}
+
+// SQLITE_FULL (the disk, or the file's size limit, is full) and SQLITE_IOERR with its
+// extended codes (SQLITE_IOERR_WRITE, _FSYNC, _READ, ...): the storage refused. SQLite
+// rolls the statement back (and a transaction made with `transaction()`), so nothing is
+// half-written; the request is answered like a busy database, with a longer wait.
+export function isStorageError(err: unknown): boolean {
+  const code = sqliteCode(err);
+  return code !== null && (code === 'SQLITE_FULL' || code.startsWith('SQLITE_IOERR'));
+}
+
+// The code to log for either kind.
+export function sqliteErrorCode(err: unknown): string {
+  return sqliteCode(err) ?? '';
 }
 
 const busyTimeouts = new WeakMap<Database.Database, number>();

@@ -25,6 +25,8 @@ export function createPortalHandler(deps: Deps) {
     app,
     flush: oauth.flush,
     close: oauth.close,
+    // The token endpoint's own SQLite connection (the fault drills make its disk full).
+    oauthConnection: oauth.connection,
   };
 }
 

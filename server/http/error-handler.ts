@@ -4,7 +4,7 @@ import type { NextFunction, Request, Response } from 'express';
 import type { Eta } from 'eta';
 import type Database from 'better-sqlite3';
 import type { Config } from '../config.ts';
-import { isBusyError, noteBusy } from '../../db/client.ts';
+import { isBusyError, isStorageError, noteBusy, sqliteErrorCode } from '../../db/client.ts';
 import type { Logger } from '../log.ts';
 import { HttpError } from './errors.ts';
 import { isHtmx } from './htmx.ts';
@@ -20,6 +20,10 @@ function wantsJson(req: Request): boolean {
 }
 
 export const BUSY_MESSAGE = 'The portal is busy for a moment and could not save this. Nothing was changed. Please try again in a few seconds.';
+// A full disk or an I/O error (SQLITE_FULL, SQLITE_IOERR_*): SQLite rolled the write back.
+export const STORAGE_MESSAGE = 'The portal could not save this because its storage is full or failing. Nothing was changed. Please try again later; if it keeps happening, contact support.';
+// An operator has to free space or replace a disk: not a matter of a second.
+export const STORAGE_RETRY_AFTER_SECONDS = 30;
 
 // The client went away before its request arrived in full: it closed the connection, or
 // the server's request deadline (REQUEST_TIMEOUT_SECONDS) closed it with a 408. Express's
@@ -42,11 +46,15 @@ export function errorHandler(config: Config, views: Eta, logger: Logger, sqlite?
     // The database held by another connection past our short wait: 503, try again.
     const busy = isBusyError(err);
     if (busy && sqlite) noteBusy(sqlite);
-    const raw = busy ? 503 : typeof e?.status === 'number' ? e.status : typeof e?.statusCode === 'number' ? e.statusCode : 500;
+    // The disk full or failing: 503 as well, try again later.
+    const storage = !busy && isStorageError(err);
+    const unavailable = busy || storage;
+    const raw = unavailable ? 503 : typeof e?.status === 'number' ? e.status : typeof e?.statusCode === 'number' ? e.statusCode : 500;
     const status = raw >= 400 && raw < 600 ? raw : 500;
     const requestId = String(res.locals.requestId ?? '');
     let message: string;
     if (busy) message = BUSY_MESSAGE;
+    else if (storage) message = STORAGE_MESSAGE;
     else if (err instanceof HttpError && err.expose) message = err.message;
     else if (status === 413) message = 'The request was too large.';
     else if (status === 400) message = 'The request could not be understood.';
@@ -55,6 +63,8 @@ export function errorHandler(config: Config, views: Eta, logger: Logger, sqlite?
     else message = 'Something went wrong on our side. Please try again; if it keeps happening, contact support and mention the reference below.';
     if (busy) {
       logger.warn('database busy', { id: requestId, method: req.method, path: safePath(req.path) });
+    } else if (storage) {
+      logger.warn('database full or failing; answered 503', { id: requestId, method: req.method, path: safePath(req.path), code: sqliteErrorCode(err) });
     } else if (status >= 500) {
       logger.error('unhandled error', { id: requestId, path: safePath(req.path), error: String(e?.message ?? err), stack: String(e?.stack ?? '') });
     } else if (status === 403) {
@@ -62,11 +72,11 @@ export function errorHandler(config: Config, views: Eta, logger: Logger, sqlite?
     }
     if (res.headersSent) return;
     res.set('Cache-Control', 'no-store');
-    if (busy) res.set('Retry-After', '1');
+    if (unavailable) res.set('Retry-After', busy ? '1' : String(STORAGE_RETRY_AFTER_SECONDS));
     if (wantsJson(req)) {
       if (status >= 500) (req as { session?: unknown }).session = undefined;
-      const error = busy ? 'temporarily_unavailable' : status >= 500 ? 'server_error' : status === 404 ? 'not_found' : 'invalid_request';
-      const reference = status >= 500 && !busy ? { error_description: `${message} Reference: ${requestId}.`, request_id: requestId } : {};
+      const error = unavailable ? 'temporarily_unavailable' : status >= 500 ? 'server_error' : status === 404 ? 'not_found' : 'invalid_request';
+      const reference = status >= 500 && !unavailable ? { error_description: `${message} Reference: ${requestId}.`, request_id: requestId } : {};
       res.status(status).json({ error, error_description: message, ...reference });
       return;
     }
@@ -77,7 +87,7 @@ export function errorHandler(config: Config, views: Eta, logger: Logger, sqlite?
       ...layout,
       status,
       message,
-      requestId: status >= 500 && !busy ? requestId : '',
+      requestId: status >= 500 && !unavailable ? requestId : '',
       stack: config.isDevelopment && status >= 500 ? String(e?.stack ?? '') : '',
     };
     try {

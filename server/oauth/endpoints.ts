@@ -9,9 +9,10 @@
 import crypto from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Deps } from '../deps.ts';
-import { isBusyError, openConnection, SERVER_BUSY_TIMEOUT_MS } from '../../db/client.ts';
+import { isBusyError, isStorageError, openConnection, SERVER_BUSY_TIMEOUT_MS, sqliteErrorCode } from '../../db/client.ts';
 import { createAuditQueue } from '../audit/queue.ts';
 import { createAddressOf } from '../http/client-address.ts';
+import { STORAGE_RETRY_AFTER_SECONDS } from '../http/error-handler.ts';
 import { createClientAuthentication } from './authenticate.ts';
 import { createDiscoveryEndpoints } from './discovery.ts';
 import { OAuthError, temporarilyUnavailable } from './errors.ts';
@@ -25,6 +26,9 @@ import { createRequestTally } from './request-log.ts';
 // in: 408 when the server's deadline closed the connection (Node wrote the 408), else
 // 499, nginx's "client closed request". Nothing is written and nothing is logged.
 const CLIENT_CLOSED_REQUEST = 499;
+
+// The disk full or failing (SQLITE_FULL, SQLITE_IOERR_*): try again later.
+const storageUnavailable = new OAuthError(503, 'temporarily_unavailable', 'The service cannot store data at the moment. Try again later.', { 'Retry-After': String(STORAGE_RETRY_AFTER_SECONDS) });
 
 // The endpoints' own connection waits even less for a lock than the pages' one: it
 // only reads on the request path; its writes (audit, last use) are queued and retried.
@@ -72,6 +76,11 @@ export function createOAuthEndpoints(deps: Deps) {
       const e = temporarilyUnavailable();
       return sendJson(res, e.status, { error: e.error, error_description: e.description }, e.headers);
     }
+    if (isStorageError(err)) {
+      logger.warn('oauth endpoint: database full or failing; answered 503', { path, code: sqliteErrorCode(err) });
+      const e = storageUnavailable;
+      return sendJson(res, e.status, { error: e.error, error_description: e.description }, e.headers);
+    }
     const id = crypto.randomUUID().slice(0, 8);
     logger.error('oauth endpoint failed', { id, path, error: String((err as Error)?.message ?? err), stack: String((err as Error)?.stack ?? '') });
     sendJson(res, 500, { error: 'server_error', error_description: `The server could not handle the request. Try again; if it keeps happening, contact support and mention reference ${id}.`, request_id: id });
@@ -105,6 +114,8 @@ export function createOAuthEndpoints(deps: Deps) {
 
   return {
     handle,
+    // The endpoints' own SQLite connection (the fault drills make its disk full).
+    connection: sqlite,
     // Writes what the background queues hold now (tests; shutdown).
     flush() {
       tally.flush();
