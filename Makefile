@@ -34,10 +34,12 @@ migrations: install
 clean:
 	rm -rf node_modules dist test-output
 
-# The token endpoint (token-bench.ts) and the pages people wait for (pages-bench.ts).
+# The token endpoint (token-bench.ts), the pages people wait for (pages-bench.ts), and one
+# tenant's costliest keys beside another tenant's tokens (tenant-bench.ts).
 bench: install binary
 	node --import tsx test/bench/token-bench.ts
 	node --import tsx test/bench/pages-bench.ts
+	node --import tsx test/bench/tenant-bench.ts
 
 # The token endpoint under load with node --cpu-prof; PROFILE=success|wrong|pkjwt.
 profile: install

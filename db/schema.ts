@@ -283,4 +283,7 @@ export const clientJwksUrls = sqliteTable('client_jwks_urls', {
   url: text('url').notNull(),
   createdAt: integer('created_at').notNull(),
   createdBy: integer('created_by').references(() => users.id),
+  // How many signing keys it published when registered: counted against the ten keys an
+  // application may have.
+  keyCount: integer('key_count').notNull().default(0),
 });

@@ -18,7 +18,7 @@ import { requestLog } from './http/request-log.ts';
 import { errorHandler, notFoundHandler } from './http/error-handler.ts';
 
 
-export function createApp(deps: Deps): Express & { sessionStore: SqliteSessionStore } {
+export function createApp(deps: Deps): Express & { sessionStore: SqliteSessionStore; flush(): void; close(): void } {
   const { config, db, clock, views, logger } = deps;
   const app = express();
   app.disable('x-powered-by');
@@ -80,7 +80,8 @@ export function createApp(deps: Deps): Express & { sessionStore: SqliteSessionSt
 
   // Failed password attempts per address: sign-in and the account page count together.
   const passwordLimiter = new RateLimiter(PASSWORD_ATTEMPTS_PER_IP, PASSWORD_WINDOW_MS, clock);
-  app.use(authRoutes(deps, passport, passwordLimiter));
+  const auth = authRoutes(deps, passport, passwordLimiter);
+  app.use(auth);
   app.use(accountRoutes(deps, passwordLimiter));
   app.use(passkeySignInRoutes(deps));
   app.use(credentialRoutes(deps));
@@ -95,5 +96,5 @@ export function createApp(deps: Deps): Express & { sessionStore: SqliteSessionSt
 
   app.use(notFoundHandler);
   app.use(errorHandler(config, views, logger, db.$client));
-  return Object.assign(app, { sessionStore });
+  return Object.assign(app, { sessionStore, flush: auth.flush, close: auth.close });
 }

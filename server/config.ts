@@ -21,6 +21,7 @@ export interface Config {
   secretMaxLifetimeDays: number;
   maxSecretsPerApplication: number;
   tokenFailuresPerMinute: number;
+  jwksMaxAgeSeconds: number; // how long keys fetched from a JWKS URL are trusted before a refetch
   reminderDays: number[];
   reminderCron: string;
   reminderDeadlineSeconds: number;
@@ -170,6 +171,7 @@ export function loadConfig(env: Env = process.env): Config {
     secretMaxLifetimeDays: integer(env, 'SECRET_MAX_LIFETIME_DAYS', ABSOLUTE_MAX_SECRET_DAYS, 1, ABSOLUTE_MAX_SECRET_DAYS),
     maxSecretsPerApplication: integer(env, 'MAX_SECRETS_PER_APPLICATION', 5, 1, 100),
     tokenFailuresPerMinute: integer(env, 'TOKEN_FAILURES_PER_MINUTE', 10, 1, 1_000_000),
+    jwksMaxAgeSeconds: integer(env, 'JWKS_MAX_AGE_SECONDS', 300, 10, 86_400),
     reminderDays: [...new Set(reminderDays.map(Number))].sort((a, b) => b - a),
     reminderCron,
     reminderDeadlineSeconds: integer(env, 'REMINDER_DEADLINE_SECONDS', 300, 1, 86400),

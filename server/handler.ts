@@ -23,8 +23,14 @@ export function createPortalHandler(deps: Deps) {
   return {
     handler,
     app,
-    flush: oauth.flush,
-    close: oauth.close,
+    flush: () => {
+      app.flush();
+      oauth.flush();
+    },
+    close: () => {
+      app.close();
+      oauth.close();
+    },
     // The token endpoint's own SQLite connection (the fault drills make its disk full).
     oauthConnection: oauth.connection,
   };

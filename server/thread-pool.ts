@@ -18,6 +18,10 @@
 //   - a signature still unanswered after `rescueAfterMs` (the thread is stuck or gone) is
 //     done inline; its late answer is dropped, and the next `inlineForMs` run inline before
 //     the thread is tried again;
+//   - a verification (a client assertion's check, whose key a stranger chose) is never
+//     rescued that way: it waits for the thread, ignores the inline spell above, and is
+//     answered with its `late` value (refused) after `giveUpAfterMs`, so one tenant's keys
+//     never take the main thread's time from everyone else's tokens;
 //   - a job the thread fails (it exited, or could not start) is done inline at once, so a
 //     bad key gives the same error as inline and a lost thread loses no token.
 import crypto from 'node:crypto';
@@ -26,23 +30,26 @@ import { Worker } from 'node:worker_threads';
 export interface Offload {
   // `start` hands the work to the thread and calls back once; `inline` does the same work
   // synchronously. The value, or a promise of it when the thread took the work.
-  run<T>(start: (done: (err: Error | null, value: T) => void) => void, inline: () => T): T | Promise<T>;
+  // `late`: given, the job is not redone inline when the thread is slow; after
+  // `giveUpAfterMs` it is answered with `late()` instead.
+  run<T>(start: (done: (err: Error | null, value: T) => void) => void, inline: () => T, late?: () => T): T | Promise<T>;
   // `inline`: every signature on the main thread (SIGNATURES=inline); `pool`: as above.
   setMode(mode: 'pool' | 'inline'): void;
-  readonly counts: { pooled: number; inline: number; rescued: number };
+  readonly counts: { pooled: number; inline: number; rescued: number; givenUp: number };
 }
 
 interface Job {
-  started: number;
+  due: number; // when it is rescued (or given up on)
   settled: boolean;
   inline: () => unknown;
+  late: (() => unknown) | undefined;
   resolve: (value: unknown) => void;
   reject: (err: unknown) => void;
 }
 
-export function createOffload(options: { maxInPool?: number; rescueAfterMs?: number; inlineForMs?: number; ready?: () => boolean } = {}): Offload {
-  const { maxInPool = 256, rescueAfterMs = 20, inlineForMs = 250, ready = () => true } = options;
-  const counts = { pooled: 0, inline: 0, rescued: 0 };
+export function createOffload(options: { maxInPool?: number; rescueAfterMs?: number; inlineForMs?: number; giveUpAfterMs?: number; ready?: () => boolean } = {}): Offload {
+  const { maxInPool = 256, rescueAfterMs = 20, inlineForMs = 250, giveUpAfterMs = 2000, ready = () => true } = options;
+  const counts = { pooled: 0, inline: 0, rescued: 0, givenUp: 0 };
   const waiting = new Set<Job>(); // in the order they were handed over
   let inPool = 0;
   let inlineUntil = 0;
@@ -59,15 +66,21 @@ export function createOffload(options: { maxInPool?: number; rescueAfterMs?: num
   function rescue() {
     timer = null;
     const t = Date.now();
+    let next = Infinity;
     for (const job of waiting) {
-      const due = job.started + rescueAfterMs - t;
-      if (due > 0) {
-        timer = setTimeout(rescue, due);
-        return;
+      if (job.due > t) {
+        next = Math.min(next, job.due);
+        continue;
+      }
+      if (job.late) {
+        counts.givenUp++;
+        settle(job, null, job.late());
+        continue;
       }
       inlineUntil = t + inlineForMs;
       settleInline(job);
     }
+    if (next !== Infinity) timer = setTimeout(rescue, next - t);
   }
 
   // Done on the main thread after all: the thread did not answer in time, or failed.
@@ -82,18 +95,19 @@ export function createOffload(options: { maxInPool?: number; rescueAfterMs?: num
 
   return {
     counts,
-    run<T>(start: (done: (err: Error | null, value: T) => void) => void, inline: () => T): T | Promise<T> {
-      if (!pooling || inPool >= maxInPool || (inlineUntil !== 0 && Date.now() < inlineUntil) || !ready()) {
+    run<T>(start: (done: (err: Error | null, value: T) => void) => void, inline: () => T, late?: () => T): T | Promise<T> {
+      if (!pooling || inPool >= maxInPool || (!late && inlineUntil !== 0 && Date.now() < inlineUntil) || !ready()) {
         counts.inline++;
         return inline();
       }
       counts.pooled++;
       inPool++;
       return new Promise<T>((resolve, reject) => {
-        const job: Job = { started: Date.now(), settled: false, inline, resolve: resolve as (v: unknown) => void, reject };
+        const now = Date.now();
+        const job: Job = { due: now + (late ? giveUpAfterMs : rescueAfterMs), settled: false, inline, late, resolve: resolve as (v: unknown) => void, reject };
         waiting.add(job);
         if (!timer) {
-          timer = setTimeout(rescue, rescueAfterMs);
+          timer = setTimeout(rescue, job.due - now);
         }
         try {
           start((err, value) => {
@@ -122,34 +136,57 @@ export function createOffload(options: { maxInPool?: number; rescueAfterMs?: num
 // it runs.
 type Answer = (err: Error | null, value: unknown) => void;
 // A batch: { held: [number, KeyObject or options, ...] new to the thread, drop: [number, ...]
-// it may forget, jobs: [id, keyId, optionsId, hash, data, signature or null, ...] }; the answer:
-// [id, value or null, error or null, ...] for the whole batch. Data and signatures travel as
+// it may forget, jobs: [id, keyId, optionsId, hash, data, signature or null, ...] }; answers:
+// [id, value or null, error or null, ...], for a batch's signatures at once, for its
+// verifications as they are done. Data and signatures travel as
 // strings (the signed input as text, signatures in base64url): a Buffer would take the 8 KB
 // slab it sits in along, and the thread also does the encoding.
+// Signatures are answered as their batch arrives; verifications (whose keys strangers chose)
+// wait in a queue of their own, worked off about a millisecond per turn of the thread's
+// loop, so a signature that arrives meanwhile is answered next turn, not after them.
 const THREAD_CODE = `
 const { parentPort } = require('node:worker_threads');
 const crypto = require('node:crypto');
 const held = new Map();
+const verifications = [];
+let draining = false;
+function run(job, key, options, answers) {
+  answers.push(job[0]);
+  try {
+    const k = { key, ...options };
+    const data = Buffer.from(job[4]);
+    const value = job[5] === null ? crypto.sign(job[3], data, k).toString('base64url') : crypto.verify(job[3], data, k, Buffer.from(job[5], 'base64url'));
+    answers.push(value, null);
+  } catch (err) {
+    answers.push(null, String((err && err.message) || err));
+  }
+}
+function drain() {
+  const answers = [];
+  const until = performance.now() + 1;
+  do {
+    const v = verifications.shift();
+    run(v, v[6], v[7], answers);
+  } while (verifications.length && performance.now() < until);
+  parentPort.postMessage(answers);
+  if (verifications.length) setImmediate(drain);
+  else draining = false;
+}
 parentPort.on('message', (m) => {
   for (let i = 0; i < m.drop.length; i++) held.delete(m.drop[i]);
   for (let i = 0; i < m.held.length; i += 2) held.set(m.held[i], m.held[i + 1]);
   const jobs = m.jobs;
-  const answers = new Array(jobs.length / 2);
-  for (let i = 0, j = 0; i < jobs.length; i += 6, j += 3) {
-    answers[j] = jobs[i];
-    try {
-      const key = { key: held.get(jobs[i + 1]), ...held.get(jobs[i + 2]) };
-      const signature = jobs[i + 5];
-      const data = Buffer.from(jobs[i + 4]);
-      const value = signature === null ? crypto.sign(jobs[i + 3], data, key).toString('base64url') : crypto.verify(jobs[i + 3], data, key, Buffer.from(signature, 'base64url'));
-      answers[j + 1] = value;
-      answers[j + 2] = null;
-    } catch (err) {
-      answers[j + 1] = null;
-      answers[j + 2] = String((err && err.message) || err);
-    }
+  const answers = [];
+  for (let i = 0; i < jobs.length; i += 6) {
+    const job = jobs.slice(i, i + 6);
+    if (job[5] === null) run(job, held.get(job[1]), held.get(job[2]), answers);
+    else verifications.push([...job, held.get(job[1]), held.get(job[2])]);
   }
-  parentPort.postMessage(answers);
+  if (answers.length) parentPort.postMessage(answers);
+  if (verifications.length && !draining) {
+    draining = true;
+    setImmediate(drain);
+  }
 });`;
 
 // How long after a start the thread may be started again (it was lost meanwhile).
@@ -323,5 +360,6 @@ export function verifyBeside(hash: string | null, data: string, key: crypto.KeyO
   return threadPool.run<boolean>(
     (done) => signatureThread.verify(hash, data, key, options, signature, done),
     () => crypto.verify(hash, Buffer.from(data), { key, ...options }, Buffer.from(signature, 'base64url')),
+    () => false,
   );
 }

@@ -85,6 +85,35 @@ test('offload: on the thread while fewer than maxInPool wait, inline when full, 
   await Promise.all([x, y]);
 });
 
+test('offload: a verification the thread is slow with is never redone on the main thread; it is refused after giveUpAfterMs', async () => {
+  const offload = createOffload({ maxInPool: 4, rescueAfterMs: 10, inlineForMs: 200, giveUpAfterMs: 60 });
+  const held: Done[] = [];
+  const hold = (done: Done) => held.push(done);
+  let inlineRuns = 0;
+  const inline = () => {
+    inlineRuns++;
+    return 'verified inline';
+  };
+  // A signature beside it is rescued at 10 ms and starts an inline spell...
+  const signature = offload.run(hold, () => 'signed inline');
+  const started = Date.now();
+  const verification = offload.run(hold, inline, () => 'refused');
+  assert.ok(verification instanceof Promise);
+  assert.equal(await signature, 'signed inline');
+  // ...which verifications ignore: the next one still goes to the thread.
+  const during = offload.run(hold, inline, () => 'refused');
+  assert.ok(during instanceof Promise, 'a verification waits for the thread even during the inline spell');
+  assert.equal(await verification, 'refused');
+  assert.ok(Date.now() - started >= 55, 'given up on only after giveUpAfterMs');
+  assert.equal(await during, 'refused');
+  assert.equal(inlineRuns, 0, 'never done on the main thread');
+  assert.equal(offload.counts.givenUp, 2);
+  // Answered in time, the thread's answer counts.
+  const answered = offload.run(hold, inline, () => 'refused');
+  held.at(-1)!(null, 'verified on the thread');
+  assert.equal(await answered, 'verified on the thread');
+});
+
 const call = <T>(start: (done: (err: Error | null, value: T) => void) => void) => new Promise<T>((resolve, reject) => start((err, value) => (err ? reject(err) : resolve(value))));
 
 test('signature thread: signs and checks as node:crypto does, a batch answered by id, a lost thread answers what it held with an error', async () => {

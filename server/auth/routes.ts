@@ -6,6 +6,8 @@ import { passkeys, users } from '../../db/schema.ts';
 import type { Deps } from '../deps.ts';
 import { decrypt, encrypt } from '../crypto.ts';
 import { recordAudit } from '../audit/audit.ts';
+import { createTally, OVERFLOW_KEY, type Summary } from '../audit/tally.ts';
+import { immediate } from '../../db/client.ts';
 import { formField } from '../http/form.ts';
 import { layoutModel, sendHtml } from '../http/views.ts';
 import { RateLimiter } from '../http/rate-limit.ts';
@@ -22,9 +24,31 @@ export const PASSWORD_WINDOW_MS = 15 * 60 * 1000;
 
 type UserRow = typeof users.$inferSelect;
 
-export function authRoutes(deps: Deps, passport: InstanceType<typeof Passport>, passwordLimiter: RateLimiter): Router {
+export function authRoutes(deps: Deps, passport: InstanceType<typeof Passport>, passwordLimiter: RateLimiter): Router & { flush(): void; close(): void } {
   const { config, db, clock, views, logger } = deps;
   const router = Router();
+  // Throttled sign-ins are counted, not stored one by one: one login.throttled row per
+  // address and minute, with the count (written when the minute is over).
+  const throttled = createTally({
+    windowMs: 60_000,
+    now: () => clock.now(),
+    write: (summaries: Summary[]) =>
+      immediate(db, () => {
+        for (const s of summaries) {
+          recordAudit(db, clock, { label: 'anonymous', ip: s.key === OVERFLOW_KEY ? null : s.key }, { action: 'login.throttled', target: s.sample, details: { count: s.count, first: new Date(s.first).toISOString(), last: new Date(s.last).toISOString() } });
+        }
+      }),
+    onError: (err) => logger.warn('throttled sign-ins not recorded yet; retrying', { error: String((err as Error)?.message ?? err) }),
+  });
+  const flushThrottled = (all = false) => {
+    try {
+      throttled.flush(all);
+    } catch (err) {
+      logger.warn('throttled sign-ins not recorded yet; retrying', { error: String((err as Error)?.message ?? err) });
+    }
+  };
+  const timer = setInterval(flushThrottled, 10_000);
+  timer.unref();
 
   const renderLogin = (req: Request, res: Response, model: { email?: string; error?: string; notice?: string }, status = 200) =>
     sendHtml(res, views.render('/pages/auth/login', { ...layoutModel(req, config, 'Sign in'), email: '', error: '', notice: '', ...model }), status);
@@ -54,8 +78,7 @@ export function authRoutes(deps: Deps, passport: InstanceType<typeof Passport>, 
     // back when the attempt turns out not to be a failure.
     const limit = passwordLimiter.hit(ip);
     if (!limit.allowed) {
-      logger.warn('password attempts throttled', { ip });
-      recordAudit(db, clock, { label: 'anonymous', ip }, { action: 'login.throttled', target: emailInput.slice(0, 254) });
+      if (throttled.add(ip, emailInput.slice(0, 254))) logger.warn('password attempts throttled', { ip });
       res.set('Retry-After', String(limit.retryAfterSeconds));
       return renderLogin(
         req,
@@ -212,5 +235,10 @@ export function authRoutes(deps: Deps, passport: InstanceType<typeof Passport>, 
     sendHtml(res, views.render('/pages/auth/recovery-codes', { ...layoutModel(req, config, 'Your recovery codes'), codes: outcome.value.recoveryCodes, next: homeFor(sessionUser) }));
   });
 
-  return router;
+  // flush: what a finished minute counted (tests); close: everything counted (shutdown).
+  const close = () => {
+    clearInterval(timer);
+    flushThrottled(true);
+  };
+  return Object.assign(router, { flush: () => flushThrottled(), close });
 }

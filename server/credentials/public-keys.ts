@@ -2,9 +2,9 @@
 // an X.509 certificate in PEM, or a JWK), refusing what must never be stored (a private
 // key), weak keys and expired certificates, and registering, listing and deleting them.
 import crypto from 'node:crypto';
-import { and, asc, eq, isNull } from 'drizzle-orm';
+import { and, asc, eq, gt, isNull, sql } from 'drizzle-orm';
 import { immediate } from '../../db/client.ts';
-import { clientKeys } from '../../db/schema.ts';
+import { clientJwksUrls, clientKeys } from '../../db/schema.ts';
 import type { Deps } from '../deps.ts';
 import { recordAudit, type AuditActor } from '../audit/audit.ts';
 import { endOfDateInZone, formatDate } from '../dates.ts';
@@ -14,6 +14,9 @@ import type { Application } from './applications.ts';
 import { expiryRules, parseSecretInput } from './secrets.ts';
 
 export const MAX_UPLOAD_BYTES = 64 * 1024;
+// Keys an application may have, uploaded and published at its JWKS URL together: an
+// assertion without a kid is tried against each of them.
+export const MAX_KEYS_PER_APPLICATION = 10;
 export type ClientKey = typeof clientKeys.$inferSelect;
 
 export interface PublicKeyInfo {
@@ -32,12 +35,17 @@ export function jwkThumbprint(jwk: crypto.JsonWebKey): string {
   return crypto.createHash('sha256').update(JSON.stringify(members)).digest('base64url');
 }
 
-// Which keys the token endpoint accepts: RSA of 2048 bits or more, EC P-256/384/521, Ed25519.
+// Which keys the token endpoint accepts: RSA of 2048 to 4096 bits with e = 65537, EC
+// P-256/384/521, Ed25519.
 export function describeKey(key: crypto.KeyObject): Parsed<{ jwk: crypto.JsonWebKey; keyType: string }> {
   const type = key.asymmetricKeyType;
   if (type === 'rsa' || type === 'rsa-pss') {
     const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
     if (bits < 2048) return { ok: false, message: `This RSA key has ${bits} bits; at least 2048 are needed.` };
+    // Larger moduli and exponents make every check slower for every tenant (a 3,060-bit
+    // exponent costs 7.6 ms a verification); every library generates e = 65537.
+    if (bits > 4096) return { ok: false, message: `This RSA key has ${bits} bits; at most 4096 are accepted.` };
+    if (key.asymmetricKeyDetails?.publicExponent !== 65537n) return { ok: false, message: 'This RSA key’s public exponent is not 65537 (AQAB), the one every library generates; generate the key again.' };
     if (type === 'rsa-pss') return { ok: false, message: 'Upload an ordinary RSA key (it can still sign PS256); RSA-PSS-only keys are not supported.' };
     return { ok: true, value: { jwk: key.export({ format: 'jwk' }), keyType: `RSA ${bits}` } };
   }
@@ -84,6 +92,13 @@ export function parsePublicKeyUpload(input: unknown, now: number): Parsed<Public
   return { ok: false, message: 'This is not a public key, a certificate or a JWK. Upload a PEM file (BEGIN PUBLIC KEY or BEGIN CERTIFICATE) or a JWK.' };
 }
 
+// Active uploaded keys of the application, and the keys its JWKS URL published when registered.
+export function keysInUse(deps: Pick<Deps, 'db' | 'clock'>, applicationId: number): { uploaded: number; published: number } {
+  const uploaded = deps.db.select({ n: sql<number>`count(*)` }).from(clientKeys).where(and(eq(clientKeys.applicationId, applicationId), isNull(clientKeys.deletedAt), gt(clientKeys.expiresAt, deps.clock.now()))).get()?.n ?? 0;
+  const published = deps.db.select({ n: clientJwksUrls.keyCount }).from(clientJwksUrls).where(eq(clientJwksUrls.applicationId, applicationId)).get()?.n ?? 0;
+  return { uploaded, published };
+}
+
 // The stored key, and a notice when a certificate outlives what the portal accepts.
 export type AddKeyResult = DomainResult<{ row: ClientKey; notice: string }>;
 
@@ -115,6 +130,10 @@ export function addPublicKey(deps: Pick<Deps, 'db' | 'clock' | 'config' | 'notif
   const result = immediate(db, (): AddKeyResult => {
     const taken = db.select({ id: clientKeys.id }).from(clientKeys).where(and(eq(clientKeys.applicationId, app.id), eq(clientKeys.thumbprint, parsed.value.thumbprint), isNull(clientKeys.deletedAt))).get();
     if (taken) return failure('key', 'This key is already registered for this application.');
+    const inUse = keysInUse(deps, app.id);
+    if (inUse.uploaded + inUse.published >= MAX_KEYS_PER_APPLICATION) {
+      return failure('key', `This application already has ${MAX_KEYS_PER_APPLICATION} keys${inUse.published ? ` (${inUse.published} of them at its JWKS URL)` : ''}, the most allowed. Delete one first.`);
+    }
     const row = db
       .insert(clientKeys)
       .values({

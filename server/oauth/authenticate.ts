@@ -20,7 +20,10 @@ import { RateLimiter } from '../http/rate-limit.ts';
 import { createClientAuthenticator, presentedCredentials, type AuthenticatedClient } from './client-auth.ts';
 import { invalidClient, invalidRequest, slowDown } from './errors.ts';
 import { ASSERTION_TYPE, createAssertionVerifier, readAssertion } from './client-assertion.ts';
-import { createRemoteKeyCache } from '../credentials/jwks-url.ts';
+import { fetchJwks } from '../credentials/jwks-url.ts';
+import { MAX_KEYS_PER_APPLICATION } from '../credentials/public-keys.ts';
+import { createTally, type Summary } from '../audit/tally.ts';
+import { createRemoteKeyCache } from './remote-keys.ts';
 import { createWriteBehind } from '../../db/write-behind.ts';
 
 // The credential id in tokens minted with a key from the application's JWKS URL.
@@ -44,12 +47,34 @@ export function createClientAuthentication({ sqlite, clock, config, logger, addr
   const { authenticate, keysOf } = createClientAuthenticator(sqlite);
   const assertions = createAssertionVerifier(sqlite, [`${config.baseUrl}/oauth/token`, config.baseUrl], logger, () => clock.now());
   const verifyAssertion = assertions.verifyAssertion;
-  const remoteKeys = createRemoteKeyCache(config.portalEnv === 'sandbox', () => clock.now());
+  const sandbox = config.portalEnv === 'sandbox';
+  const remoteKeys = createRemoteKeyCache({ fetch: (url) => fetchJwks(url, sandbox), maxAgeMs: config.jwksMaxAgeSeconds * 1000, now: () => clock.now() });
   const perClientAndAddress = new RateLimiter(config.tokenFailuresPerMinute, 60_000, clock);
   const perAddress = new RateLimiter(config.tokenFailuresPerMinute * PER_ADDRESS_FACTOR, 60_000, clock);
-  // Audit events for failures are themselves limited, so a flood cannot fill the disk.
+  // Audit events for failures: the first three per client a minute (60 in all) as rows of
+  // their own, the rest counted into one summary row per client and address a minute, so
+  // a flood neither fills the disk nor hides an attack.
   const auditPerClient = new RateLimiter(3, 60_000, clock);
   const auditGlobal = new RateLimiter(60, 60_000, clock);
+  const overflow = createTally({
+    windowMs: 60_000,
+    now: () => clock.now(),
+    write: (summaries: Summary[]) => {
+      for (const s of summaries) {
+        const [ip, target] = splitKey(s.key);
+        audit.push({ label: `client:${target}`, ip }, { action: 'token.auth_failed_summary', target, details: { count: s.count, first: new Date(s.first).toISOString(), last: new Date(s.last).toISOString() } });
+      }
+    },
+    onError: (err) => logger.warn('failed token requests not summarised yet; retrying', { error: String((err as Error)?.message ?? err) }),
+  });
+  const overflowTimer = setInterval(() => {
+    try {
+      overflow.flush();
+    } catch (err) {
+      logger.warn('failed token requests not summarised yet; retrying', { error: String((err as Error)?.message ?? err) });
+    }
+  }, 10_000);
+  overflowTimer.unref();
   const lastUse = createLastUseRecorder(sqlite, clock, logger);
 
   // Client authentication: private_key_jwt when a client assertion is sent, otherwise
@@ -73,7 +98,7 @@ export function createClientAuthentication({ sqlite, clock, config, logger, addr
     const target = clientId.slice(0, 100);
     if (auditPerClient.hit(target).allowed && auditGlobal.hit('all').allowed) {
       audit.push({ label: `client:${target}`, ip }, { action: 'token.auth_failed', target, details: { path: req.url?.split('?')[0] } });
-    }
+    } else overflow.add(`${ip} ${target}`);
     throw invalidClient(basic);
   }
 
@@ -89,12 +114,16 @@ export function createClientAuthentication({ sqlite, clock, config, logger, addr
     checkLimits(`${ip} ${clientId}`, ip);
     const bodyId = params.get('client_id');
     const { client, keys, jwksUrl } = read && (bodyId === null || bodyId === read.clientId) ? keysOf(read.clientId) : { client: null, keys: [], jwksUrl: null };
-    let key = client && keys.length ? await verifyAssertion(read, keys, clock.now()) : null;
-    // Keys published at the application's JWKS URL (credential id `jwks`).
-    if (client && !key && jwksUrl) {
-      const remote = (await remoteKeys(jwksUrl, read!.kid)).map((k) => ({ id: JWKS_CREDENTIAL, thumbprint: k.kid, expires_at: Number.MAX_SAFE_INTEGER, key: k.key }));
-      key = await verifyAssertion(read, remote, clock.now());
+    let candidates = keys;
+    // With keys published at the application's JWKS URL (credential id `jwks`), the
+    // uploaded and the published are tried together, at most ten in all.
+    if (client && jwksUrl) {
+      const now = clock.now();
+      const uploaded = keys.filter((k) => k.expires_at > now);
+      const remote = (await remoteKeys.keysFor(jwksUrl, read!.kid)).slice(0, Math.max(0, MAX_KEYS_PER_APPLICATION - uploaded.length));
+      candidates = [...uploaded, ...remote.map((k) => ({ id: JWKS_CREDENTIAL, thumbprint: k.kid, expires_at: Number.MAX_SAFE_INTEGER, key: k.key }))];
     }
+    const key = client && candidates.length ? await verifyAssertion(read, candidates, clock.now()) : null;
     // A failure is counted by the assertion's hash: the same one sent again counts once.
     if (!client || !key) return fail(req, ip, clientId, crypto.hash('sha256', assertion, 'base64').slice(0, 16), false);
     if (key.id !== JWKS_CREDENTIAL) lastUse.note(key.id);
@@ -112,10 +141,23 @@ export function createClientAuthentication({ sqlite, clock, config, logger, addr
   }
 
   const flush = () => {
+    overflow.flush();
     lastUse.flush();
     assertions.flush();
   };
-  return { authenticateClient, flush, close: flush };
+  const close = () => {
+    clearInterval(overflowTimer);
+    overflow.flush(true);
+    lastUse.flush();
+    assertions.flush();
+  };
+  return { authenticateClient, flush, close };
+}
+
+// "address client-id" → [address, client id] (an address has no space; a client id may).
+function splitKey(key: string): [string, string] {
+  const space = key.indexOf(' ');
+  return space < 0 ? ['', key] : [key.slice(0, space), key.slice(space + 1)];
 }
 
 // Last use: noted in memory, written in one batch a second later on the endpoints'

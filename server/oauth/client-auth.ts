@@ -6,6 +6,7 @@ import crypto from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { invalidClient, invalidRequest } from './errors.ts';
 import { localWriteCount } from '../../db/client.ts';
+import { describeKey, MAX_KEYS_PER_APPLICATION } from '../credentials/public-keys.ts';
 
 export interface PresentedCredentials {
   clientId: string;
@@ -113,7 +114,7 @@ export function createClientAuthenticator(sqlite: Database.Database) {
     'select a.code as code, a.sandbox_resource as sandbox, a.production_resource as production from application_apis g join apis a on a.code = g.api_code where g.application_id = ? order by a.code',
   );
   const findKeys = sqlite.prepare<[number], { id: string; thumbprint: string; public_jwk: string; expires_at: number }>(
-    'select id, thumbprint, public_jwk, expires_at from client_keys where application_id = ? and deleted_at is null',
+    'select id, thumbprint, public_jwk, expires_at from client_keys where application_id = ? and deleted_at is null order by expires_at desc',
   );
   const findJwksUrl = sqlite.prepare<[number], { url: string }>('select url from client_jwks_urls where application_id = ?');
   const dataVersion = sqlite.prepare('pragma data_version').pluck();
@@ -153,13 +154,16 @@ export function createClientAuthenticator(sqlite: Database.Database) {
     const entry = lookup(clientId);
     if (!entry.app) return { client: null, keys: [], jwksUrl: null };
     if (entry.jwksUrl === undefined) entry.jwksUrl = findJwksUrl.get(entry.app.id)?.url ?? null;
+    // Keys stored before today's rules (an RSA exponent other than 65537, a modulus over
+    // 4096 bits) are not used: each costs every tenant time.
     entry.keys ??= findKeys.all(entry.app.id).flatMap((r) => {
       try {
-        return [{ id: r.id, thumbprint: r.thumbprint, expires_at: r.expires_at, key: crypto.createPublicKey({ key: JSON.parse(r.public_jwk) as crypto.JsonWebKey, format: 'jwk' }) }];
+        const key = crypto.createPublicKey({ key: JSON.parse(r.public_jwk) as crypto.JsonWebKey, format: 'jwk' });
+        return describeKey(key).ok ? [{ id: r.id, thumbprint: r.thumbprint, expires_at: r.expires_at, key }] : [];
       } catch {
         return [];
       }
-    });
+    }).slice(0, MAX_KEYS_PER_APPLICATION);
     const app = entry.app;
     return { client: { applicationId: app.id, organisationId: app.organisation_id, clientId: app.client_id, sandboxOnly: app.sandbox_only === 1, grants: entry.grants }, keys: entry.keys, jwksUrl: entry.jwksUrl };
   }

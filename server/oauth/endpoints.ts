@@ -119,13 +119,13 @@ export function createOAuthEndpoints(deps: Deps) {
     // Writes what the background queues hold now (tests; shutdown).
     flush() {
       tally.flush();
+      auth.flush(); // before the audit queue: it hands the queue its summaries
       audit.flush();
-      auth.flush();
     },
     close() {
       tally.flush();
-      audit.close();
       auth.close();
+      audit.close();
       sqlite.close();
     },
   };

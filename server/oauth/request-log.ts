@@ -26,7 +26,7 @@ export function createRequestTally(logger: Logger, everyMs = TALLY_EVERY_MS) {
     const requests = Object.fromEntries(counts);
     counts = new Map();
     const now = { ...threadPool.counts };
-    const signatures = { pooled: now.pooled - signedBefore.pooled, inline: now.inline - signedBefore.inline, rescued: now.rescued - signedBefore.rescued };
+    const signatures = { pooled: now.pooled - signedBefore.pooled, inline: now.inline - signedBefore.inline, rescued: now.rescued - signedBefore.rescued, ...(now.givenUp > signedBefore.givenUp ? { givenUp: now.givenUp - signedBefore.givenUp } : {}) };
     signedBefore = now;
     logger.info('oauth requests', { seconds: everyMs / 1000, requests, signatures });
     const lost = signatureThread.lost - lostBefore;

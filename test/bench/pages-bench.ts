@@ -13,7 +13,6 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import net from 'node:net';
 import autocannon from 'autocannon';
 import { bootstrap } from '../../server/bootstrap.ts';
 import { seedApiCatalogue } from '../../server/admin/api-catalogue.ts';
@@ -24,19 +23,10 @@ import { sendExpiryReminders } from '../../server/notifications/reminders.ts';
 import { fixedClock } from '../../server/clock.ts';
 import { memoryLogger } from '../../server/log.ts';
 import { seedApplications, signedIn } from './seed.ts';
-import { cpuMs } from './proc.ts';
+import { cpuMs, freePort } from './proc.ts';
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 8);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 interface Row {
   name: string;

@@ -13,39 +13,15 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import net from 'node:net';
 import autocannon from 'autocannon';
 import { basic, seedClients, signAssertions, wrongSecret } from './seed.ts';
-import { cpuMs } from './proc.ts';
+import { cpuMs, freePort, waitFor } from './proc.ts';
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 8);
 const SLICES = Number(process.env.BENCH_SLICES ?? 2);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const CONNECTIONS = 50;
 const CLIENTS = 1000;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitFor(url: string, child: ChildProcess): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {
-      /* not yet */
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`${url} did not answer`);
-}
 
 interface Result {
   name: string;

@@ -78,6 +78,9 @@ test('bad JWKS URLs: hangs, redirects, junk, private keys, http and private addr
     ['http outside the sandbox', 'http://keys.example.org/jwks', false, /must start with https/],
     ['a private address outside the sandbox', 'https://127.0.0.1/jwks', false, /private or local address/],
     ['link-local outside the sandbox', 'https://169.254.169.254/latest', false, /private or local address/],
+    ['IPv4-mapped loopback outside the sandbox', `https://[::ffff:127.0.0.1]:${new URL(junk).port}/jwks`, false, /private or local address \(::ffff:7f00:1, loopback\)/],
+    ['IPv4-mapped metadata address outside the sandbox', 'https://[::ffff:a9fe:a9fe]/latest', false, /private or local address/],
+    ['a name resolving to loopback outside the sandbox', `https://localhost:${new URL(junk).port}/jwks`, false, /private or local address/],
     ['not a URL', 'keys please', true, /absolute https/],
   ];
   for (const [label, url, sandbox, message] of cases) {

@@ -162,3 +162,33 @@ test('uploads: garbage, a private key (never stored), RSA under 2048 bits, an un
   assert.equal((portal.deps.db.$client.prepare('select count(*) as n from client_keys').get() as { n: number }).n, 0, 'nothing stored');
   assert.ok(!portal.logs.some((l) => l.includes('PRIVATE KEY')), 'never logged');
 });
+
+// ECDSA signatures are malleable: (r, n − s) verifies as well as (r, s). Refusing high-S
+// would refuse about half of what jose, openid-client, oauth4webapi and Java sign (WebCrypto
+// and OpenSSL do not normalise s), so both forms verify, and the jti makes a malleated copy
+// of a used assertion what it is: a replay.
+test('a malleated ES256 assertion (r, n − s) of a used one is refused as a replay; a fresh high-S one is accepted', async (t) => {
+  const { portal, clientId } = await world(t);
+  const app = findApplicationByClientId(portal.deps.db, clientId)!;
+  const ec = await jose.generateKeyPair('ES256', { extractable: true });
+  assert.ok(addPublicKey(portal.deps, cliActor, app, { name: 'EC key', key: await jose.exportSPKI(ec.publicKey), expires: new Date(portal.clock.now() + 30 * 86_400_000).toISOString().slice(0, 10) }).ok);
+  const n = BigInt('0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551');
+  const flip = (jws: string) => {
+    const [h, p, sig] = jws.split('.') as [string, string, string];
+    const raw = Buffer.from(sig, 'base64url');
+    const s = BigInt(`0x${raw.subarray(32).toString('hex')}`);
+    const flipped = Buffer.concat([raw.subarray(0, 32), Buffer.from((n - s).toString(16).padStart(64, '0'), 'hex')]);
+    return { jws: `${h}.${p}.${flipped.toString('base64url')}`, high: n - s > n / 2n };
+  };
+  const sign = () => {
+    const now = Math.floor(portal.clock.now() / 1000);
+    return new jose.SignJWT({ iss: clientId, sub: clientId, aud: portal.baseUrl, iat: now, exp: now + 60, jti: crypto.randomUUID() }).setProtectedHeader({ alg: 'ES256' }).sign(ec.privateKey);
+  };
+  const original = await sign();
+  assert.equal((await tokenWith(portal, { client_assertion_type: ASSERTION_TYPE, client_assertion: original })).status, 200);
+  assert.equal((await tokenWith(portal, { client_assertion_type: ASSERTION_TYPE, client_assertion: flip(original).jws })).status, 401, 'the malleated copy is a replay');
+  // A fresh assertion in its high-S form: what half of the partners' libraries send.
+  let fresh = flip(await sign());
+  while (!fresh.high) fresh = flip(await sign());
+  assert.equal((await tokenWith(portal, { client_assertion_type: ASSERTION_TYPE, client_assertion: fresh.jws })).status, 200);
+});

@@ -1,0 +1,1 @@
+ALTER TABLE `client_jwks_urls` ADD `key_count` integer DEFAULT 0 NOT NULL;
