@@ -1,8 +1,12 @@
 // Where the portal's files (views, public assets, migrations, the password list) live:
 // beside the sources normally; in a private folder the single executable extracts them to.
+// And the address of the credentials page, where sign-in, mails and its own routes send people.
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+
+// The Manage API credentials page (server/credentials/): a credential manager's home.
+export const CREDENTIALS_PAGE = '/manage-api-credentials';
 
 const holder = globalThis as unknown as { __PORTAL_ROOT__?: string };
 

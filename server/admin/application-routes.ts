@@ -8,7 +8,7 @@ import { formatDate } from '../dates.ts';
 import { parseId } from '../validation.ts';
 import type { DomainResult } from '../result.ts';
 import { grantedApis, managersOf } from '../credentials/applications.ts';
-import { lastUsedLabel, secretStatus } from '../credentials/view.ts';
+import { lastUsedLabel, secretStatus } from '../credentials/status.ts';
 import type { applications } from '../../db/schema.ts';
 import { findOrganisation } from './organisations.ts';
 import { listUsers } from './users.ts';

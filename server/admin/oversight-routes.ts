@@ -9,7 +9,7 @@ import { HttpError } from '../http/errors.ts';
 import { formField } from '../http/form.ts';
 import { dateInZone, formatDate, formatDateTime } from '../dates.ts';
 import { revokeClientSecret } from '../credentials/secrets.ts';
-import { lastUsedLabel, secretStatus } from '../credentials/view.ts';
+import { lastUsedLabel, secretStatus } from '../credentials/status.ts';
 import { countAllSecrets, cursorParam, findLiveKey, findLiveSecret, listAllKeys, listAllSecrets, parseCursor, parseRevokeReason } from './secrets-overview.ts';
 import { deletePublicKey } from '../credentials/public-keys.ts';
 import type { Application } from '../credentials/applications.ts';

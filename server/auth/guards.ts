@@ -6,6 +6,7 @@ import type { users } from '../../db/schema.ts';
 import type { AuditActor } from '../audit/audit.ts';
 import { HttpError } from '../http/errors.ts';
 import { redirectTo } from '../http/htmx.ts';
+import { CREDENTIALS_PAGE } from '../paths.ts';
 import { ABSOLUTE_TIMEOUT_MS } from './session-store.ts';
 
 export interface SessionUser {
@@ -52,5 +53,5 @@ export function requireAdmin(req: Request, _res: Response, next: NextFunction) {
 }
 
 export function homeFor(user: SessionUser): string {
-  return user.isAdmin ? '/admin' : '/manage-api-credentials';
+  return user.isAdmin ? '/admin' : CREDENTIALS_PAGE;
 }

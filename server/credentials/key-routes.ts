@@ -9,22 +9,21 @@ import { recordAudit } from '../audit/audit.ts';
 import { HttpError } from '../http/errors.ts';
 import { formField } from '../http/form.ts';
 import { isHtmx, redirectTo } from '../http/htmx.ts';
-import { layoutModel, sendHtml, setFlash } from '../http/views.ts';
-import { registerJwksUrl, removeJwksUrl } from './jwks-url.ts';
+import { sendHtml, setFlash } from '../http/views.ts';
 import { ensureCsrfToken } from '../http/security.ts';
-import { formatDate } from '../dates.ts';
-import type { FieldErrors } from '../result.ts';
+import { CREDENTIALS_PAGE } from '../paths.ts';
+import { registerJwksUrl, removeJwksUrl } from './jwks-url.ts';
 import type { Application } from './applications.ts';
-import { expiryRules } from './secrets.ts';
-import { addPublicKey, deletePublicKey, type ClientKey } from './public-keys.ts';
-import { applicationView, lastUsedLabel, PAGE } from './view.ts';
+import { addPublicKey, deletePublicKey } from './public-keys.ts';
+import { sectionPage, showDialog } from './dialog.ts';
+import { applicationPath, applicationView, keyAddedModel, keyDeleteModel, keyFormModel } from './view-models.ts';
 
 export const KEY_DELETED = 'The key was deleted. Systems that sign with it can no longer get tokens.';
+const APP = applicationPath(':clientId');
 
 export function keyRoutes(deps: Deps, signedIn: RequestHandler, loadApplication: RequestHandler): Router {
-  const { db, clock, config, views } = deps;
+  const { db, clock, views } = deps;
   const router = Router();
-  const base = (app: Application) => `${PAGE}/applications/${app.clientId}`;
 
   const loadKey = (req: Request, res: Response, next: NextFunction) => {
     const app = res.locals.application as Application;
@@ -38,78 +37,61 @@ export function keyRoutes(deps: Deps, signedIn: RequestHandler, loadApplication:
     next();
   };
 
-  // A dialog (htmx: the whole dialog, or its content after a failed submit) or a page.
-  const show = (req: Request, res: Response, title: string, body: string, model: object, status = 200) => {
-    res.set('Cache-Control', 'no-store');
-    if (isHtmx(req)) {
-      const template = req.get('HX-Target') === 'dialog-content' ? body : '/partials/dialog';
-      return sendHtml(res, views.render(template, { ...model, body }), status);
-    }
-    sendHtml(res, views.render('/pages/credentials/key', { ...layoutModel(req, config, title, 'credentials'), ...model, body }), status);
-  };
-  const formModel = (req: Request, app: Application, values: Record<string, string>, errors: FieldErrors = {}) => ({
-    csrfToken: ensureCsrfToken(req),
-    app: { name: app.name, clientId: app.clientId, base: base(app) },
-    rules: expiryRules(config, clock),
-    values: { name: '', key: '', expires: '', ...values },
-    errors,
-  });
+  const keyDialog = (req: Request, res: Response, model: ReturnType<typeof keyFormModel>, status = 200) =>
+    showDialog(deps, req, res, 'Add a certificate or public key', '/partials/credentials/key-form', model, status);
 
   // GET …/keys/new — the Add a certificate or public key dialog (or page).
-  router.get(`${PAGE}/applications/:clientId/keys/new`, signedIn, loadApplication, (req, res) => {
-    show(req, res, 'Add a certificate or public key', '/partials/credentials/key-form', formModel(req, res.locals.application, {}));
+  router.get(`${APP}/keys/new`, signedIn, loadApplication, (req, res) => {
+    keyDialog(req, res, keyFormModel(deps, res.locals.application, {}));
   });
 
   // POST …/keys — add; a private key is refused and never stored or logged.
-  router.post(`${PAGE}/applications/:clientId/keys`, signedIn, loadApplication, (req, res) => {
+  router.post(`${APP}/keys`, signedIn, loadApplication, (req, res) => {
     const app = res.locals.application as Application;
     const input = { name: formField(req.body, 'name'), key: formField(req.body, 'key'), expires: formField(req.body, 'expires') };
     const r = addPublicKey(deps, actorOf(req), app, input);
     if (!r.ok) {
       // The pasted text goes back into the form, unless it is (or holds) a private key.
       const keep = /PRIVATE KEY|"d"\s*:/.test(input.key ?? '') ? '' : (input.key ?? '').slice(0, 70_000);
-      return show(req, res, 'Add a certificate or public key', '/partials/credentials/key-form', formModel(req, app, { name: input.name ?? '', key: keep, expires: input.expires ?? '' }, r.errors), r.status);
+      return keyDialog(req, res, keyFormModel(deps, app, { name: input.name ?? '', key: keep, expires: input.expires ?? '' }, r.errors), r.status);
     }
     const { row, notice } = r.value;
-    const model = { csrfToken: ensureCsrfToken(req), app: applicationView(deps, app), key: row, notice, expires: formatDate(row.expiresOn), oob: isHtmx(req) };
     if (isHtmx(req)) res.set('HX-Trigger', JSON.stringify({ 'key-added': { clientId: app.clientId } }));
-    show(req, res, 'Key added', '/partials/credentials/key-added', model, 201);
+    showDialog(deps, req, res, 'Key added', '/partials/credentials/key-added', keyAddedModel(deps, app, row, notice, isHtmx(req)), 201);
   });
 
   // GET …/keys/:keyId/delete — the confirmation dialog (or page).
-  router.get(`${PAGE}/applications/:clientId/keys/:keyId/delete`, signedIn, loadApplication, loadKey, (req, res) => {
-    const app = res.locals.application as Application;
-    const key = res.locals.key as ClientKey;
-    show(req, res, 'Delete key', '/partials/credentials/key-delete-form', { csrfToken: ensureCsrfToken(req), app: { name: app.name, clientId: app.clientId, base: base(app) }, key, lastUsed: lastUsedLabel(key.lastUsedAt, clock.now()) });
+  router.get(`${APP}/keys/:keyId/delete`, signedIn, loadApplication, loadKey, (req, res) => {
+    showDialog(deps, req, res, 'Delete key', '/partials/credentials/key-delete-form', keyDeleteModel(deps, res.locals.application, res.locals.key));
   });
 
   // POST …/keys/:keyId/delete — delete at once; the next token request with it is refused.
-  router.post(`${PAGE}/applications/:clientId/keys/:keyId/delete`, signedIn, loadApplication, loadKey, (req, res) => {
+  router.post(`${APP}/keys/:keyId/delete`, signedIn, loadApplication, loadKey, (req, res) => {
     const app = res.locals.application as Application;
     deletePublicKey(deps, actorOf(req), app, { id: res.locals.key.id });
     if (isHtmx(req)) {
       res.set('HX-Trigger', JSON.stringify({ 'secret-deleted': { clientId: app.clientId, message: KEY_DELETED } }));
       return sendHtml(res, views.render('/partials/credentials/key-deleted', { app: applicationView(deps, app), csrfToken: ensureCsrfToken(req) }));
     }
-    redirectTo(req, res, `${PAGE}?deleted=key#app-${app.clientId}`);
+    redirectTo(req, res, `${CREDENTIALS_PAGE}?deleted=key#app-${app.clientId}`);
   });
 
   // POST …/jwks-url — register (or replace) the JWKS URL, after fetching it once.
-  router.post(`${PAGE}/applications/:clientId/jwks-url`, signedIn, loadApplication, async (req, res) => {
+  router.post(`${APP}/jwks-url`, signedIn, loadApplication, async (req, res) => {
     const app = res.locals.application as Application;
     const r = await registerJwksUrl(deps, actorOf(req), app, formField(req.body, 'jwks_url'));
     if (!r.ok) {
-      return sendHtml(res, views.render('/pages/credentials/key', { ...layoutModel(req, config, 'JWKS URL', 'credentials'), body: '/partials/credentials/jwks-url-error', app: { name: app.name }, message: r.message }), r.status);
+      return sectionPage(deps, req, res, 'JWKS URL', '/partials/credentials/jwks-url-error', { app: { name: app.name }, message: r.message }, r.status);
     }
     setFlash(req, `JWKS URL registered: ${r.value.keys} key${r.value.keys === 1 ? '' : 's'} found.`);
-    redirectTo(req, res, `${PAGE}#app-${app.clientId}`);
+    redirectTo(req, res, `${CREDENTIALS_PAGE}#app-${app.clientId}`);
   });
 
   // POST …/jwks-url/remove
-  router.post(`${PAGE}/applications/:clientId/jwks-url/remove`, signedIn, loadApplication, (req, res) => {
+  router.post(`${APP}/jwks-url/remove`, signedIn, loadApplication, (req, res) => {
     const app = res.locals.application as Application;
     setFlash(req, removeJwksUrl(deps, actorOf(req), app) ? 'The JWKS URL was removed: its keys no longer get tokens.' : 'There was no JWKS URL.');
-    redirectTo(req, res, `${PAGE}#app-${app.clientId}`);
+    redirectTo(req, res, `${CREDENTIALS_PAGE}#app-${app.clientId}`);
   });
 
   return router;

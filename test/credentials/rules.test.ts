@@ -1,8 +1,10 @@
-// The pure rules behind the credentials page, table-style: a secret's status, the
-// expiry date rules and the create form's parsing.
+// The pure rules behind the credentials page, table-style: a secret's status and last
+// use, the expiry date rules, the create form's parsing, and how to get a token.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { secretStatus } from '../../server/credentials/view.ts';
+import { EXPIRING_DAYS, lastUsedLabel, secretStatus } from '../../server/credentials/status.ts';
+import { resourceOf, type GrantRow } from '../../server/credentials/reads.ts';
+import { capOf, usageOf } from '../../server/credentials/view-models.ts';
 import { expiryRules, parseSecretInput } from '../../server/credentials/secrets.ts';
 import { loadConfig } from '../../server/config.ts';
 import { fixedClock } from '../../server/clock.ts';
@@ -11,7 +13,8 @@ import { endOfDateInZone } from '../../server/dates.ts';
 const TZ = 'Europe/Amsterdam';
 const NOW = Date.parse('2027-03-10T12:00:00Z');
 
-test('secretStatus: active, expiring within 30 days, today, expired — in the portal zone', () => {
+test('secretStatus: active, expiring within EXPIRING_DAYS (30), today, expired — in the portal zone', () => {
+  assert.equal(EXPIRING_DAYS, 30);
   const at = (expiresOn: string) => ({ expiresOn, expiresAt: endOfDateInZone(expiresOn, TZ) });
   const cases: Array<[string, string, { kind: string; label: string; daysLeft: number }]> = [
     ['far ahead', '2027-06-30', { kind: 'active', label: 'Active', daysLeft: 112 }],
@@ -22,6 +25,32 @@ test('secretStatus: active, expiring within 30 days, today, expired — in the p
     ['yesterday', '2027-03-09', { kind: 'expired', label: 'Expired', daysLeft: -1 }],
   ];
   for (const [name, expiresOn, expected] of cases) assert.deepEqual(secretStatus(at(expiresOn), NOW, TZ), expected, name);
+});
+
+test('lastUsedLabel: never, then how long ago', () => {
+  const cases: Array<[number | null, string]> = [
+    [null, 'Never used'],
+    [NOW, 'Last used just now'],
+    [NOW - 59_000, 'Last used just now'],
+    [NOW - 60_000, 'Last used 1 minute ago'],
+    [NOW - 3 * 3_600_000, 'Last used 3 hours ago'],
+    [NOW - 2 * 86_400_000, 'Last used 2 days ago'],
+  ];
+  for (const [at, label] of cases) assert.equal(lastUsedLabel(at, NOW), label, String(at));
+});
+
+test('how to get a token: the resource in the default environment, the cap label, the curl command', () => {
+  const grant: GrantRow = [1, 'DM', 'Data Management', 'https://sandbox.example/dm', 'https://api.example/dm'];
+  assert.equal(resourceOf(grant, false), 'https://api.example/dm');
+  assert.equal(resourceOf(grant, true), 'https://sandbox.example/dm');
+  assert.deepEqual(capOf(5, 5), { activeCount: 5, cap: 5, atCap: true, capLabel: '5 of 5 active secrets' });
+  assert.deepEqual(capOf(0, 1), { activeCount: 0, cap: 1, atCap: false, capLabel: '0 of 1 active secret' });
+  const config = { baseUrl: 'https://portal.example', tokenLifetimeSeconds: 3600 };
+  const usage = usageOf(config, 'cid', ['https://api.example/dm']);
+  assert.equal(usage.tokenEndpoint, 'https://portal.example/oauth/token');
+  assert.equal(usage.lifetimeMinutes, 60);
+  assert.equal(usage.curl(), "curl -s -u 'cid:YOUR_CLIENT_SECRET' -d grant_type=client_credentials -d 'resource=https://api.example/dm' 'https://portal.example/oauth/token'");
+  assert.equal(usageOf(config, 'cid', []).curl('s3cret'), "curl -s -u 'cid:s3cret' -d grant_type=client_credentials 'https://portal.example/oauth/token'", 'no resource: no resource parameter');
 });
 
 test('expiryRules and parseSecretInput: tomorrow to one year (or the configured maximum)', () => {
