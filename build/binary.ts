@@ -1,12 +1,14 @@
-// `make binary`: bundles the server into one script (esbuild), embeds it with the
-// templates, public assets, migrations and the better-sqlite3 addon as a Node single
-// executable application blob, and injects the blob into a copy of this Node binary
-// (postject). Needs the Node version it was built with (20.x here) only to build.
+// `make binary`: bundles the server into one script and the signature thread's code into
+// another (esbuild), embeds them with the templates, public assets, migrations and the
+// better-sqlite3 addon as a Node single executable application blob, and injects the blob
+// into a copy of this Node binary (postject). Needs the Node version it was built with
+// (20.x here) only to build.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { build } from 'esbuild';
+import { BUNDLED_WORKER } from '../server/oauth/signatures/thread.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const dist = path.join(root, 'dist');
@@ -14,12 +16,14 @@ const require = createRequire(import.meta.url);
 fs.mkdirSync(dist, { recursive: true });
 
 await build({
-  entryPoints: [path.join(root, 'server/binary-entry.ts')],
+  // The server, and the signature thread's code (a Worker runs a file of its own).
+  entryPoints: { bundle: path.join(root, 'server/binary-entry.ts'), 'signature-worker': path.join(root, 'server/oauth/signatures/worker.ts') },
   bundle: true,
   platform: 'node',
   target: 'node20',
   format: 'cjs',
-  outfile: path.join(dist, 'bundle.cjs'),
+  outdir: dist,
+  outExtension: { '.js': '.cjs' },
   logLevel: 'warning',
   // ESM dependencies (node-cron) read import.meta.url at load: give them this file's URL.
   define: { 'import.meta.url': '__importMetaUrl' },
@@ -40,6 +44,7 @@ addTree(path.join(root, 'views'), 'views');
 addTree(path.join(root, 'public'), 'public');
 addTree(path.join(root, 'db/migrations'), 'db/migrations');
 assets['server/auth/common-passwords.txt'] = path.join(root, 'server/auth/common-passwords.txt');
+assets[BUNDLED_WORKER] = path.join(dist, 'signature-worker.cjs');
 assets['vendor/htmx.min.js'] = require.resolve('htmx.org/dist/htmx.min.js');
 assets['vendor/simplewebauthn-browser.js'] = path.join(path.dirname(require.resolve('@simplewebauthn/browser')), '..', 'dist', 'bundle', 'index.umd.min.js');
 assets['native/better_sqlite3.node'] = path.join(path.dirname(require.resolve('better-sqlite3/package.json')), 'build/Release/better_sqlite3.node');

@@ -1,11 +1,9 @@
 // What both the server and the CLI do first: read the configuration, open the data
 // folder, the database (migrated) and the master key.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { openDatabase, SERVER_BUSY_TIMEOUT_MS } from '../db/client.ts';
 import { loadConfig, type Config } from './config.ts';
-import { threadPool } from './thread-pool.ts';
 import { loadMasterKey } from './crypto.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { createLogger, type Logger } from './log.ts';
@@ -16,8 +14,6 @@ import { createSecretNotifier } from './notifications/notices.ts';
 
 export function bootstrap(options: { env?: Record<string, string | undefined>; clock?: Clock; logger?: Logger; mailTimeouts?: SmtpTimeouts; busyTimeoutMs?: number } = {}): Deps {
   const config: Config = loadConfig(options.env ?? process.env);
-  // One core: the signature thread would only take it from the main thread.
-  threadPool.setMode(config.signatures === 'auto' ? (os.availableParallelism() > 1 ? 'pool' : 'inline') : config.signatures);
   fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   // The server's default; the command line passes its own longer wait.
   const db = openDatabase(path.join(config.dataDir, 'portal.sqlite'), { busyTimeoutMs: options.busyTimeoutMs ?? SERVER_BUSY_TIMEOUT_MS });

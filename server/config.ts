@@ -28,11 +28,11 @@ export interface Config {
   // How long a request's headers and body may take to arrive (REQUEST_TIMEOUT_SECONDS):
   // past it the server answers 408 and closes the connection (serve.ts).
   requestTimeoutSeconds: number;
-  // Where token signatures and client-assertion checks run (SIGNATURES): `pool` is a thread
-  // of their own with the main thread as fallback (thread-pool.ts; the name is kept from the
-  // libuv pool it replaced), `inline` the main thread; `auto` is the thread when the machine
-  // has more than one core.
-  signatures: 'auto' | 'pool' | 'inline';
+  // Where token signatures and client-assertion checks run (SIGNATURES): `thread` is a
+  // thread of their own with the main thread as fallback (oauth/signatures/; `pool`, the
+  // name it had from the libuv pool it replaced, is read as `thread`), `inline` the main
+  // thread; `auto` is the thread when the machine has more than one core.
+  signatures: 'auto' | 'thread' | 'inline';
   // Which peers may tell us the client's address in X-Forwarded-For (TRUST_PROXY);
   // `trustProxy` is the checked list as written, `trustProxyFn` the compiled test.
   trustProxy: string[];
@@ -152,8 +152,9 @@ export function loadConfig(env: Env = process.env): Config {
 
   const trustProxy = parseTrustProxy(env.TRUST_PROXY);
 
-  const signatures = env.SIGNATURES?.trim() || 'auto';
-  if (signatures !== 'auto' && signatures !== 'pool' && signatures !== 'inline') throw new ConfigError(`SIGNATURES must be "auto", "pool" or "inline", got "${signatures}"`);
+  const signaturesSetting = env.SIGNATURES?.trim() || 'auto';
+  const signatures = signaturesSetting === 'pool' ? 'thread' : signaturesSetting;
+  if (signatures !== 'auto' && signatures !== 'thread' && signatures !== 'inline') throw new ConfigError(`SIGNATURES must be "auto", "thread" (or "pool") or "inline", got "${signatures}"`);
 
   return {
     port,

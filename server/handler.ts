@@ -33,6 +33,8 @@ export function createPortalHandler(deps: Deps) {
     },
     // The token endpoint's own SQLite connection (the fault drills make its disk full).
     oauthConnection: oauth.connection,
+    // Where the token endpoint's signatures ran, and their thread (tests).
+    signatures: oauth.signatures,
   };
 }
 

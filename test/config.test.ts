@@ -23,7 +23,7 @@ test('loadConfig refuses bad values with one precise line', () => {
     ['reminder deadline', { REMINDER_DEADLINE_SECONDS: '0' }, 'REMINDER_DEADLINE_SECONDS must be between 1 and 86400, got 0'],
     ['request timeout zero', { REQUEST_TIMEOUT_SECONDS: '0' }, 'REQUEST_TIMEOUT_SECONDS must be between 1 and 300, got 0'],
     ['request timeout not a number', { REQUEST_TIMEOUT_SECONDS: '10s' }, 'REQUEST_TIMEOUT_SECONDS must be a whole number between 1 and 300, got "10s"'],
-    ['signatures', { SIGNATURES: 'threads' }, 'SIGNATURES must be "auto", "pool" or "inline", got "threads"'],
+    ['signatures', { SIGNATURES: 'threads' }, 'SIGNATURES must be "auto", "thread" (or "pool") or "inline", got "threads"'],
     ['trust proxy garbage', { TRUST_PROXY: 'my proxy' }, 'TRUST_PROXY must be "none", "loopback" or a comma-separated list of addresses and CIDR ranges such as 10.0.0.0/8, got "my proxy"'],
     ['trust proxy bad cidr', { TRUST_PROXY: '10.0.0.0/99' }, 'TRUST_PROXY must be "none", "loopback" or a comma-separated list of addresses and CIDR ranges such as 10.0.0.0/8, got "10.0.0.0/99"'],
   ];
@@ -43,6 +43,7 @@ test('loadConfig defaults and accepted values', () => {
   assert.equal(loadConfig({ REQUEST_TIMEOUT_SECONDS: '2' }).requestTimeoutSeconds, 2);
   assert.equal(d.signatures, 'auto');
   assert.equal(loadConfig({ SIGNATURES: 'inline' }).signatures, 'inline');
+  assert.equal(loadConfig({ SIGNATURES: 'pool' }).signatures, 'thread', 'the name it had before');
   assert.equal(d.supportEmail, 'support@example.org');
   const c = loadConfig({ BASE_URL: 'https://portal.example.org/', REMINDER_DAYS: '7, 30,7', TRUST_PROXY: 'loopback, 10.0.0.0/8', SECRET_MAX_LIFETIME_DAYS: '90' });
   assert.equal(c.baseUrl, 'https://portal.example.org', 'no trailing slash');

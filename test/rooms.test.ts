@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 const ROOMS = ['utilities', 'db', 'http', 'audit', 'auth', 'credentials', 'notifications', 'account', 'oauth', 'admin', 'composition'];
-const UTILITIES = new Set(['config.ts', 'clock.ts', 'crypto.ts', 'dates.ts', 'log.ts', 'paths.ts', 'validation.ts', 'result.ts', 'lazy.ts', 'thread-pool.ts', 'safe-fetch.ts']);
+const UTILITIES = new Set(['config.ts', 'clock.ts', 'crypto.ts', 'dates.ts', 'log.ts', 'paths.ts', 'validation.ts', 'result.ts', 'lazy.ts', 'safe-fetch.ts']);
 
 function roomOf(file: string): string | null {
   const parts = file.split('/');

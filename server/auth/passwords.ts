@@ -1,5 +1,5 @@
 // Password hashing with scrypt (node:crypto, on libuv's thread pool: ~50 ms of one of its
-// threads; token signatures have a thread of their own, thread-pool.ts) and the password policy.
+// threads; token signatures have a thread of their own, oauth/signatures/) and the password policy.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { resourcePath } from '../paths.ts';

@@ -25,6 +25,7 @@ import { MAX_KEYS_PER_APPLICATION } from '../credentials/public-keys.ts';
 import { createTally, type Summary } from '../audit/tally.ts';
 import { createRemoteKeyCache } from './remote-keys.ts';
 import { createWriteBehind } from '../../db/write-behind.ts';
+import type { Verify } from './signatures/signatures.ts';
 
 // The credential id in tokens minted with a key from the application's JWKS URL.
 export const JWKS_CREDENTIAL = 'jwks';
@@ -41,11 +42,12 @@ export interface ClientAuthenticationDeps {
   logger: Logger;
   addressOf: AddressOf;
   audit: AuditQueue;
+  verifySignature: Verify; // client assertions' signatures: the endpoints' signature thread
 }
 
-export function createClientAuthentication({ sqlite, clock, config, logger, addressOf, audit }: ClientAuthenticationDeps) {
+export function createClientAuthentication({ sqlite, clock, config, logger, addressOf, audit, verifySignature }: ClientAuthenticationDeps) {
   const { authenticate, keysOf } = createClientAuthenticator(sqlite);
-  const assertions = createAssertionVerifier(sqlite, [`${config.baseUrl}/oauth/token`, config.baseUrl], logger, () => clock.now());
+  const assertions = createAssertionVerifier(sqlite, [`${config.baseUrl}/oauth/token`, config.baseUrl], logger, () => clock.now(), verifySignature);
   const verifyAssertion = assertions.verifyAssertion;
   const sandbox = config.portalEnv === 'sandbox';
   const remoteKeys = createRemoteKeyCache({ fetch: (url) => fetchJwks(url, sandbox), maxAgeMs: config.jwksMaxAgeSeconds * 1000, now: () => clock.now() });

@@ -9,7 +9,7 @@ import type Database from 'better-sqlite3';
 import type { KeyRow } from './client-auth.ts';
 import type { Logger } from '../log.ts';
 import { createWriteBehind } from '../../db/write-behind.ts';
-import { verifyBeside } from '../thread-pool.ts';
+import type { Verify } from './signatures/signatures.ts';
 
 export const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 const MAX_LIFETIME_S = 300;
@@ -37,8 +37,8 @@ const ALGORITHMS: Record<string, Algorithm> = {
 export const ASSERTION_ALGORITHMS = Object.keys(ALGORITHMS);
 const NO_OPTIONS = {};
 
-// On the signature thread (thread-pool.ts), otherwise inline.
-function signatureValid(alg: Algorithm, key: crypto.KeyObject, input: string, signature: string): boolean | Promise<boolean> {
+// With `verifyBeside`: the endpoints' signatures (on their thread, otherwise inline).
+function signatureValid(verifyBeside: Verify, alg: Algorithm, key: crypto.KeyObject, input: string, signature: string): boolean | Promise<boolean> {
   if (key.type !== 'public' || key.asymmetricKeyType !== alg.keyType) return false;
   if (alg.curve && key.asymmetricKeyDetails?.namedCurve !== alg.curve) return false;
   if (alg.signatureChars && signature.length !== alg.signatureChars) return false;
@@ -153,7 +153,7 @@ export function createUsedAssertions(sqlite: Database.Database, logger: Pick<Log
   };
 }
 
-export function createAssertionVerifier(sqlite: Database.Database, audiences: string[], logger: Pick<Logger, 'warn'>, now: () => number) {
+export function createAssertionVerifier(sqlite: Database.Database, audiences: string[], logger: Pick<Logger, 'warn'>, now: () => number, verifyBeside: Verify) {
   const used = createUsedAssertions(sqlite, logger, now);
 
   // The key that verified it, or null. Never throws for a bad assertion.
@@ -166,7 +166,7 @@ export function createAssertionVerifier(sqlite: Database.Database, audiences: st
     if (candidates.length === 0 || !claimsValid(parts.claims, clientId, audiences, now)) return null;
     let key: KeyRow | undefined;
     for (const k of candidates) {
-      const valid = signatureValid(parts.alg, k.key, parts.input, parts.signature);
+      const valid = signatureValid(verifyBeside, parts.alg, k.key, parts.input, parts.signature);
       if (valid === true || (valid !== false && (await valid))) {
         key = k;
         break;

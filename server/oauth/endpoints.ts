@@ -21,6 +21,7 @@ import { createIntrospectionEndpoint } from './introspect.ts';
 import { createTokenSigner, createTokenVerifier } from './jwt.ts';
 import { createTokenEndpoint } from './token.ts';
 import { createRequestTally } from './request-log.ts';
+import { createSignatures, signaturesMode } from './signatures/signatures.ts';
 
 // The status the request log counts for a client that went away before its request was
 // in: 408 when the server's deadline closed the connection (Node wrote the 408), else
@@ -40,9 +41,11 @@ export function createOAuthEndpoints(deps: Deps) {
   // made elsewhere, and the writes made here do not disturb that cache.
   const sqlite = openConnection(db.$client.name, ENDPOINT_BUSY_TIMEOUT_MS);
   const audit = createAuditQueue(sqlite, clock, logger);
-  const auth = createClientAuthentication({ sqlite, clock, config, logger, addressOf: createAddressOf(config), audit });
+  // This portal's signature thread (SIGNATURES), for tokens and client assertions.
+  const signatures = createSignatures(signaturesMode(config.signatures));
+  const auth = createClientAuthentication({ sqlite, clock, config, logger, addressOf: createAddressOf(config), audit, verifySignature: signatures.verify });
   const discovery = createDiscoveryEndpoints(db, clock, config);
-  const tally = createRequestTally(logger);
+  const tally = createRequestTally(logger, signatures);
 
   const routes: Record<string, (req: IncomingMessage, res: ServerResponse) => void | Promise<void>> = {
     '/oauth/token': createTokenEndpoint({
@@ -50,7 +53,7 @@ export function createOAuthEndpoints(deps: Deps) {
       lifetimeSeconds: config.tokenLifetimeSeconds,
       now: () => clock.now(),
       authenticateClient: auth.authenticateClient,
-      sign: createTokenSigner(db, deps.masterKey, clock),
+      sign: createTokenSigner(db, deps.masterKey, clock, signatures.sign),
     }),
     '/oauth/introspect': createIntrospectionEndpoint({
       sqlite,
@@ -116,6 +119,8 @@ export function createOAuthEndpoints(deps: Deps) {
     handle,
     // The endpoints' own SQLite connection (the fault drills make its disk full).
     connection: sqlite,
+    // Where signatures ran, and the thread (tests).
+    signatures,
     // Writes what the background queues hold now (tests; shutdown).
     flush() {
       tally.flush();
@@ -126,6 +131,7 @@ export function createOAuthEndpoints(deps: Deps) {
       tally.flush();
       auth.close();
       audit.close();
+      void signatures.close();
       sqlite.close();
     },
   };

@@ -9,7 +9,7 @@ import type { Clock } from '../clock.ts';
 import type { MasterKey } from '../crypto.ts';
 import { currentSigningKey, publishedKeys, type SigningKey } from './keys.ts';
 import { lazy } from '../lazy.ts';
-import { signBeside } from '../thread-pool.ts';
+import type { Sign } from './signatures/signatures.ts';
 
 export interface AccessTokenClaims {
   iss: string;
@@ -26,7 +26,8 @@ export interface AccessTokenClaims {
 const b64url = (s: string) => Buffer.from(s, 'utf8').toString('base64url');
 const P1363 = { dsaEncoding: 'ieee-p1363' } as const;
 
-export function createTokenSigner(db: Db, masterKey: MasterKey, clock: Clock) {
+// `signBeside`: the endpoints' signatures (on their thread, otherwise inline).
+export function createTokenSigner(db: Db, masterKey: MasterKey, clock: Clock, signBeside: Sign) {
   let key: SigningKey = currentSigningKey(db, masterKey, clock);
   let header = b64url(JSON.stringify({ alg: 'ES256', typ: 'at+jwt', kid: key.kid }));
   let checkedAt = clock.now();
@@ -43,7 +44,6 @@ export function createTokenSigner(db: Db, masterKey: MasterKey, clock: Clock) {
     }
   }
 
-  // On the signature thread (thread-pool.ts), otherwise inline.
   return function sign(claims: AccessTokenClaims): string | Promise<string> {
     refresh();
     const input = `${header}.${b64url(JSON.stringify(claims))}`;

@@ -12,6 +12,7 @@ import { memoryLogger } from '../../server/log.ts';
 import { seedApiCatalogue } from '../../server/admin/api-catalogue.ts';
 import type { Deps } from '../../server/deps.ts';
 import type { SmtpTimeouts } from '../../server/notifications/mailer.ts';
+import type { Signatures } from '../../server/oauth/signatures/signatures.ts';
 import { Client } from './http.ts';
 import { tempDir } from './temp.ts';
 import { lowerPasswordHashCostForTests } from '../../server/auth/passwords.ts';
@@ -37,7 +38,7 @@ export async function startPortal(
   start: number | string = Date.now(),
   // hostname: `localhost` where the browser needs a real host name (WebAuthn refuses IPs).
   options: { mailTimeouts?: SmtpTimeouts; hostname?: string } = {},
-): Promise<TestPortal> {
+): Promise<TestPortal & { signatures: Signatures }> {
   const dataDir = tempDir(t);
   // The production server's deadlines (REQUEST_TIMEOUT_SECONDS), from the same env.
   const server = http.createServer(httpServerOptions(loadConfig(env)));
@@ -62,5 +63,5 @@ export async function startPortal(
     deps.db.$client.close();
   });
   const baseUrl = `http://${options.hostname ?? '127.0.0.1'}:${port}`;
-  return { baseUrl, deps, clock, logs: logger.lines, dataDir, client: () => new Client(baseUrl), settle: () => portalHandler.flush() };
+  return { baseUrl, deps, clock, logs: logger.lines, dataDir, client: () => new Client(baseUrl), settle: () => portalHandler.flush(), signatures: portalHandler.signatures };
 }

@@ -7,6 +7,7 @@ import * as jose from 'jose';
 import { openDatabase } from '../../db/client.ts';
 import { createAssertionVerifier, readAssertion } from '../../server/oauth/client-assertion.ts';
 import type { KeyRow } from '../../server/oauth/client-auth.ts';
+import { verifyText } from '../../server/oauth/signatures/operations.ts';
 import { tempDir } from '../helpers/temp.ts';
 
 const CLIENT = '6f1c1c1e-0000-4000-8000-000000000001';
@@ -17,7 +18,7 @@ const s = Math.floor(NOW / 1000);
 test('client assertions: algorithms bound to key types, claims, single use', async (t) => {
   const db = openDatabase(`${tempDir(t)}/portal.sqlite`);
   t.after(() => db.$client.close());
-  const verifier = createAssertionVerifier(db.$client, [AUD, 'https://portal.example.org'], { warn() {} }, () => NOW);
+  const verifier = createAssertionVerifier(db.$client, [AUD, 'https://portal.example.org'], { warn() {} }, () => NOW, verifyText);
   const verify = (assertion: string, keys: KeyRow[]) => verifier.verifyAssertion(readAssertion(assertion), keys, NOW);
   const pair = (type: 'ec' | 'rsa' | 'ed25519', curve?: string) =>
     type === 'ec' ? crypto.generateKeyPairSync('ec', { namedCurve: curve! }) : type === 'rsa' ? crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }) : crypto.generateKeyPairSync('ed25519');
@@ -71,7 +72,7 @@ test('client assertions: algorithms bound to key types, claims, single use', asy
   assert.equal(await verify(once, [row('a', p256.publicKey)]), null, 'a replay');
   // Written to SQLite in a batch: a verifier started afresh (a restart) still refuses the replay.
   verifier.flush();
-  const restarted = createAssertionVerifier(db.$client, [AUD], { warn() {} }, () => NOW);
+  const restarted = createAssertionVerifier(db.$client, [AUD], { warn() {} }, () => NOW, verifyText);
   assert.equal(await restarted.verifyAssertion(readAssertion(once), [row('a', p256.publicKey)], NOW), null, 'a replay after a restart');
   assert.ok(await restarted.verifyAssertion(readAssertion(await sign('ES256', p256.privateKey)), [row('a', p256.publicKey)], NOW), 'a fresh one still passes');
   const chosen = await sign('ES256', p256.privateKey, {}, { kid: 'tp-b' });

@@ -1,44 +1,46 @@
 // Signatures on a thread of their own, with the main thread as the fallback: the rules of
-// server/thread-pool.ts with a thread we answer by hand, the signature thread itself (keys
-// sent once, a lost thread), then the token endpoint while libuv's pool is held by other
-// work and after its signature thread was lost.
-import { test } from 'node:test';
+// server/oauth/signatures/offload.ts with a thread we answer by hand, the signature thread
+// itself (keys sent once, a lost thread, one per portal), then the token endpoint while
+// libuv's pool is held by other work and after its signature thread was lost.
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { tempDir } from './helpers/temp.ts';
-import { createOffload, createSignatureThread, signatureThread, threadPool } from '../server/thread-pool.ts';
-import { startPortal } from './helpers/portal.ts';
-import { makeApplication, makeOrganisation } from './helpers/fixtures.ts';
-import { createClientSecret } from '../server/credentials/secrets.ts';
-import { findApplicationByClientId } from '../server/admin/applications.ts';
-import { cliActor } from '../server/audit/audit.ts';
-import { addDays, dateInZone } from '../server/dates.ts';
+import { tempDir } from '../helpers/temp.ts';
+import { createOffload } from '../../server/oauth/signatures/offload.ts';
+import { createSignatureThread } from '../../server/oauth/signatures/thread.ts';
+import { createSignatures, signaturesMode } from '../../server/oauth/signatures/signatures.ts';
+import { startPortal } from '../helpers/portal.ts';
+import { makeApplication, makeOrganisation } from '../helpers/fixtures.ts';
+import { createClientSecret } from '../../server/credentials/secrets.ts';
+import { findApplicationByClientId } from '../../server/admin/applications.ts';
+import { cliActor } from '../../server/audit/audit.ts';
+import { addDays, dateInZone } from '../../server/dates.ts';
 
 type Done = (err: Error | null, value: string) => void;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-test('offload: on the thread while fewer than maxInPool wait, inline when full, done inline when the thread does not answer or fails', async () => {
-  const offload = createOffload({ maxInPool: 2, rescueAfterMs: 15, inlineForMs: 60 });
+test('offload: on the thread while fewer than maxOnThread wait, inline when full, done inline when the thread does not answer or fails', async () => {
+  const offload = createOffload({ maxOnThread: 2, rescueAfterMs: 15, inlineForMs: 60 });
   const held: Done[] = [];
   const hold = (done: Done) => held.push(done);
 
-  // Pooled: a promise, answered by the pool's callback.
+  // On the thread: a promise, answered by the thread's callback.
   const first = offload.run(hold, () => 'inline');
   assert.ok(first instanceof Promise);
-  held.shift()!(null, 'pooled');
-  assert.equal(await first, 'pooled');
+  held.shift()!(null, 'on the thread');
+  assert.equal(await first, 'on the thread');
 
-  // Two waiting fill the pool (maxInPool 2): the third runs inline, at once.
+  // Two waiting fill the thread's share (maxOnThread 2): the third runs inline, at once.
   const a = offload.run(hold, () => 'inline a');
   const b = offload.run(hold, () => 'inline b');
   assert.equal(offload.run(hold, () => 'inline c'), 'inline c');
   held.splice(0).forEach((done, i) => done(null, `pooled ${i}`));
   assert.deepEqual(await Promise.all([a, b]), ['pooled 0', 'pooled 1']);
 
-  // The pool does not answer within 15 ms: done inline, the late answer dropped.
+  // The thread does not answer within 15 ms: done inline, the late answer dropped.
   const started = Date.now();
   const stuck = offload.run(hold, () => 'rescued');
   assert.equal(await stuck, 'rescued');
@@ -46,7 +48,7 @@ test('offload: on the thread while fewer than maxInPool wait, inline when full, 
   assert.equal(offload.counts.rescued, 1);
   held.shift()!(null, 'late');
   assert.equal(await stuck, 'rescued', 'the late answer changes nothing');
-  // For the next 60 ms everything runs inline; then the pool is tried again.
+  // For the next 60 ms everything runs inline; then the thread is tried again.
   assert.equal(offload.run(hold, () => 'inline after a rescue'), 'inline after a rescue');
   await sleep(80);
   const retried = offload.run(hold, () => 'inline');
@@ -54,10 +56,10 @@ test('offload: on the thread while fewer than maxInPool wait, inline when full, 
   held.shift()!(null, 'pooled again');
   assert.equal(await retried, 'pooled again');
 
-  // SIGNATURES=inline: every signature on the main thread, until the mode is pool again.
-  offload.setMode('inline');
-  assert.equal(offload.run(hold, () => 'inline by setting'), 'inline by setting');
-  offload.setMode('pool');
+  // SIGNATURES=inline: every signature on the main thread; the thread's offload beside it
+  // still hands them over.
+  const inlineOffload = createOffload({ mode: 'inline' });
+  assert.equal(inlineOffload.run(hold, () => 'inline by setting'), 'inline by setting');
   const pooledAgain = offload.run(hold, () => 'inline');
   assert.ok(pooledAgain instanceof Promise);
   held.shift()!(null, 'pooled');
@@ -86,7 +88,7 @@ test('offload: on the thread while fewer than maxInPool wait, inline when full, 
 });
 
 test('offload: a verification the thread is slow with is never redone on the main thread; it is refused after giveUpAfterMs', async () => {
-  const offload = createOffload({ maxInPool: 4, rescueAfterMs: 10, inlineForMs: 200, giveUpAfterMs: 60 });
+  const offload = createOffload({ maxOnThread: 4, rescueAfterMs: 10, inlineForMs: 200, giveUpAfterMs: 60 });
   const held: Done[] = [];
   const hold = (done: Done) => held.push(done);
   let inlineRuns = 0;
@@ -183,11 +185,30 @@ test('signature thread: signs and checks as node:crypto does, a batch answered b
   await thread.stop();
 });
 
-async function portalWithSecret(t: import('node:test').TestContext) {
-  const portal = await startPortal(t, { SIGNATURES: 'pool' }); // whatever the machine's cores
+test('signatures: a thread of their own for each set (the endpoints make one per portal); closing one ends its thread and no other', async () => {
+  assert.deepEqual([signaturesMode('auto', 1), signaturesMode('auto', 2), signaturesMode('thread', 1), signaturesMode('inline', 8)], ['inline', 'thread', 'thread', 'inline']);
+  const ec = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const p1363 = { dsaEncoding: 'ieee-p1363' } as const;
+  const portals = [createSignatures('thread'), createSignatures('thread')];
+  // The first signature starts each portal's thread (signed inline meanwhile).
+  for (const s of portals) assert.equal(typeof s.sign('sha256', 'a.b', ec.privateKey, p1363), 'string');
+  for (let i = 0; i < 700 && !portals.every((s) => s.thread.ready); i++) await sleep(10);
+  assert.ok(portals.every((s) => s.thread.ready), 'both threads are up');
+  const [a, b] = portals as [ReturnType<typeof createSignatures>, ReturnType<typeof createSignatures>];
+  await a.close();
+  const onB = b.sign('sha256', 'a.b', ec.privateKey, p1363);
+  assert.ok(onB instanceof Promise, 'the other portal still signs on its thread');
+  assert.ok(crypto.verify('sha256', Buffer.from('a.b'), { key: ec.publicKey, ...p1363 }, Buffer.from(await onB, 'base64url')));
+  assert.equal(typeof a.sign('sha256', 'a.b', ec.privateKey, p1363), 'string', 'the closed one signs inline');
+  assert.deepEqual([a.thread.lost, b.thread.lost, a.counts.thread, b.counts.thread], [0, 0, 0, 1], 'a close is no loss');
+  await b.close();
+});
+
+async function portalWithSecret(t: TestContext) {
+  const portal = await startPortal(t, { SIGNATURES: 'pool' }); // the thread's former name, whatever the machine's cores
   const org = makeOrganisation(portal, 'Hospital A');
   const clientId = makeApplication(portal, org, 'Partner-NL-HospitalA-DM', ['DM']);
-  const made = createClientSecret(portal.deps, cliActor, findApplicationByClientId(portal.deps.db, clientId)!, { name: 'pool', expires: addDays(dateInZone(portal.clock.now(), 'UTC'), 30) });
+  const made = createClientSecret(portal.deps, cliActor, findApplicationByClientId(portal.deps.db, clientId)!, { name: 'thread', expires: addDays(dateInZone(portal.clock.now(), 'UTC'), 30) });
   assert.ok(made.ok);
   const secret = made.value.secret;
   async function token() {
@@ -200,27 +221,30 @@ async function portalWithSecret(t: import('node:test').TestContext) {
     const body = (await res.json()) as { access_token?: string };
     return { status: res.status, ms: performance.now() - started, token: body.access_token };
   }
-  return { token, portal };
+  return { token, portal, signatures: portal.signatures };
 }
+
+type Portal = Awaited<ReturnType<typeof portalWithSecret>>;
 
 // A first token, which starts the signature thread if it is not running (signed inline
 // meanwhile; after a lost thread, a new one starts at most five seconds after the last).
-async function warmed(token: () => Promise<{ status: number }>) {
+async function warmed({ token, signatures }: Portal) {
   assert.equal((await token()).status, 200, 'warm');
-  for (let i = 0; i < 700 && !signatureThread.ready; i++) await sleep(10);
-  assert.ok(signatureThread.ready, 'the thread is up');
+  for (let i = 0; i < 700 && !signatures.thread.ready; i++) await sleep(10);
+  assert.ok(signatures.thread.ready, 'the thread is up');
 }
 
 test('token endpoint: libuv\'s pool held by other work does not hold up a token', async (t) => {
-  const { token } = await portalWithSecret(t);
-  await warmed(token);
+  const portal = await portalWithSecret(t);
+  const { token, signatures } = portal;
+  await warmed(portal);
 
   // Every thread of libuv's pool (4) held, without using the CPU: each waits to open a named
   // pipe for reading until we open it for writing, a second later.
   const fifos = Array.from({ length: 4 }, (_, i) => path.join(tempDir(t), `hold-${i}`));
   execFileSync('mkfifo', fifos);
-  const pooledBefore = threadPool.counts.pooled;
-  const rescuedBefore = threadPool.counts.rescued;
+  const onThreadBefore = signatures.counts.thread;
+  const rescuedBefore = signatures.counts.rescued;
   const holdStarted = performance.now();
   const holding = fifos.map((f) => fs.promises.open(f, 'r'));
   const holdTimer = setTimeout(() => fifos.forEach((f) => fs.closeSync(fs.openSync(f, 'w'))), 1000);
@@ -235,22 +259,23 @@ test('token endpoint: libuv\'s pool held by other work does not hold up a token'
   assert.match(during.token ?? '', /^[\w-]+\.[\w-]+\.[\w-]+$/);
   assert.ok(released > 900, `the pool was held (${released.toFixed(0)} ms)`);
   assert.ok(during.ms < 300, `answered in ${during.ms.toFixed(0)} ms while the pool was held for ${released.toFixed(0)} ms`);
-  assert.equal(threadPool.counts.pooled, pooledBefore + 1, 'signed on the signature thread');
-  assert.equal(threadPool.counts.rescued, rescuedBefore, 'nothing waited for the pool');
+  assert.equal(signatures.counts.thread, onThreadBefore + 1, 'signed on the signature thread');
+  assert.equal(signatures.counts.rescued, rescuedBefore, 'nothing waited for the pool');
 });
 
 test('token endpoint: the signature thread lost costs no token, and the request log warns of it', async (t) => {
-  const { token, portal } = await portalWithSecret(t);
-  await warmed(token);
-  const lostBefore = signatureThread.lost;
-  await signatureThread.stop();
-  assert.equal(signatureThread.lost, lostBefore + 1);
+  const portal = await portalWithSecret(t);
+  const { token, signatures } = portal;
+  await warmed(portal);
+  const lostBefore = signatures.thread.lost;
+  await signatures.thread.stop();
+  assert.equal(signatures.thread.lost, lostBefore + 1);
   for (let i = 0; i < 3; i++) {
     const after = await token();
     assert.equal(after.status, 200);
     assert.match(after.token ?? '', /^[\w-]+\.[\w-]+\.[\w-]+$/);
   }
-  portal.settle();
-  const warnings = portal.logs.map((l) => JSON.parse(l) as { level: string; msg: string; times?: number; why?: string }).filter((l) => l.msg === 'signature thread lost');
+  portal.portal.settle();
+  const warnings = portal.portal.logs.map((l) => JSON.parse(l) as { level: string; msg: string; times?: number; why?: string }).filter((l) => l.msg === 'signature thread lost');
   assert.deepEqual(warnings.map((w) => [w.level, w.times, w.why]), [['warn', 1, 'exited with 1']]);
 });
