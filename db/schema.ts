@@ -1,5 +1,7 @@
-// The whole data model of the portal (DESIGN.md "Data"). Later features add
-// behaviour, not tables. Times are integer milliseconds since the epoch (UTC);
+// The whole data model of the portal: DESIGN.md "Data", and the tables features added
+// since, each with its migration in db/migrations (settings, passkeys, client keys and
+// their reminders, used client assertions, JWKS URLs). Times are integer milliseconds
+// since the epoch (UTC);
 // calendar dates chosen by people (a secret's expiry) are also kept as YYYY-MM-DD.
 import { sql } from 'drizzle-orm';
 import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';

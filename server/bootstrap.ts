@@ -9,8 +9,7 @@ import { systemClock, type Clock } from './clock.ts';
 import { createLogger, type Logger } from './log.ts';
 import { createViews } from './http/views.ts';
 import type { Deps } from './deps.ts';
-import { createMailer, type SmtpTimeouts } from './notifications/mailer.ts';
-import { createSecretNotifier } from './notifications/notices.ts';
+import { createMailer, type SmtpTimeouts } from './mail/mailer.ts';
 
 export function bootstrap(options: { env?: Record<string, string | undefined>; clock?: Clock; logger?: Logger; mailTimeouts?: SmtpTimeouts; busyTimeoutMs?: number } = {}): Deps {
   const config: Config = loadConfig(options.env ?? process.env);
@@ -20,7 +19,6 @@ export function bootstrap(options: { env?: Record<string, string | undefined>; c
   const masterKey = loadMasterKey(config.dataDir, config.masterKey);
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger();
-  const mailer = createMailer(config, options.mailTimeouts);
-  const notify = createSecretNotifier({ db, clock, config, logger, mailer });
-  return { config, db, clock, logger, masterKey, views: createViews(), mailer, notify };
+  const mailer = createMailer(config, logger, options.mailTimeouts);
+  return { config, db, clock, logger, masterKey, views: createViews(), mailer };
 }

@@ -3,6 +3,7 @@
 import { parseArgs as parseNodeArgs } from 'node:util';
 import type { Deps } from './deps.ts';
 import type { DomainResult } from './result.ts';
+import { findApplicationByClientId } from './admin/applications.ts';
 export class UsageError extends Error {}
 
 // A command's options by name; each holds every value given.
@@ -58,3 +59,13 @@ export function parseArgs(spec: CommandSpec, args: string[]): Flags {
   return flags;
 }
 
+
+// The application named by --client-id, for every command that acts on one: unknown or
+// disabled is refused (a disabled application gets no new credentials).
+export function applicationOf(deps: Pick<Deps, 'db'>, flags: Flags) {
+  const clientId = one(flags, 'client-id')!;
+  const app = findApplicationByClientId(deps.db, clientId);
+  if (!app) return fail(`--client-id: no application has the client ID "${clientId}"`);
+  if (app.disabledAt !== null) return fail(`--client-id: the application ${app.name} is disabled`);
+  return app;
+}

@@ -3,18 +3,11 @@
 import fs from 'node:fs';
 import type { Deps } from './deps.ts';
 import { cliActor } from './audit/audit.ts';
-import { findApplicationByClientId } from './admin/applications.ts';
 import { addPublicKey, deletePublicKey, MAX_UPLOAD_BYTES } from './credentials/public-keys.ts';
-import { fail, one, unwrap, type Flags } from './cli-args.ts';
-
-function application(deps: Deps, flags: Flags) {
-  const app = findApplicationByClientId(deps.db, one(flags, 'client-id')!);
-  if (!app) fail(`--client-id: no application has the client ID "${one(flags, 'client-id')}"`);
-  return app!;
-}
+import { applicationOf, fail, one, unwrap, type Flags } from './cli-args.ts';
 
 export function addPublicKeyCommand(deps: Deps, flags: Flags): string {
-  const app = application(deps, flags);
+  const app = applicationOf(deps, flags);
   const file = one(flags, 'file')!;
   let size: number;
   try {
@@ -31,7 +24,7 @@ export function addPublicKeyCommand(deps: Deps, flags: Flags): string {
 }
 
 export function deleteCredentialCommand(deps: Deps, flags: Flags): string {
-  const app = application(deps, flags);
+  const app = applicationOf(deps, flags);
   const row = deletePublicKey(deps, cliActor, app, { thumbprint: one(flags, 'thumbprint') });
   if (!row) fail(`--thumbprint: no active key of ${app.name} has that thumbprint`);
   return '';

@@ -9,16 +9,16 @@ import { cliActor, recordAudit } from './audit/audit.ts';
 import { rotateSigningKey } from './oauth/keys.ts';
 import { inviteAdmin, inviteUser } from './admin/users.ts';
 import { createOrganisation } from './admin/organisations.ts';
-import { createApplication, findApplicationByClientId } from './admin/applications.ts';
+import { createApplication } from './admin/applications.ts';
 import { createClientSecret } from './credentials/secrets.ts';
 import { setupUrl } from './auth/invitations.ts';
 import type { Deps } from './deps.ts';
 import { fixedClock } from './clock.ts';
 import { recordedBaseUrl } from './settings.ts';
 import { createLogger } from './log.ts';
-import { formatSummary, sendExpiryReminders } from './notifications/reminders.ts';
+import { formatSummary, sendExpiryReminders } from './reminders/run.ts';
 import { addPublicKeyCommand, deleteCredentialCommand } from './cli-keys.ts';
-import { one, parseArgs, unwrap, UsageError, type CommandSpec } from './cli-args.ts';
+import { applicationOf, one, parseArgs, unwrap, UsageError, type CommandSpec } from './cli-args.ts';
 import { createApiCommand, listApisCommand, listApplicationsCommand, listOrganisationsCommand, listUsersCommand } from './cli-listings.ts';
 
 export const commands: Record<string, CommandSpec> = {
@@ -70,14 +70,12 @@ export const commands: Record<string, CommandSpec> = {
     flags: { 'client-id': 'value', name: 'value', expires: 'value' },
     required: ['client-id', 'name', 'expires'],
     run: async (deps, f) => {
-      const app = findApplicationByClientId(deps.db, one(f, 'client-id')!);
-      if (!app) throw new UsageError(`--client-id: no application has the client ID "${one(f, 'client-id')}"`);
-      if (app.disabledAt !== null) throw new UsageError(`--client-id: the application ${app.name} is disabled`);
+      const app = applicationOf(deps, f);
       requireMailableBaseUrl(deps);
       const result = createClientSecret(deps, cliActor, app, { name: one(f, 'name'), expires: one(f, 'expires') });
       const { secret } = unwrap(result);
       // The application's credential managers hear of it, as when a secret is made on the page.
-      await deps.notify.idle();
+      await deps.mailer.idle();
       return secret;
     },
   },

@@ -4,9 +4,7 @@ import type { Clock } from './clock.ts';
 import type { Config } from './config.ts';
 import type { MasterKey } from './crypto.ts';
 import type { Logger } from './log.ts';
-import type { Mailer } from './notifications/mailer.ts';
-
-import type { SecretNotifier } from './notifications/notices.ts';
+import type { Mailer } from './mail/mailer.ts';
 
 // Everything a route or domain function may need, passed explicitly.
 export interface Deps {
@@ -17,5 +15,4 @@ export interface Deps {
   masterKey: MasterKey;
   views: Eta;
   mailer: Mailer;
-  notify: SecretNotifier;
 }

@@ -13,11 +13,13 @@ export function createPortalHandler(deps: Deps) {
   const checkScheme = plainHttpCheck(deps.config, deps.logger);
   const handler = checkScheme
     ? (req: IncomingMessage, res: ServerResponse) => {
+        if (overPipelined(req, res)) return;
         if (oauth.handle(req, res)) return;
         checkScheme(req);
         app(req, res);
       }
     : (req: IncomingMessage, res: ServerResponse) => {
+        if (overPipelined(req, res)) return;
         if (!oauth.handle(req, res)) app(req, res);
       };
   return {
@@ -36,6 +38,28 @@ export function createPortalHandler(deps: Deps) {
     // Where the token endpoint's signatures ran, and their thread (tests).
     signatures: oauth.signatures,
   };
+}
+
+// Pipelined requests whose answers wait behind an earlier one on the same connection: past
+// MAX_PIPELINED the connection is closed. A client that sends a thousand GETs in one packet
+// and never reads would otherwise hold every answer in memory (40 MB a connection was seen);
+// browsers and HTTP clients do not pipeline, so this costs them nothing. Node assigns the
+// socket to the first answer and queues the rest, which is how a queued one is told.
+export const MAX_PIPELINED = 16;
+const QUEUED = Symbol('pipelined requests queued');
+type CountedSocket = IncomingMessage['socket'] & { _httpMessage?: unknown; [QUEUED]?: number };
+
+function overPipelined(req: IncomingMessage, res: ServerResponse): boolean {
+  const socket = req.socket as CountedSocket;
+  if (socket._httpMessage === res || socket._httpMessage === undefined || socket._httpMessage === null) {
+    socket[QUEUED] = 0;
+    return false;
+  }
+  const queued = (socket[QUEUED] ?? 0) + 1;
+  socket[QUEUED] = queued;
+  if (queued <= MAX_PIPELINED) return false;
+  socket.destroy();
+  return true;
 }
 
 // With an https BASE_URL the session cookie is Secure, and express-session withholds it

@@ -1,7 +1,7 @@
 // A library loaded on first use and kept: start-up stays short, and later calls cost
 // nothing. (`await import()` of a loaded module still goes through the module loader
-// on every call: under tsx, a message to its loader thread; a tenth of the token
-// endpoint's CPU for private_key_jwt before this.)
+// on every call: under tsx, a message to its loader thread, which cost a tenth of the
+// token endpoint's CPU for private_key_jwt.)
 export function lazy<T>(load: () => Promise<T>): () => Promise<T> {
   let loaded: Promise<T> | undefined;
   return () => {

@@ -3,7 +3,7 @@ import { checkServerConfig, ConfigError, loadConfig } from './config.ts';
 import { bootstrap } from './bootstrap.ts';
 import { recordBaseUrl } from './settings.ts';
 import { serve } from './serve.ts';
-import { startReminderSchedule } from './notifications/cron.ts';
+import { startReminderSchedule } from './reminders/schedule.ts';
 import { prepareSandbox, SANDBOX_ADMIN_EMAIL } from './sandbox.ts';
 import type { Deps } from './deps.ts';
 
@@ -44,7 +44,7 @@ export async function runServer(): Promise<void> {
     // Stop accepting and let in-flight requests finish (bounded), stop the cron job, let
     // mail under way settle, and only then close the database.
     Promise.all([running.closeServer(), reminders.stop()])
-      .then(() => Promise.race([deps.notify.idle(), new Promise((r) => setTimeout(r, 5000).unref())]))
+      .then(() => Promise.race([deps.mailer.idle(), new Promise((r) => setTimeout(r, 5000).unref())]))
       .then(() => {
         deps.mailer.close();
         running.closeDatabase();

@@ -10,6 +10,7 @@ import dns from 'node:dns';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
+import os from 'node:os';
 import ipaddr from 'ipaddr.js';
 
 // Why an address may not be fetched outside the sandbox: its range's name, or null when
@@ -26,7 +27,23 @@ export function nonPublicRange(address: string): string | null {
   const range = parsed.range();
   if (range !== 'unicast') return range;
   if (parsed.kind() === 'ipv6' && !parsed.match(ipaddr.IPv6.parse('2000::'), 3)) return 'not global unicast';
+  // The portal's own host, even on a public address: services bound to every interface.
+  if (ownAddresses().has(parsed.toNormalizedString())) return 'this host';
   return null;
+}
+
+function ownAddresses(): Set<string> {
+  const own = new Set<string>();
+  for (const list of Object.values(os.networkInterfaces())) {
+    for (const a of list ?? []) {
+      try {
+        own.add(ipaddr.process(a.address.replace(/%.*$/, '')).toNormalizedString());
+      } catch {
+        // an address ipaddr.js cannot read is not one a URL can name either
+      }
+    }
+  }
+  return own;
 }
 
 export type LookupAll = (hostname: string) => Promise<Array<{ address: string; family: number }>>;
@@ -141,22 +158,19 @@ function get(u: URL, host: string, pinned: Array<{ address: string; family: numb
     request.on('error', reject);
     request.on('response', (res) => {
       const status = res.statusCode ?? 0;
-      if (status >= 300 && status < 400) {
+      // Answered before the stream is destroyed: destroying it emits 'aborted' at once.
+      const stop = (problem: 'redirect' | 'too-large') => {
+        resolve({ ok: false, problem });
         res.destroy();
-        return resolve({ ok: false, problem: 'redirect' });
-      }
-      if (Number(res.headers['content-length'] ?? 0) > options.maxBytes) {
-        res.destroy();
-        return resolve({ ok: false, problem: 'too-large' });
-      }
+      };
+      if (status >= 300 && status < 400) return stop('redirect');
+      if (Number(res.headers['content-length'] ?? 0) > options.maxBytes) return stop('too-large');
       const chunks: Buffer[] = [];
       let size = 0;
       res.on('data', (chunk: Buffer) => {
         size += chunk.length;
-        if (size > options.maxBytes) {
-          res.destroy();
-          resolve({ ok: false, problem: 'too-large' });
-        } else chunks.push(chunk);
+        if (size > options.maxBytes) stop('too-large');
+        else chunks.push(chunk);
       });
       res.on('end', () => resolve({ ok: true, status, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
       res.on('error', reject);

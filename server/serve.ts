@@ -24,10 +24,21 @@ export function httpServerOptions(config: Pick<Config, 'requestTimeoutSeconds'>)
   };
 }
 
+// A socket on which nothing moved for this long is closed: a client that stops reading its
+// answers holds them in memory only so long (Node's default is never).
+export const IDLE_SOCKET_MS = 30_000;
+
+// The portal's HTTP server: the deadlines above and the idle limit (the test portals too).
+export function createHttpServer(config: Pick<Config, 'requestTimeoutSeconds'>, handler?: http.RequestListener): http.Server {
+  const server = handler ? http.createServer(httpServerOptions(config), handler) : http.createServer(httpServerOptions(config));
+  server.timeout = IDLE_SOCKET_MS;
+  return server;
+}
+
 export async function serve(deps: Deps) {
   const { config, logger } = deps;
   const { handler, app, close: closeHandler } = createPortalHandler(deps);
-  const server = http.createServer(httpServerOptions(config), handler);
+  const server = createHttpServer(config, handler);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve());

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 
-const ROOMS = ['utilities', 'db', 'http', 'audit', 'auth', 'credentials', 'notifications', 'account', 'oauth', 'admin', 'composition'];
+const ROOMS = ['utilities', 'db', 'http', 'mail', 'audit', 'auth', 'credentials', 'reminders', 'account', 'oauth', 'admin', 'composition'];
 const UTILITIES = new Set(['config.ts', 'clock.ts', 'crypto.ts', 'dates.ts', 'log.ts', 'paths.ts', 'validation.ts', 'result.ts', 'lazy.ts', 'safe-fetch.ts']);
 
 function roomOf(file: string): string | null {

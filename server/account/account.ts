@@ -115,7 +115,7 @@ export async function changePassword(
     recordAudit(db, clock, actor, { action: 'account.password_changed', organisationId: user.organisationId, details: { endedSessions: n } });
     return n;
   });
-  await sendAccountNotice(deps, user, 'password', actor);
+  sendAccountNotice(deps, user, 'password', actor);
   deps.logger.info('password changed', { userId: user.id, endedSessions: ended });
   return success(null);
 }
@@ -132,7 +132,7 @@ export async function confirmNewAuthenticator(deps: AccountDeps, user: UserRow, 
   if (step === null) return failure('newCode', 'That code is not valid. Enter the 6-digit code the new app shows now.');
   db.update(users).set({ totpSecret: encrypt(deps.masterKey, seed), totpLastStep: step, failedTotpCount: 0, totpLockedUntil: null }).where(eq(users.id, user.id)).run();
   recordAudit(db, clock, actor, { action: 'account.authenticator_replaced', organisationId: user.organisationId });
-  await sendAccountNotice(deps, user, 'authenticator', actor);
+  sendAccountNotice(deps, user, 'authenticator', actor);
   return success(null);
 }
 
@@ -144,7 +144,7 @@ export async function regenerateRecoveryCodes(deps: AccountDeps, user: UserRow, 
     replaceRecoveryCodes(deps.db, user.id, codes);
     recordAudit(deps.db, deps.clock, actor, { action: 'account.recovery_codes_replaced', organisationId: user.organisationId });
   });
-  await sendAccountNotice(deps, user, 'recovery-codes', actor);
+  sendAccountNotice(deps, user, 'recovery-codes', actor);
   return success(codes);
 }
 
@@ -184,7 +184,7 @@ export async function endOtherSessions(deps: AccountDeps, user: UserRow, current
     if (ended) recordAudit(db, clock, actor, { action: 'account.sessions_ended', organisationId: user.organisationId, details: { endedSessions: ended } });
     return ended;
   });
-  if (n) await sendAccountNotice(deps, user, 'sessions-ended', actor, `${n} session${n === 1 ? '' : 's'}`);
+  if (n) sendAccountNotice(deps, user, 'sessions-ended', actor, `${n} session${n === 1 ? '' : 's'}`);
   return n;
 }
 

@@ -4,7 +4,7 @@ import type { users } from '../../db/schema.ts';
 import type { Deps } from '../deps.ts';
 import type { AuditActor } from '../audit/audit.ts';
 import { formatDateTime } from '../dates.ts';
-import { renderEmail } from '../notifications/emails.ts';
+import { renderEmail } from '../mail/emails.ts';
 
 export type AccountChange = 'password' | 'authenticator' | 'recovery-codes' | 'passkey-added' | 'passkey-removed' | 'sessions-ended';
 
@@ -17,8 +17,9 @@ const SUBJECTS: Record<AccountChange, string> = {
   'sessions-ended': 'Your other sessions were ended',
 };
 
-// Sent in the request (the change is done; a mail failure is logged, never felt).
-export async function sendAccountNotice(deps: Pick<Deps, 'config' | 'clock' | 'mailer' | 'logger'>, user: typeof users.$inferSelect, change: AccountChange, actor: AuditActor, detail = ''): Promise<void> {
+// Once the change is committed, in the background (mailer.sendAfter): a mail failure is
+// logged, never felt by the request.
+export function sendAccountNotice(deps: Pick<Deps, 'config' | 'clock' | 'mailer'>, user: typeof users.$inferSelect, change: AccountChange, actor: AuditActor, detail = ''): void {
   const { config } = deps;
   const subject = SUBJECTS[change];
   const model = {
@@ -30,9 +31,5 @@ export async function sendAccountNotice(deps: Pick<Deps, 'config' | 'clock' | 'm
     supportEmail: config.supportEmail,
     footer: 'You receive this because your account changed.',
   };
-  try {
-    await deps.mailer.send({ to: [{ name: user.displayName, address: user.email }], subject, ...renderEmail('account', model) });
-  } catch (err) {
-    deps.logger.error('account notice failed', { userId: user.id, error: String((err as Error)?.message ?? err) });
-  }
+  deps.mailer.sendAfter({ to: [{ name: user.displayName, address: user.email }], subject, ...renderEmail('account', model) }, 'account notice', { userId: user.id });
 }

@@ -121,7 +121,7 @@ export async function registerPasskey(
     .values({ id: credential.id, userId: user.id, name, publicKey: b64(credential.publicKey), counter: credential.counter, transports: JSON.stringify(credential.transports ?? []), createdAt: deps.clock.now() })
     .run();
   recordAudit(deps.db, deps.clock, actor, { action: 'account.passkey_added', organisationId: user.organisationId, target: name });
-  await sendAccountNotice(deps, user, 'passkey-added', actor, `“${name}”`);
+  sendAccountNotice(deps, user, 'passkey-added', actor, `“${name}”`);
   return success(null);
 }
 
@@ -134,7 +134,7 @@ export async function removePasskey(deps: AccountDeps, user: UserRow, id: string
   if (refusedProof) return refusedProof;
   deps.db.delete(passkeys).where(eq(passkeys.id, id)).run();
   recordAudit(deps.db, deps.clock, actor, { action: 'account.passkey_removed', organisationId: user.organisationId, target: row.name });
-  await sendAccountNotice(deps, user, 'passkey-removed', actor, `“${row.name}”`);
+  sendAccountNotice(deps, user, 'passkey-removed', actor, `“${row.name}”`);
   return success(true);
 }
 

@@ -8,14 +8,14 @@ import { layoutModel, sendHtml, setFlash } from '../http/views.ts';
 import { relativeTime } from '../dates.ts';
 import { parseId } from '../validation.ts';
 import type { DomainResult } from '../result.ts';
-import { sendInvitationMail, type InvitationKind } from '../notifications/invitations.ts';
+import { invitationMail, type InvitationKind } from './invitation-mail.ts';
 import { listUsers } from './users.ts';
 import type { AuditActor } from '../audit/audit.ts';
 
 export type Errors = Record<string, string>;
 
 export function createConsole(deps: Deps) {
-  const { db, clock, config, views, logger } = deps;
+  const { db, clock, config, views } = deps;
   return {
     page(req: Request, res: Response, template: string, title: string, model: object, status = 200) {
       sendHtml(res, views.render(`/pages/admin/${template}`, { ...layoutModel(req, config, title, 'admin'), errors: {}, values: {}, ...model }), status);
@@ -39,7 +39,7 @@ export function createConsole(deps: Deps) {
     },
     // Mails a setup link in the background; the page does not wait for SMTP.
     mailInvitation(userId: number, token: string, kind: InvitationKind, invitedBy: AuditActor) {
-      sendInvitationMail(deps, userId, token, kind, invitedBy).catch((err: unknown) => logger.error('invitation mail failed', { error: String((err as Error)?.message ?? err) }));
+      deps.mailer.sendAfter(invitationMail(deps, userId, token, kind, invitedBy), 'invitation mail', { userId });
     },
     // Users of an organisation (or the administrators) with how long ago they last signed in.
     usersView(organisationId: number | null) {

@@ -8,7 +8,7 @@ import type { AddressObject } from 'mailparser';
 import type { Deps } from '../deps.ts';
 import { HttpError } from '../http/errors.ts';
 import { layoutModel, sendHtml } from '../http/views.ts';
-import { outboxDir } from '../notifications/mailer.ts';
+import { outboxDir } from '../mail/mailer.ts';
 import { lazy } from '../lazy.ts';
 
 const loadMailparser = lazy(() => import('mailparser'));

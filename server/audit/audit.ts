@@ -36,3 +36,11 @@ export function recordAudit(db: Db, clock: Clock, actor: AuditActor, event: Audi
 
 export const cliActor: AuditActor = { label: 'cli' };
 export const systemActor: AuditActor = { label: 'system' };
+
+// "Name (email)" for a person, "the IT team (command line)" for the CLI: how notices name
+// who made a change.
+export function actorName(actor: AuditActor): string {
+  if (actor.label === 'cli') return 'the IT team (command line)';
+  if (actor.label === 'system') return 'the portal';
+  return actor.name ? `${actor.name} (${actor.label})` : actor.label;
+}

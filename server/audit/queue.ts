@@ -16,7 +16,10 @@ const LONGEST_PAUSE_MS = 5000;
 type Row = [number, number | null, string, number | null, number | null, string, string | null, string, string | null];
 
 export interface AuditQueue {
-  push(actor: AuditActor, event: AuditEventInput): void;
+  // `summary`: a row that accounts for others (a tally), kept past MAX_QUEUED up to twice it.
+  push(actor: AuditActor, event: AuditEventInput, summary?: boolean): void;
+  // Whether an ordinary event would be kept now.
+  hasRoom(): boolean;
   // Writes what is queued now (tests, shutdown); false when the database refused.
   flush(): boolean;
   stats(): { queued: number; written: number; dropped: number; failedWrites: number };
@@ -66,11 +69,12 @@ export function createAuditQueue(sqlite: Database.Database, clock: Clock, logger
   }
 
   return {
-    push(actor, event) {
-      if (queue.length >= MAX_QUEUED) {
+    hasRoom: () => queue.length < MAX_QUEUED,
+    push(actor, event, summary = false) {
+      if (queue.length >= (summary ? 2 * MAX_QUEUED : MAX_QUEUED)) {
         dropped++;
         // One warning at the first drop and at every power of two after it.
-        if ((dropped & (dropped - 1)) === 0) logger.warn('audit events dropped: the database has refused writes for too long', { dropped });
+        if ((dropped & (dropped - 1)) === 0) logger.warn('audit events dropped: more are waiting to be written than the queue holds (the database refusing writes, or a flood)', { dropped });
         return;
       }
       queue.push([

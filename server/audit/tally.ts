@@ -1,11 +1,12 @@
 // Floods counted, not stored row by row: events of one kind are tallied in memory per key
 // (an address, or a client id and an address) and written as one summary row per key and
 // window, with the count and the first and last time. Every event is accounted for, in
-// bounded space: past MAX_KEYS keys in a window, further keys are tallied under one
-// overflow key. `write` gets each summary when its window is over (`flush`, run by a timer
+// bounded space: past `maxKeys` keys in a window (100 unless told), further keys are
+// tallied under one overflow key, so a flood from ever new addresses or client ids makes
+// at most maxKeys + 1 rows a window. `write` gets each summary when its window is over (`flush`, run by a timer
 // and at close); a write that throws keeps the summary for the next flush, and is logged.
 export const OVERFLOW_KEY = '(others)';
-const MAX_KEYS = 10_000;
+const MAX_KEYS = 100;
 
 export interface Summary {
   key: string;
@@ -15,8 +16,8 @@ export interface Summary {
   sample: string; // something of the first event (a target), for the row
 }
 
-export function createTally(options: { windowMs: number; now: () => number; write: (summaries: Summary[]) => void; onError: (err: unknown) => void }) {
-  const { windowMs, now, write, onError } = options;
+export function createTally(options: { windowMs: number; now: () => number; write: (summaries: Summary[]) => void; onError: (err: unknown) => void; maxKeys?: number }) {
+  const { windowMs, now, write, onError, maxKeys = MAX_KEYS } = options;
   let open = new Map<string, Summary>();
   let windowStart = now();
   let unwritten: Summary[] = [];
@@ -26,7 +27,7 @@ export function createTally(options: { windowMs: number; now: () => number; writ
     add(key: string, sample = ''): boolean {
       const t = now();
       if (t - windowStart >= windowMs) flushNow();
-      const k = open.has(key) || open.size < MAX_KEYS ? key : OVERFLOW_KEY;
+      const k = open.has(key) || open.size < maxKeys ? key : OVERFLOW_KEY;
       const s = open.get(k);
       if (s) {
         s.count++;
@@ -60,7 +61,7 @@ export function createTally(options: { windowMs: number; now: () => number; writ
       write(batch);
     } catch (err) {
       // Kept for the next flush; past two windows' worth they fold into one overflow row.
-      unwritten = batch.length > 2 * MAX_KEYS ? fold(batch) : batch;
+      unwritten = batch.length > 2 * maxKeys ? fold(batch) : batch;
       onError(err);
     }
   }

@@ -4,7 +4,6 @@ import type { NextFunction, Request, Response } from 'express';
 import type { Deps } from '../deps.ts';
 import type { users } from '../../db/schema.ts';
 import type { AuditActor } from '../audit/audit.ts';
-import { HttpError } from '../http/errors.ts';
 import { redirectTo } from '../http/htmx.ts';
 import { CREDENTIALS_PAGE } from '../paths.ts';
 import { ABSOLUTE_TIMEOUT_MS } from './session-store.ts';
@@ -45,11 +44,6 @@ export function requireSignedIn(deps: Deps) {
     if (req.session?.pendingUserId !== undefined) return redirectTo(req, res, '/login/verify');
     redirectTo(req, res, '/login');
   };
-}
-
-export function requireAdmin(req: Request, _res: Response, next: NextFunction) {
-  if (currentUser(req)?.isAdmin) return next();
-  next(new HttpError(403, 'This page is for administrators only.'));
 }
 
 export function homeFor(user: SessionUser): string {

@@ -2,7 +2,7 @@
 // an X.509 certificate in PEM, or a JWK), refusing what must never be stored (a private
 // key), weak keys and expired certificates, and registering, listing and deleting them.
 import crypto from 'node:crypto';
-import { and, asc, eq, gt, isNull, sql } from 'drizzle-orm';
+import { and, eq, gt, isNull, sql } from 'drizzle-orm';
 import { immediate } from '../../db/client.ts';
 import { clientJwksUrls, clientKeys } from '../../db/schema.ts';
 import type { Deps } from '../deps.ts';
@@ -11,6 +11,7 @@ import { endOfDateInZone, formatDate } from '../dates.ts';
 import { parseName, type Parsed } from '../validation.ts';
 import { failure, invalid, success, type DomainResult, type FieldErrors } from '../result.ts';
 import type { Application } from './applications.ts';
+import { sendCredentialNotice, type NoticeDeps } from './notices.ts';
 import { expiryRules, parseSecretInput } from './secrets.ts';
 
 export const MAX_UPLOAD_BYTES = 64 * 1024;
@@ -105,7 +106,7 @@ export type AddKeyResult = DomainResult<{ row: ClientKey; notice: string }>;
 // Registers a key for the application. A certificate expires with its notAfter, capped
 // at the one-year maximum of secrets; a bare key or JWK gets an expiry date chosen
 // like a secret's.
-export function addPublicKey(deps: Pick<Deps, 'db' | 'clock' | 'config' | 'notify'>, actor: AuditActor, app: Application, input: { name: unknown; key: unknown; expires?: unknown }): AddKeyResult {
+export function addPublicKey(deps: NoticeDeps, actor: AuditActor, app: Application, input: { name: unknown; key: unknown; expires?: unknown }): AddKeyResult {
   const { db, clock, config } = deps;
   const errors: FieldErrors = {};
   const name = parseName(input.name, 'Name', 100);
@@ -156,12 +157,12 @@ export function addPublicKey(deps: Pick<Deps, 'db' | 'clock' | 'config' | 'notif
   });
   if (result.ok) {
     const { row } = result.value;
-    deps.notify.keyAdded(app, { name: row.name, hint: row.thumbprint.slice(0, 8), expiresOn: row.expiresOn }, actor);
+    sendCredentialNotice(deps, 'key', 'added', app, { name: row.name, hint: row.thumbprint.slice(0, 8), expiresOn: row.expiresOn }, actor);
   }
   return result;
 }
 
-export function deletePublicKey(deps: Pick<Deps, 'db' | 'clock' | 'notify'>, actor: AuditActor, app: Application, match: { id?: string; thumbprint?: string }, reason: string | null = null): ClientKey | null {
+export function deletePublicKey(deps: NoticeDeps, actor: AuditActor, app: Application, match: { id?: string; thumbprint?: string }, reason: string | null = null): ClientKey | null {
   const { db, clock } = deps;
   const deleted = immediate(db, () => {
     const where = [eq(clientKeys.applicationId, app.id), isNull(clientKeys.deletedAt), match.id ? eq(clientKeys.id, match.id) : eq(clientKeys.thumbprint, match.thumbprint ?? '')];
@@ -170,10 +171,6 @@ export function deletePublicKey(deps: Pick<Deps, 'db' | 'clock' | 'notify'>, act
     recordAudit(db, clock, actor, { action: reason ? 'key.revoke' : 'key.delete', organisationId: app.organisationId, applicationId: app.id, target: row.name, details: { keyId: row.id, thumbprint: row.thumbprint, ...(reason ? { reason } : {}) } });
     return row;
   });
-  if (deleted) deps.notify.keyDeleted(app, { name: deleted.name, hint: deleted.thumbprint.slice(0, 8), expiresOn: deleted.expiresOn }, actor);
+  if (deleted) sendCredentialNotice(deps, 'key', 'deleted', app, { name: deleted.name, hint: deleted.thumbprint.slice(0, 8), expiresOn: deleted.expiresOn }, actor);
   return deleted;
-}
-
-export function keysOf(deps: Pick<Deps, 'db'>, applicationId: number): ClientKey[] {
-  return deps.db.select().from(clientKeys).where(and(eq(clientKeys.applicationId, applicationId), isNull(clientKeys.deletedAt))).orderBy(asc(clientKeys.createdAt)).all();
 }

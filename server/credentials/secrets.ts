@@ -8,6 +8,7 @@ import type { Db } from '../../db/client.ts';
 import { immediate } from '../../db/client.ts';
 import { clientSecrets } from '../../db/schema.ts';
 import type { Application } from './applications.ts';
+import { sendCredentialNotice } from './notices.ts';
 import type { Deps } from '../deps.ts';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
@@ -19,7 +20,7 @@ import { parseName } from '../validation.ts';
 import { failure, invalid, refused, success, type DomainResult, type FieldErrors } from '../result.ts';
 
 export type ClientSecret = typeof clientSecrets.$inferSelect;
-export type SecretDeps = Pick<Deps, 'db' | 'clock' | 'config' | 'notify'>;
+export type SecretDeps = Pick<Deps, 'db' | 'clock' | 'config' | 'mailer'>;
 
 // 44 characters of [0-9A-Za-z]: 261 bits from the CSPRNG. Letters and digits only, so the
 // secret needs no escaping in a form body or a Basic header and a double-click selects it whole.
@@ -148,21 +149,21 @@ export function createClientSecret(deps: SecretDeps, actor: AuditActor, app: App
     });
     return success({ secret, row });
   });
-  if (result.ok) deps.notify.secretCreated(app, result.value.row, actor);
+  if (result.ok) sendCredentialNotice(deps, 'secret', 'created', app, result.value.row, actor);
   return result;
 }
 
 // Deletes (tombstones) a secret of the application; false when it was not there.
 export function deleteClientSecret(deps: SecretDeps, actor: AuditActor, app: Application, secretId: string): ClientSecret | null {
   const deleted = tombstone(deps, actor, app, secretId, null);
-  if (deleted) deps.notify.secretDeleted(app, deleted, actor);
+  if (deleted) sendCredentialNotice(deps, 'secret', 'deleted', app, deleted, actor);
   return deleted;
 }
 
 // An administrator's revocation (a compromise response): a deletion with a reason.
 export function revokeClientSecret(deps: SecretDeps, actor: AuditActor, app: Application, secretId: string, reason: string): ClientSecret | null {
   const revoked = tombstone(deps, actor, app, secretId, reason);
-  if (revoked) deps.notify.secretRevoked(app, revoked, actor, reason);
+  if (revoked) sendCredentialNotice(deps, 'secret', 'revoked', app, revoked, actor, reason);
   return revoked;
 }
 

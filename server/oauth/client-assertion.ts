@@ -6,9 +6,9 @@
 //   `kid` (its thumbprint or id), otherwise every active key of the client is tried.
 import crypto from 'node:crypto';
 import type Database from 'better-sqlite3';
-import type { KeyRow } from './client-auth.ts';
+import type { KeyRow } from './client-registry.ts';
 import type { Logger } from '../log.ts';
-import { createWriteBehind } from '../../db/write-behind.ts';
+import { createUsedAssertions } from './used-assertions.ts';
 import type { Verify } from './signatures/signatures.ts';
 
 export const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
@@ -37,11 +37,15 @@ const ALGORITHMS: Record<string, Algorithm> = {
 export const ASSERTION_ALGORITHMS = Object.keys(ALGORITHMS);
 const NO_OPTIONS = {};
 
-// With `verifyBeside`: the endpoints' signatures (on their thread, otherwise inline).
-function signatureValid(verifyBeside: Verify, alg: Algorithm, key: crypto.KeyObject, input: string, signature: string): boolean | Promise<boolean> {
+// Whether `key` can have made a signature of `alg` of this length at all.
+function fits(alg: Algorithm, key: crypto.KeyObject, signature: string): boolean {
   if (key.type !== 'public' || key.asymmetricKeyType !== alg.keyType) return false;
   if (alg.curve && key.asymmetricKeyDetails?.namedCurve !== alg.curve) return false;
-  if (alg.signatureChars && signature.length !== alg.signatureChars) return false;
+  return !alg.signatureChars || signature.length === alg.signatureChars;
+}
+
+// With `verifyBeside`: the endpoints' signatures (on their thread, otherwise inline).
+function signatureValid(verifyBeside: Verify, alg: Algorithm, key: crypto.KeyObject, input: string, signature: string): boolean | Promise<boolean> {
   try {
     const valid = verifyBeside(alg.hash, input, key, alg.options ?? NO_OPTIONS, signature);
     return valid instanceof Promise ? valid.catch(() => false) : valid;
@@ -83,8 +87,8 @@ export function readAssertion(assertion: string): ReadAssertion | null {
     return null;
   }
   if (!isObject(header) || !isObject(claims)) return null;
-  const { iss, sub } = claims;
-  if (typeof iss !== 'string' || iss !== sub || iss.length > 200) return null;
+  const { iss } = claims; // whom it claims to be; iss = sub = that client is one of the claims checked below
+  if (typeof iss !== 'string' || iss.length > 200) return null;
   const kid = typeof header.kid === 'string' ? header.kid : null;
   const wellFormed = header.crit === undefined && typeof header.alg === 'string' && Object.hasOwn(ALGORITHMS, header.alg) && parts.every((p) => B64URL.test(p));
   if (!wellFormed) return { clientId: iss, kid, parts: null };
@@ -106,64 +110,20 @@ function claimsValid(claims: Record<string, unknown>, clientId: string, audience
   return typeof jti === 'string' && jti.length > 0 && jti.length <= 200;
 }
 
-// Used assertions (client id and the jti's hash) until they expire: kept in memory, where
-// this process (the only one that answers token requests) checks them, and written to
-// SQLite in one batch within USED_FLUSH_MS, so that a restart still refuses a replay.
-// A write per request cost as much as the signature check. The one gap: a crash inside
-// those 50 ms forgets the assertions accepted in them (each lives five minutes at most).
-const USED_FLUSH_MS = 50;
-const USED_PRUNE_EVERY_MS = 10_000;
-
-export function createUsedAssertions(sqlite: Database.Database, logger: Pick<Logger, 'warn'>, now: () => number) {
-  // Appended: a key is claimed once in memory, so it reaches the table once per process.
-  const insert = sqlite.prepare<[string, number]>('insert into used_assertions (key, expires_at) values (?, ?)');
-  const purge = sqlite.prepare<[number]>('delete from used_assertions where expires_at < ?');
-  let purgedAt = 0;
-  const writeAll = sqlite.transaction((rows: Array<[string, number]>) => {
-    for (const [key, expiresAt] of rows) insert.run(key, expiresAt);
-    // Expired ones go every ten seconds (a range of the expiry index).
-    if (now() - purgedAt >= USED_PRUNE_EVERY_MS) {
-      purgedAt = now();
-      purge.run(purgedAt);
-    }
-  });
-  // In insertion order, so a jti used again after it expired keeps its latest expiry.
-  const used = new Map<string, number>(sqlite.prepare<[number], { key: string; expires_at: number }>('select key, expires_at from used_assertions where expires_at >= ? order by rowid').all(now()).map((r) => [r.key, r.expires_at]));
-  const pending = createWriteBehind<string, number>(sqlite, writeAll, {
-    delayMs: USED_FLUSH_MS,
-    onError: (err, rows) => logger.warn('used client assertions not written yet; retrying', { assertions: rows, error: String((err as Error)?.message ?? err) }),
-  });
-  let prunedAt = now();
-
-  return {
-    // True the first time a key is presented before it expires; false for a replay.
-    claim(key: string, expiresAt: number): boolean {
-      const t = now();
-      if (t - prunedAt > USED_PRUNE_EVERY_MS) {
-        prunedAt = t;
-        for (const [k, e] of used) if (e < t) used.delete(k);
-      }
-      const seen = used.get(key);
-      if (seen !== undefined && seen >= t) return false;
-      used.set(key, expiresAt);
-      pending.put(key, expiresAt);
-      return true;
-    },
-    flush: pending.flush,
-  };
-}
-
 export function createAssertionVerifier(sqlite: Database.Database, audiences: string[], logger: Pick<Logger, 'warn'>, now: () => number, verifyBeside: Verify) {
   const used = createUsedAssertions(sqlite, logger, now);
 
-  // The key that verified it, or null. Never throws for a bad assertion.
-  async function verifyAssertion(read: ReadAssertion | null, keys: KeyRow[], now: number): Promise<KeyRow | null> {
+  // The key that verified it, or null; 'over budget' when `afford` refused the checks the
+  // candidate keys would take (the keys that fit the algorithm: the one the kid names, or
+  // every active one). Never throws for a bad assertion.
+  async function verifyAssertion(read: ReadAssertion | null, keys: KeyRow[], now: number, afford: (candidates: KeyRow[]) => boolean = () => true): Promise<KeyRow | null | 'over budget'> {
     if (!read?.parts) return null;
     const { clientId, kid, parts } = read;
-    const active = keys.filter((k) => k.expires_at > now);
+    const active = keys.filter((k) => k.expires_at > now && fits(parts.alg, k.key, parts.signature));
     const chosen = kid ? active.filter((k) => k.thumbprint === kid || k.id === kid) : [];
     const candidates = chosen.length ? chosen : active;
     if (candidates.length === 0 || !claimsValid(parts.claims, clientId, audiences, now)) return null;
+    if (!afford(candidates)) return 'over budget';
     let key: KeyRow | undefined;
     for (const k of candidates) {
       const valid = signatureValid(verifyBeside, parts.alg, k.key, parts.input, parts.signature);

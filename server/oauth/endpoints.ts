@@ -13,7 +13,7 @@ import { isBusyError, isStorageError, openConnection, SERVER_BUSY_TIMEOUT_MS, sq
 import { createAuditQueue } from '../audit/queue.ts';
 import { createAddressOf } from '../http/client-address.ts';
 import { STORAGE_RETRY_AFTER_SECONDS } from '../http/error-handler.ts';
-import { createClientAuthentication } from './authenticate.ts';
+import { createClientAuthentication } from './client-authentication.ts';
 import { createDiscoveryEndpoints } from './discovery.ts';
 import { OAuthError, temporarilyUnavailable } from './errors.ts';
 import { ClientGone, sendJson } from './http.ts';

@@ -4,7 +4,7 @@
 // application is disabled, is simply {"active": false}.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type Database from 'better-sqlite3';
-import type { AuthenticatedClient } from './client-auth.ts';
+import type { AuthenticatedClient } from './client-registry.ts';
 import { invalidRequest } from './errors.ts';
 import { readPostForm, sendJson } from './http.ts';
 import type { AccessTokenClaims } from './jwt.ts';

@@ -68,8 +68,11 @@ export function createRemoteKeyCache({ fetch, maxAgeMs, now }: RemoteKeyCacheOpt
     const t = now();
     const fresh = t < entry.expiresAt;
     const unknownKid = kid !== null && !knows(entry.keys, kid);
+    // A request whose kid the fresh keys know never waits for a fetch (one a stranger
+    // started with a made-up kid, say).
+    if (fresh && !unknownKid) return entry.keys;
     if (entry.inFlight) await entry.inFlight;
-    else if (!fresh || (unknownKid && t - entry.fetchedAt >= UNKNOWN_KID_REFETCH_MS)) await refresh(url, entry);
+    else if (!fresh || t - entry.fetchedAt >= UNKNOWN_KID_REFETCH_MS) await refresh(url, entry);
     return now() < entry.expiresAt ? entry.keys : [];
   }
 

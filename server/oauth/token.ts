@@ -2,7 +2,7 @@
 // an OAuthError; the router writes the error body.
 import crypto from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AuthenticatedClient, Grant } from './client-auth.ts';
+import type { AuthenticatedClient, Grant } from './client-registry.ts';
 import { invalidRequest, invalidScope, invalidTarget, unsupportedGrantType } from './errors.ts';
 import { readPostForm, sendJsonOk } from './http.ts';
 import type { AccessTokenClaims } from './jwt.ts';

@@ -183,6 +183,7 @@ test('"End all other sessions" is audited with the count and mailed to the user;
   assert.equal(rows.length, 1);
   assert.deepEqual(JSON.parse(rows[0]!.details), { endedSessions: 2 }, 'the setup session and the other sign-in');
   assert.equal(rows[0]!.actorUserId, portal.deps.db.select().from(users).where(eq(users.email, account.email)).get()!.id, 'recorded as the user');
+  await portal.deps.mailer.idle(); // notices go out in the background
   const notices = smtp.messages.filter((m) => header(m.raw, 'Subject') === 'Your other sessions were ended');
   assert.equal(notices.length, 1, 'one notice mail');
   assert.deepEqual(notices[0]!.to, [account.email]);
@@ -193,5 +194,6 @@ test('"End all other sessions" is audited with the count and mailed to the user;
 
   assert.equal((await c.post('/account/sessions/end-others')).status, 303, 'still one click with nothing to end');
   assert.equal(portal.deps.db.select().from(auditEvents).where(eq(auditEvents.action, 'account.sessions_ended')).all().length, 1, 'nothing ended, nothing recorded');
+  await portal.deps.mailer.idle(); // notices go out in the background
   assert.equal(smtp.messages.filter((m) => header(m.raw, 'Subject') === 'Your other sessions were ended').length, 1, 'and no second mail');
 });

@@ -110,6 +110,7 @@ test('adding a passkey needs the current password or a code entered for it; a se
   assert.equal(byTotp.status, 200);
 
   assert.equal(portal.deps.db.select().from(auditEvents).where(eq(auditEvents.action, 'account.passkey_added')).all().length, 2);
+  await portal.deps.mailer.idle(); // notices go out in the background
   assert.equal(smtp.messages.filter((m) => header(m.raw, 'Subject') === 'A passkey was added to your account').length, 2, 'each addition mailed');
 });
 
@@ -142,6 +143,7 @@ test('removing a passkey needs the current password or a code in the same form; 
   assert.equal(removed.status, 303);
   assert.equal(portal.deps.db.select().from(passkeys).all().length, 0);
   assert.equal(portal.deps.db.select().from(auditEvents).where(eq(auditEvents.action, 'account.passkey_removed')).all().length, 1);
+  await portal.deps.mailer.idle(); // notices go out in the background
   assert.equal(smtp.messages.filter((m) => header(m.raw, 'Subject') === 'A passkey was removed from your account').length, 1);
   const again = await c.post(path, { proof: account.recoveryCodes[2]! });
   assert.equal(again.status, 303, 'already gone: nothing asked');

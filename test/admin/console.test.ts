@@ -4,7 +4,7 @@ import { eq } from 'drizzle-orm';
 import { startPortal, type TestPortal } from '../helpers/portal.ts';
 import { startSmtp, readable, header } from '../helpers/smtp.ts';
 import { createAdmin, createUser, completeSetup, signIn } from '../helpers/accounts.ts';
-import { makeApplication, makeOrganisation } from '../helpers/fixtures.ts';
+import { makeApplication, makeOrganisation, withoutNotices } from '../helpers/fixtures.ts';
 import { applications, auditEvents, clientSecrets, credentialManagers, organisations, passkeys, recoveryCodes, users } from '../../db/schema.ts';
 import { cliActor } from '../../server/audit/audit.ts';
 import { csvCell } from '../../server/audit/query.ts';
@@ -26,7 +26,7 @@ const setupLink = (raw: string) => /(\/setup\/[A-Za-z0-9_-]{43})/.exec(readable(
 async function mailCount(portal: TestPortal, smtp: { messages: unknown[] }, n: number) {
   for (let i = 0; i < 100 && smtp.messages.length < n; i++) await new Promise((r) => setTimeout(r, 20));
   assert.equal(smtp.messages.length, n);
-  await portal.deps.notify.idle();
+  await portal.deps.mailer.idle();
 }
 
 test('from an empty database: organisation, application, manager by emailed invitation, all in the audit log', async (t) => {
@@ -341,7 +341,7 @@ test('an organisation can be renamed; an empty name is refused beside the field'
 test('credentials overview: 100 secrets a page, soonest expiry first, the next page after the last one shown; a refused revoke stays on its page', async (t) => {
   const { portal, c } = await setup(t);
   const org = makeOrganisation(portal, 'Large Member');
-  const quiet = { ...portal.deps, notify: { secretCreated() {}, secretDeleted() {}, secretRevoked() {}, keyAdded() {}, keyDeleted() {}, idle: async () => {} } };
+  const quiet = withoutNotices(portal.deps);
   const today = dateInZone(portal.clock.now(), 'UTC');
   for (let a = 0; a < 22; a++) {
     const app = findApplicationByClientId(portal.deps.db, makeApplication(portal, org, `Partner-NL-Large${a}-DM`))!;

@@ -19,7 +19,7 @@ import { seedApiCatalogue } from '../../server/admin/api-catalogue.ts';
 import { inviteAdmin, inviteUser } from '../../server/admin/users.ts';
 import { cliActor } from '../../server/audit/audit.ts';
 import { addDays, dateInZone } from '../../server/dates.ts';
-import { sendExpiryReminders } from '../../server/notifications/reminders.ts';
+import { sendExpiryReminders } from '../../server/reminders/run.ts';
 import { fixedClock } from '../../server/clock.ts';
 import { memoryLogger } from '../../server/log.ts';
 import { seedApplications, signedIn } from './seed.ts';

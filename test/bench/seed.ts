@@ -12,8 +12,8 @@ import { addDays, dateInZone } from '../../server/dates.ts';
 import type { Deps } from '../../server/deps.ts';
 import { Client } from '../helpers/http.ts';
 import { totpAt } from '../helpers/totp.ts';
+import { withoutNotices } from '../helpers/fixtures.ts';
 
-const quiet = { secretCreated() {}, secretDeleted() {}, secretRevoked() {}, keyAdded() {}, keyDeleted() {}, idle: async () => {} };
 
 export interface BenchClient {
   id: string;
@@ -50,7 +50,7 @@ export async function seedClients(env: Record<string, string | undefined>, clien
     if (!added.ok) throw new Error(added.message);
     keyed.push({ id: c.id, key: pair.privateKey, kid: added.value.row.thumbprint });
   }
-  await deps.notify.idle();
+  await deps.mailer.idle();
   deps.db.$client.close();
   return { clients: made, signers: keyed };
 }
@@ -84,7 +84,7 @@ export function seedApplications(deps: Deps, name: string, apps: number, secrets
       if (!app.ok) throw new Error(app.message);
       const row = deps.db.query.applications.findFirst({ where: (a, { eq }) => eq(a.id, app.value.id) }).sync()!;
       for (let j = 0; j < secrets; j++) {
-        const s = createClientSecret({ ...deps, notify: quiet }, cliActor, row, { name: `Secret ${j} by VM`, expires: addDays(expires, j * 20) });
+        const s = createClientSecret(withoutNotices(deps), cliActor, row, { name: `Secret ${j} by VM`, expires: addDays(expires, j * 20) });
         if (!s.ok) throw new Error(s.message);
       }
       for (let k = 0; k < 20; k++) event.run(Date.now() - k * 60_000, 'vm@example.org', org.value.id, row.id, 'secret.delete', `Old secret ${k}`, JSON.stringify({ hint: 'abc' }));

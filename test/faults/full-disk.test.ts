@@ -7,13 +7,12 @@
 // write needs new pages and SQLite itself refuses it with SQLITE_FULL. Reads go on.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type Database from 'better-sqlite3';
 import { and, eq } from 'drizzle-orm';
 import { bootstrap } from '../../server/bootstrap.ts';
 import { createPortalHandler } from '../../server/handler.ts';
-import { httpServerOptions } from '../../server/serve.ts';
+import { createHttpServer } from '../../server/serve.ts';
 import { fixedClock } from '../../server/clock.ts';
 import { memoryLogger } from '../../server/log.ts';
 import { seedApiCatalogue } from '../../server/admin/api-catalogue.ts';
@@ -37,7 +36,7 @@ async function startPortal(t: TestContext): Promise<TestPortal & { connections: 
   const dataDir = tempDir(t);
   const clock = fixedClock(Date.now());
   const logger = memoryLogger();
-  const server = http.createServer(httpServerOptions({ requestTimeoutSeconds: 10 }));
+  const server = createHttpServer({ requestTimeoutSeconds: 10 });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const deps = bootstrap({ env: { DATA_DIR: dataDir, BASE_URL: baseUrl }, clock, logger });

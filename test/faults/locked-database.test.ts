@@ -37,7 +37,7 @@ async function world(dataDir: string) {
     deps.db.update(users).set({ passwordHash: await hashPassword(PASSWORD), totpSecret: 'unused' }).where(eq(users.id, user.value.userId)).run();
     return { clientId: app.value.clientId, secret: secret.value.secret };
   } finally {
-    await deps.notify?.idle();
+    await deps.mailer?.idle();
     deps.db.$client.close();
   }
 }

@@ -4,6 +4,7 @@ import { createOrganisation } from '../../server/admin/organisations.ts';
 import { createApplication } from '../../server/admin/applications.ts';
 import { cliActor } from '../../server/audit/audit.ts';
 import type { TestPortal } from './portal.ts';
+import type { Mailer } from '../../server/mail/mailer.ts';
 import { createUser, type Account } from './accounts.ts';
 
 export function makeOrganisation(portal: TestPortal, name: string, country = 'NL'): number {
@@ -49,8 +50,8 @@ export async function buildWorld(portal: TestPortal): Promise<World> {
   };
 }
 
-// The portal's dependencies with a notifier that tells nobody: for setting up secrets
+// Dependencies whose mail after a change (notices) goes nowhere: for setting up secrets
 // before a test that counts the mails it is about (reminders), not the notices.
-export function withoutNotices(portal: TestPortal): TestPortal['deps'] {
-  return { ...portal.deps, notify: { secretCreated() {}, secretDeleted() {}, secretRevoked() {}, keyAdded() {}, keyDeleted() {}, idle: async () => {} } };
+export function withoutNotices<D extends { mailer: Mailer }>(deps: D): D {
+  return { ...deps, mailer: { ...deps.mailer, sendAfter() {} } };
 }

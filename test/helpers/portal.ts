@@ -1,17 +1,16 @@
 // Starts a real portal on a free port with its own temporary DATA_DIR (a real SQLite
 // file), and registers cleanup with the test context.
-import http from 'node:http';
 import type { TestContext } from 'node:test';
 import type { AddressInfo } from 'node:net';
 import { bootstrap } from '../../server/bootstrap.ts';
 import { createPortalHandler } from '../../server/handler.ts';
-import { httpServerOptions } from '../../server/serve.ts';
+import { createHttpServer } from '../../server/serve.ts';
 import { loadConfig } from '../../server/config.ts';
 import { fixedClock } from '../../server/clock.ts';
 import { memoryLogger } from '../../server/log.ts';
 import { seedApiCatalogue } from '../../server/admin/api-catalogue.ts';
 import type { Deps } from '../../server/deps.ts';
-import type { SmtpTimeouts } from '../../server/notifications/mailer.ts';
+import type { SmtpTimeouts } from '../../server/mail/mailer.ts';
 import type { Signatures } from '../../server/oauth/signatures/signatures.ts';
 import { Client } from './http.ts';
 import { tempDir } from './temp.ts';
@@ -41,7 +40,7 @@ export async function startPortal(
 ): Promise<TestPortal & { signatures: Signatures }> {
   const dataDir = tempDir(t);
   // The production server's deadlines (REQUEST_TIMEOUT_SECONDS), from the same env.
-  const server = http.createServer(httpServerOptions(loadConfig(env)));
+  const server = createHttpServer(loadConfig(env));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
   const clock = fixedClock(start);

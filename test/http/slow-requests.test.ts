@@ -12,6 +12,7 @@ import { createClientSecret } from '../../server/credentials/secrets.ts';
 import { cliActor } from '../../server/audit/audit.ts';
 import { addDays, dateInZone } from '../../server/dates.ts';
 import { CONNECTIONS_CHECKING_INTERVAL_MS } from '../../server/serve.ts';
+import { MAX_PIPELINED } from '../../server/handler.ts';
 
 const DEADLINE_S = 1;
 
@@ -144,4 +145,26 @@ test('a client that disconnects in the middle of its body: no stack trace, no 50
   assert.equal(portal.logs.filter((l) => l.includes('"level":"error"')).length, 0, 'nothing logged as an error');
   assert.equal((await tokenRequest(portal, clientId, secret)).status, 200, 'the endpoint carries on');
   assert.equal((await fetch(`${portal.baseUrl}/healthz`)).status, 200);
+});
+
+// A client that pipelines many requests in one packet (and may never read the answers):
+// past MAX_PIPELINED queued behind the first, the connection is closed (the answers would
+// otherwise pile up in memory); a client that pipelines a few gets every answer.
+test('deep pipelining is cut off; a few pipelined requests are all answered', async (t) => {
+  const { portal } = await world(t);
+  const { port } = new URL(portal.baseUrl);
+  const pipelined = (n: number) =>
+    new Promise<number>((resolve) => {
+      const socket = net.connect(Number(port), '127.0.0.1');
+      let text = '';
+      socket.on('data', (d) => (text += d.toString('latin1')));
+      socket.on('close', () => resolve((text.match(/HTTP\/1\.1 \d{3} /g) ?? []).length));
+      socket.on('error', () => {});
+      const get = (close: boolean) => `GET /healthz HTTP/1.1\r\nHost: x\r\n${close ? 'Connection: close\r\n' : ''}\r\n`;
+      socket.write(Array.from({ length: n }, (_, i) => get(i === n - 1)).join(''));
+    });
+  assert.equal(await pipelined(MAX_PIPELINED), MAX_PIPELINED, 'every one of a few pipelined requests answered');
+  const answered = await pipelined(1000);
+  assert.ok(answered <= MAX_PIPELINED + 1, `the connection was closed after at most ${MAX_PIPELINED + 1} answers, not 1000 (${answered})`);
+  assert.equal((await fetch(`${portal.baseUrl}/healthz`)).status, 200, 'and the portal keeps serving');
 });

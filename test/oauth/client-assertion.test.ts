@@ -6,7 +6,7 @@ import crypto from 'node:crypto';
 import * as jose from 'jose';
 import { openDatabase } from '../../db/client.ts';
 import { createAssertionVerifier, readAssertion } from '../../server/oauth/client-assertion.ts';
-import type { KeyRow } from '../../server/oauth/client-auth.ts';
+import type { KeyRow } from '../../server/oauth/client-registry.ts';
 import { verifyText } from '../../server/oauth/signatures/operations.ts';
 import { tempDir } from '../helpers/temp.ts';
 
@@ -31,6 +31,11 @@ test('client assertions: algorithms bound to key types, claims, single use', asy
   const claims = (extra: Record<string, unknown> = {}) => ({ iss: CLIENT, sub: CLIENT, aud: AUD, iat: s, exp: s + 120, jti: crypto.randomUUID(), ...extra });
   const sign = (alg: string, key: crypto.KeyObject, extra: Record<string, unknown> = {}, header: Record<string, unknown> = {}) =>
     new jose.SignJWT(claims(extra)).setProtectedHeader({ alg, ...header }).sign(key);
+  // A compact JWS signed with node:crypto, for headers jose will not sign (an unknown crit).
+  const signedByHand = (header: object, key: crypto.KeyObject) => {
+    const input = `${Buffer.from(JSON.stringify(header)).toString('base64url')}.${Buffer.from(JSON.stringify(claims())).toString('base64url')}`;
+    return `${input}.${crypto.sign('sha256', Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' }).toString('base64url')}`;
+  };
   const unsigned = (header: object, body: object) => `${Buffer.from(JSON.stringify(header)).toString('base64url')}.${Buffer.from(JSON.stringify(body)).toString('base64url')}.`;
 
   const cases: Array<[string, string, KeyRow[], boolean]> = [
@@ -46,7 +51,8 @@ test('client assertions: algorithms bound to key types, claims, single use', asy
     ['RS256 header over an EC key', await sign('ES256', p256.privateKey, {}, { alg: 'ES256' }).then((j) => j.replace(/^[^.]+/, Buffer.from('{"alg":"RS256"}').toString('base64url'))), [row('a', p256.publicKey)], false],
     ['alg none', unsigned({ alg: 'none' }, claims()), [row('a', p256.publicKey)], false],
     ['HS256 keyed with the public key', await new jose.SignJWT(claims()).setProtectedHeader({ alg: 'HS256' }).sign(p256.publicKey.export({ format: 'der', type: 'spki' })), [row('a', p256.publicKey)], false],
-    ['a crit header', await sign('ES256', p256.privateKey, {}, { crit: ['exp'] }).catch(() => unsigned({ alg: 'ES256', crit: ['x'] }, claims())), [row('a', p256.publicKey)], false],
+    ['a crit header (signed for real: only crit is wrong)', signedByHand({ alg: 'ES256', crit: ['urn:example:ext'], 'urn:example:ext': true }, p256.privateKey), [row('a', p256.publicKey)], false],
+    ['the same, without crit, gets through', signedByHand({ alg: 'ES256', 'urn:example:ext': true }, p256.privateKey), [row('a', p256.publicKey)], true],
     ['another key', await sign('ES256', pair('ec', 'P-256').privateKey), [row('a', p256.publicKey)], false],
     ['an expired key', await sign('ES256', p256.privateKey), [row('a', p256.publicKey, NOW - 1)], false],
     ['wrong iss', await sign('ES256', p256.privateKey, { iss: 'someone-else' }), [row('a', p256.publicKey)], false],
@@ -68,7 +74,8 @@ test('client assertions: algorithms bound to key types, claims, single use', asy
     assert.equal((await verify(assertion, keys)) !== null, expected, name);
   }
   const once = await sign('ES256', p256.privateKey);
-  assert.equal((await verify(once, [row('a', p256.publicKey)]))?.id, 'a');
+  const idOf = (r: KeyRow | null | 'over budget') => (r && r !== 'over budget' ? r.id : r);
+  assert.equal(idOf(await verify(once, [row('a', p256.publicKey)])), 'a');
   assert.equal(await verify(once, [row('a', p256.publicKey)]), null, 'a replay');
   // Written to SQLite in a batch: a verifier started afresh (a restart) still refuses the replay.
   verifier.flush();
@@ -76,7 +83,15 @@ test('client assertions: algorithms bound to key types, claims, single use', asy
   assert.equal(await restarted.verifyAssertion(readAssertion(once), [row('a', p256.publicKey)], NOW), null, 'a replay after a restart');
   assert.ok(await restarted.verifyAssertion(readAssertion(await sign('ES256', p256.privateKey)), [row('a', p256.publicKey)], NOW), 'a fresh one still passes');
   const chosen = await sign('ES256', p256.privateKey, {}, { kid: 'tp-b' });
-  assert.equal((await verify(chosen, [row('a', p256.publicKey), row('b', p256.publicKey)]))?.id, 'b', 'the key named by kid');
+  assert.equal(idOf(await verify(chosen, [row('a', p256.publicKey), row('b', p256.publicKey)])), 'b', 'the key named by kid');
+  // The budget is asked for the keys that would be tried: those that fit the algorithm
+  // (the kid's, or every active one), before any signature is checked.
+  let asked: string[] = [];
+  const refuse = (keys: KeyRow[]) => ((asked = keys.map((k) => k.id)), false);
+  const kidless = await sign('ES256', p256.privateKey);
+  assert.equal(await verifier.verifyAssertion(readAssertion(kidless), [row('r', rsa.publicKey), row('a', p256.publicKey), row('b', p256.publicKey), row('x', p384.publicKey)], NOW, refuse), 'over budget');
+  assert.deepEqual(asked, ['a', 'b'], 'only the P-256 keys would be tried for ES256');
+  assert.equal(idOf(await verifier.verifyAssertion(readAssertion(kidless), [row('a', p256.publicKey)], NOW, () => true)), 'a', 'within budget, the same assertion verifies');
   assert.deepEqual(
     [readAssertion(chosen)?.clientId, readAssertion(chosen)?.kid, readAssertion(unsigned({ alg: 'none' }, claims()))?.parts, readAssertion('a.b.c')],
     [CLIENT, 'tp-b', null, null],

@@ -13,7 +13,7 @@ import { startPortal, type TestPortal } from '../helpers/portal.ts';
 import { tempDir } from '../helpers/temp.ts';
 import { makeApplication, makeOrganisation } from '../helpers/fixtures.ts';
 import { cliActor } from '../../server/audit/audit.ts';
-import { findApplicationByClientId } from '../../server/admin/applications.ts';
+import { findApplicationByClientId, setApplicationDisabled } from '../../server/admin/applications.ts';
 import { addPublicKey, deletePublicKey, jwkThumbprint, parsePublicKeyUpload } from '../../server/credentials/public-keys.ts';
 import { runCli } from '../../server/cli.ts';
 import { bootstrap } from '../../server/bootstrap.ts';
@@ -78,6 +78,15 @@ test('openid-client PrivateKeyJwt gets tokens with an RS256 key and with an ES25
   // Introspection by the same organisation sees the key-minted token as active.
   const introspected = await oidc.tokenIntrospection(config, tokens.access_token);
   assert.equal(introspected.active, true);
+
+  // A disabled application gets no new key from the command line (exit 2, nothing stored).
+  setApplicationDisabled(portal.deps.db, portal.clock, cliActor, app, true);
+  const another = makeCertificate(tempDir(t));
+  let refusal = '';
+  const refused = await runCli(['add-public-key', '--client-id', clientId, '--name', 'Another', '--file', another.certFile], () => bootstrap({ env: { DATA_DIR: portal.dataDir, BASE_URL: portal.baseUrl }, logger: memoryLogger() }), { out: () => {}, err: (s) => (refusal += s) });
+  assert.equal(refused, 2);
+  assert.match(refusal, /the application Partner-NL-HospitalA-DM is disabled/);
+  assert.equal((portal.deps.db.$client.prepare("select count(*) as n from client_keys where name = 'Another'").get() as { n: number }).n, 0);
 });
 
 test('bad assertions: replay, wrong aud, expired, iat in the future, alg none, HS256, another application\'s key, a deleted key — 401 each', async (t) => {
@@ -121,7 +130,9 @@ test('bad assertions: replay, wrong aud, expired, iat in the future, alg none, H
   assert.equal((await tokenWith(portal, { client_assertion_type: 'urn:other', client_assertion: await sign({}) })).status, 400, 'a wrong assertion type');
 
   assert.ok(deletePublicKey(portal.deps, cliActor, app, { thumbprint: added.value.row.thumbprint }));
-  assert.equal((await tokenWith(portal, assertionFor(await sign({})))).status, 401, 'a deleted key is refused from the next request');
+  portal.clock.advance(61_000); // ten failures of this client from this address were the minute's allowance
+  const later = Math.floor(portal.clock.now() / 1000);
+  assert.equal((await tokenWith(portal, assertionFor(await sign({ iat: later, exp: later + 120 })))).status, 401, 'a deleted key is refused from the next request');
 });
 
 test('uploads: garbage, a private key (never stored), RSA under 2048 bits, an unsupported curve, an expired certificate, a large file — clear messages', async (t) => {

@@ -114,6 +114,32 @@ test('offload: a verification the thread is slow with is never redone on the mai
   const answered = offload.run(hold, inline, () => 'refused');
   held.at(-1)!(null, 'verified on the thread');
   assert.equal(await answered, 'verified on the thread');
+  // Failed by the thread, or thrown while handing over: refused, not redone inline.
+  assert.equal(await offload.run<string>((done) => done(new Error('thread exited'), ''), inline, () => 'refused'), 'refused');
+  assert.equal(await offload.run<string>(() => { throw new Error('thrown'); }, inline, () => 'refused'), 'refused');
+  assert.equal(inlineRuns, 0);
+});
+
+test('offload: a flood of verifications is refused once maxOnThread wait, and waits for a thread that is not up yet, never inline', async () => {
+  let up = false;
+  const offload = createOffload({ maxOnThread: 3, rescueAfterMs: 10, giveUpAfterMs: 5000, ready: () => up });
+  const held: Done[] = [];
+  const hold = (done: Done) => held.push(done);
+  let inlineRuns = 0;
+  const inline = () => (inlineRuns++, 'verified inline');
+  // Not up yet: a signature runs inline, a verification is handed to the thread anyway.
+  assert.equal(offload.run(hold, () => 'signed inline'), 'signed inline');
+  const waiting = [offload.run(hold, inline, () => 'refused'), offload.run(hold, inline, () => 'refused'), offload.run(hold, inline, () => 'refused')];
+  assert.ok(waiting.every((w) => w instanceof Promise), 'handed over before the thread is up');
+  up = true;
+  // Three wait (maxOnThread): the fourth is refused at once, without work.
+  assert.equal(offload.run(hold, inline, () => 'refused'), 'refused');
+  held.splice(0).forEach((done) => done(null, 'verified on the thread'));
+  assert.deepEqual(await Promise.all(waiting), ['verified on the thread', 'verified on the thread', 'verified on the thread']);
+  assert.equal(inlineRuns, 0);
+  // SIGNATURES=inline: the configured mode is the one place verifications run inline.
+  const inlineMode = createOffload({ mode: 'inline' });
+  assert.equal(inlineMode.run(hold, inline, () => 'refused'), 'verified inline');
 });
 
 const call = <T>(start: (done: (err: Error | null, value: T) => void) => void) => new Promise<T>((resolve, reject) => start((err, value) => (err ? reject(err) : resolve(value))));

@@ -7,12 +7,14 @@
 //   - a signature still unanswered after `rescueAfterMs` (the thread is stuck or gone) is
 //     done inline; its late answer is dropped, and the next `inlineForMs` run inline before
 //     the thread is tried again;
-//   - a verification (a client assertion's check, whose key a stranger chose) is never
-//     rescued that way: it waits for the thread, ignores the inline spell above, and is
-//     answered with its `late` value (refused) after `giveUpAfterMs`, so one tenant's keys
-//     never take the main thread's time from everyone else's tokens;
 //   - a job the thread fails (it exited, or could not start) is done inline at once, so a
-//     bad key gives the same error as inline and a lost thread loses no token.
+//     bad key gives the same error as inline and a lost thread loses no token;
+//   - a verification (a client assertion's check, whose key a stranger chose) never runs
+//     on the main thread unless the mode is `inline`: it goes to the thread even before the
+//     thread is up and during the inline spell above, and is answered with its `late` value
+//     (refused) when `maxOnThread` jobs already wait, when the thread fails it, and after
+//     `giveUpAfterMs` unanswered. So neither a tenant's keys nor a stranger's flood of
+//     assertions takes the main thread's time from everyone else's tokens.
 
 export type OffloadMode = 'thread' | 'inline';
 
@@ -69,19 +71,19 @@ export function createOffload(options: OffloadOptions = {}): Offload {
         next = Math.min(next, job.due);
         continue;
       }
-      if (job.late) {
-        counts.givenUp++;
-        settle(job, null, job.late());
-        continue;
-      }
-      inlineUntil = t + inlineForMs;
+      if (!job.late) inlineUntil = t + inlineForMs;
       settleInline(job);
     }
     if (next !== Infinity) timer = setTimeout(rescue, next - t);
   }
 
-  // Done on the main thread after all: the thread did not answer in time, or failed.
+  // Done on the main thread after all (the thread did not answer in time, or failed), or,
+  // for a verification, answered with its `late` value instead.
   function settleInline(job: Job) {
+    if (job.late) {
+      counts.givenUp++;
+      return settle(job, null, job.late());
+    }
     counts.rescued++;
     try {
       settle(job, null, job.inline());
@@ -93,7 +95,13 @@ export function createOffload(options: OffloadOptions = {}): Offload {
   return {
     counts,
     run<T>(start: (done: (err: Error | null, value: T) => void) => void, inline: () => T, late?: () => T): T | Promise<T> {
-      if (mode === 'inline' || onThread >= maxOnThread || (!late && inlineUntil !== 0 && Date.now() < inlineUntil) || !ready()) {
+      if (late && mode !== 'inline') {
+        if (onThread >= maxOnThread) {
+          counts.givenUp++;
+          return late();
+        }
+        ready(); // starts the thread if it is not running; the job waits for it
+      } else if (mode === 'inline' || onThread >= maxOnThread || (inlineUntil !== 0 && Date.now() < inlineUntil) || !ready()) {
         counts.inline++;
         return inline();
       }

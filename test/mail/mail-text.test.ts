@@ -13,12 +13,12 @@ import { cliActor } from '../../server/audit/audit.ts';
 import { inviteUser } from '../../server/admin/users.ts';
 import { findApplicationByClientId } from '../../server/admin/applications.ts';
 import { createClientSecret, deleteClientSecret, revokeClientSecret } from '../../server/credentials/secrets.ts';
-import { sendExpiryReminders } from '../../server/notifications/reminders.ts';
-import { sendInvitationMail } from '../../server/notifications/invitations.ts';
+import { sendExpiryReminders } from '../../server/reminders/run.ts';
+import { invitationMail } from '../../server/admin/invitation-mail.ts';
 import { fixedClock } from '../../server/clock.ts';
 import { addDays, dateInZone } from '../../server/dates.ts';
 import { recordBaseUrl } from '../../server/settings.ts';
-import { SANDBOX_LINE } from '../../server/notifications/mailer.ts';
+import { SANDBOX_LINE } from '../../server/mail/mailer.ts';
 
 const LABELS = ['Application', 'Client ID', 'Client secret', 'Expires', 'By', 'When', 'From IP address'];
 
@@ -45,7 +45,7 @@ test('every plain-text mail: one "Label: value" a line, every link on a line of 
     const r = inviteUser(portal.deps.db, portal.clock, cliActor, { organisationId: org, email, name: email.split('@')[0], managerOf: [clientId] });
     assert.ok(r.ok);
     ids.push(r.value.userId);
-    await sendInvitationMail(portal.deps, r.value.userId, r.value.token, 'invite', { userId: null, label: 'it@association.example', name: 'Ida IT' });
+    await portal.deps.mailer.send(invitationMail(portal.deps, r.value.userId, r.value.token, 'invite', { userId: null, label: 'it@association.example', name: 'Ida IT' }));
   }
   const person = { userId: ids[0]!, label: 'vm@a.example', name: 'Vera Manager', ip: '192.0.2.7' };
   const expires = addDays(dateInZone(portal.clock.now(), 'UTC'), 10);
@@ -57,7 +57,7 @@ test('every plain-text mail: one "Label: value" a line, every link on a line of 
   revokeClientSecret(portal.deps, cliActor, app, created.value.row.id, 'Leaked');
   const third = createClientSecret(portal.deps, cliActor, app, { name: 'For the reminder', expires });
   assert.ok(third.ok);
-  await portal.deps.notify.idle();
+  await portal.deps.mailer.idle();
   await sendExpiryReminders({ ...portal.deps, clock: fixedClock(portal.clock.now() + 86_400_000) });
 
   const mails = await outbox(path.join(portal.dataDir, 'outbox'));

@@ -2,7 +2,7 @@
 // once shortly after start-up, which catches up on runs missed while the portal was
 // down (the job itself decides what is due from the dates, not from the last run).
 import cron from 'node-cron';
-import { sendExpiryReminders, type ReminderDeps } from './reminders.ts';
+import { sendExpiryReminders, type ReminderDeps } from './run.ts';
 
 export function startReminderSchedule(deps: ReminderDeps, options: { startupDelayMs?: number } = {}) {
   let running: Promise<unknown> | null = null;

@@ -6,13 +6,13 @@ import { eq } from 'drizzle-orm';
 import { startPortal, type TestPortal } from '../helpers/portal.ts';
 import { startSmtp, startSilentServer, readable, header } from '../helpers/smtp.ts';
 import { makeApplication, makeOrganisation, withoutNotices } from '../helpers/fixtures.ts';
-import { createAdmin, createUser, signIn } from '../helpers/accounts.ts';
+import { createAdmin, signIn } from '../helpers/accounts.ts';
 import { fixedClock } from '../../server/clock.ts';
 import { cliActor } from '../../server/audit/audit.ts';
 import { createClientSecret, deleteClientSecret } from '../../server/credentials/secrets.ts';
 import { findApplicationByClientId } from '../../server/admin/applications.ts';
-import { sendExpiryReminders } from '../../server/notifications/reminders.ts';
-import { createMailer } from '../../server/notifications/mailer.ts';
+import { sendExpiryReminders } from '../../server/reminders/run.ts';
+import { createMailer } from '../../server/mail/mailer.ts';
 import { inviteUser } from '../../server/admin/users.ts';
 import { addDays, startOfDateInZone } from '../../server/dates.ts';
 import { applications, remindersSent, users } from '../../db/schema.ts';
@@ -40,7 +40,7 @@ async function world(t: Parameters<typeof startPortal>[0], env: Record<string, s
   invite('other@hospital-a.example', [otherClientId]);
   invite('plain@hospital-a.example', []);
   const app = findApplicationByClientId(portal.deps.db, clientId)!;
-  const created = createClientSecret(withoutNotices(portal), cliActor, app, { name: 'Secret by VM', expires: EXPIRES });
+  const created = createClientSecret(withoutNotices(portal.deps), cliActor, app, { name: 'Secret by VM', expires: EXPIRES });
   assert.ok(created.ok);
   return { portal, org, clientId, otherClientId, app, secretId: created.value.row.id };
 }
@@ -152,7 +152,7 @@ test('a reminder run has an overall deadline: against SMTP that never answers it
   const smtp = await startSmtp(t);
   // Default SMTP timeouts (10 s greeting): only the run's own deadline can stop it early.
   const { portal, app } = await world(t, { SMTP_URL: silent.url, REMINDER_DEADLINE_SECONDS: '2' });
-  for (const name of ['second', 'third']) assert.ok(createClientSecret(withoutNotices(portal), cliActor, app, { name, expires: EXPIRES }).ok);
+  for (const name of ['second', 'third']) assert.ok(createClientSecret(withoutNotices(portal.deps), cliActor, app, { name, expires: EXPIRES }).ok);
   const when = at(addDays(EXPIRES, -7), 7);
   const started = Date.now();
   const summary = await run(portal, when);
@@ -161,7 +161,7 @@ test('a reminder run has an overall deadline: against SMTP that never answers it
   assert.deepEqual(summary, { considered: 3, sent: 0, failed: 0, left: 3 });
   assert.equal(portal.deps.db.select().from(remindersSent).all().length, 0, 'nothing is marked sent or left claimed');
   assert.ok(portal.logs.some((l) => l.includes('deadline reached')));
-  const working = createMailer({ ...portal.deps.config, smtpUrl: smtp.url });
+  const working = createMailer({ ...portal.deps.config, smtpUrl: smtp.url }, portal.deps.logger);
   t.after(() => working.close());
   const next = await sendExpiryReminders({ ...portal.deps, mailer: working, clock: fixedClock(when + 3600_000) });
   assert.deepEqual(next, { considered: 3, sent: 3, failed: 0, left: 0 }, 'the next run sends all three');
@@ -171,9 +171,9 @@ test('a reminder run has an overall deadline: against SMTP that never answers it
 test('deleted secrets get no reminder; a crossed-over period gives one mail, for the nearest threshold', async (t) => {
   const smtp = await startSmtp(t);
   const { portal, app, secretId } = await world(t, { SMTP_URL: smtp.url });
-  const second = createClientSecret(withoutNotices(portal), cliActor, app, { name: 'Second', expires: EXPIRES });
+  const second = createClientSecret(withoutNotices(portal.deps), cliActor, app, { name: 'Second', expires: EXPIRES });
   assert.ok(second.ok);
-  deleteClientSecret(withoutNotices(portal), cliActor, app, second.value.row.id);
+  deleteClientSecret(withoutNotices(portal.deps), cliActor, app, second.value.row.id);
   // Down since long before the 30-day mark; back 5 days before expiry: only the 7-day mail.
   const summary = await run(portal, at(addDays(EXPIRES, -5), 9));
   assert.equal(summary.sent, 1);
@@ -189,46 +189,13 @@ test('a newer active secret adds the line suggesting the old one be deleted', as
   const smtp = await startSmtp(t);
   const { portal, app } = await world(t, { SMTP_URL: smtp.url });
   portal.clock.advance(60_000);
-  const newer = createClientSecret(withoutNotices(portal), cliActor, app, { name: 'Rotated by VM', expires: addDays(EXPIRES, 60) });
+  const newer = createClientSecret(withoutNotices(portal.deps), cliActor, app, { name: 'Rotated by VM', expires: addDays(EXPIRES, 60) });
   assert.ok(newer.ok);
   await run(portal, at(addDays(EXPIRES, -14), 7));
   assert.equal(smtp.messages.length, 1, 'the newer secret is not due yet');
   const body = readable(smtp.messages[0]!.raw);
   assert.match(body, /already has a newer secret \(“Rotated by VM”/);
   assert.match(body, /delete the old secret/);
-});
-
-test('security notices go to the other credential managers when a secret is created or deleted', async (t) => {
-  const smtp = await startSmtp(t);
-  const portal = await startPortal(t, { SMTP_URL: smtp.url });
-  const org = makeOrganisation(portal, 'Hospital A');
-  const clientId = makeApplication(portal, org, 'Partner-NL-HospitalA-DM');
-  const m1 = await createUser(portal, org, 'm1@hospital-a.example', [clientId]);
-  await createUser(portal, org, 'm2@hospital-a.example', [clientId]);
-  const c = await signIn(portal, m1);
-  await c.get('/manage-api-credentials');
-  const created = await c.post(`/manage-api-credentials/applications/${clientId}/secrets`, { name: 'Secret by M1', expires: addDays(new Date(portal.clock.now()).toISOString().slice(0, 10), 30) }, { 'HX-Request': 'true' });
-  assert.equal(created.status, 201);
-  await portal.deps.notify!.idle();
-  assert.equal(smtp.messages.length, 1);
-  const notice = smtp.messages[0]!;
-  assert.deepEqual(notice.to, ['m2@hospital-a.example'], 'the other manager only, not the actor');
-  assert.equal(header(notice.raw, 'Subject'), 'Client secret created for Partner-NL-HospitalA-DM');
-  const body = readable(notice.raw);
-  for (const part of ['m1@hospital-a.example', 'Secret by M1', '127.0.0.1']) assert.ok(body.includes(part), part);
-
-  const id = /secrets\/([0-9a-f-]{36})\/delete/.exec((await c.get('/manage-api-credentials')).text)![1]!;
-  await c.post(`/manage-api-credentials/applications/${clientId}/secrets/${id}/delete`, {}, { 'HX-Request': 'true' });
-  await portal.deps.notify!.idle();
-  assert.equal(smtp.messages.length, 2);
-  assert.equal(header(smtp.messages[1]!.raw, 'Subject'), 'Client secret deleted for Partner-NL-HospitalA-DM');
-
-  // A refusing mail server does not touch the web request.
-  smtp.setMode('refuse');
-  const again = await c.post(`/manage-api-credentials/applications/${clientId}/secrets`, { name: 'While SMTP refuses', expires: addDays(new Date(portal.clock.now()).toISOString().slice(0, 10), 30) }, { 'HX-Request': 'true' });
-  assert.equal(again.status, 201);
-  await portal.deps.notify!.idle();
-  assert.ok(portal.logs.some((l) => l.includes('security notice failed')), 'the failure is logged');
 });
 
 test('names with CR/LF cannot inject headers into mail', async (t) => {
@@ -277,7 +244,7 @@ test('keys and certificates get expiry reminders too, once per threshold, with t
   assert.ok(added.ok);
   // Move the key's expiry to EXPIRES, like the secret's (the domain caps new keys at a year from today).
   portal.deps.db.$client.prepare('update client_keys set expires_on = ?, expires_at = ? where id = ?').run(EXPIRES, startOfDateInZone(addDays(EXPIRES, 1), TZ), added.value.row.id);
-  await portal.deps.notify.idle();
+  await portal.deps.mailer.idle();
   const notice = smtp.messages.find((m) => header(m.raw, 'Subject') === 'Certificate or public key added for Partner-NL-HospitalA-DM');
   assert.ok(notice, 'the managers are told when a key is added');
   assert.match(readable(notice.raw), /^Key: +Signing key \(/m);

@@ -2,11 +2,17 @@
 // (the embedded default): each message becomes an .eml file in DATA_DIR/outbox.
 // Subjects and display names are forced onto one line, so a name holding CR/LF can
 // never add a header.
+//
+// Mail after a change (security notices, account notices, invitations) goes out with
+// `sendAfter`, once the change is committed: in the background, so no page waits for
+// SMTP, with its own catch (a failure is logged, never felt by the request), and tracked
+// so that shutdown and the CLI can wait for it (`idle`).
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
 import type { Config } from '../config.ts';
+import type { Logger } from '../log.ts';
 
 export interface MailMessage {
   to: Array<{ name: string; address: string }>;
@@ -18,6 +24,10 @@ export interface MailMessage {
 
 export interface Mailer {
   send(message: MailMessage): Promise<void>;
+  // In the background; a failure is logged as `what failed`, with `context`.
+  sendAfter(message: MailMessage, what: string, context?: Record<string, unknown>): void;
+  // Resolves once every background send under way has been sent or has failed.
+  idle(): Promise<void>;
   // Closes pooled connections (shutdown; the end of a CLI command).
   close(): void;
   readonly kind: 'smtp' | 'outbox';
@@ -38,7 +48,27 @@ export function outboxDir(config: Config): string {
   return path.join(config.dataDir, 'outbox');
 }
 
-export function createMailer(config: Config, timeouts: SmtpTimeouts = DEFAULT_TIMEOUTS): Mailer {
+export function createMailer(config: Config, logger: Pick<Logger, 'error'>, timeouts: SmtpTimeouts = DEFAULT_TIMEOUTS): Mailer {
+  const send = createTransport(config, timeouts);
+  const pending = new Set<Promise<void>>();
+  return {
+    kind: send.kind,
+    send: send.send,
+    close: send.close,
+    sendAfter(message, what, context = {}) {
+      const job = send
+        .send(message)
+        .catch((err: unknown) => logger.error(`${what} failed`, { ...context, error: String((err as Error)?.message ?? err) }))
+        .finally(() => pending.delete(job));
+      pending.add(job);
+    },
+    idle: async () => {
+      while (pending.size) await Promise.allSettled([...pending]);
+    },
+  };
+}
+
+function createTransport(config: Config, timeouts: SmtpTimeouts): Pick<Mailer, 'send' | 'close' | 'kind'> {
   const from = config.mailFrom;
   // Sandbox mail says so, in the subject and at the top, so nobody mistakes it for production.
   const sandbox = config.portalEnv === 'sandbox';

@@ -1,19 +1,19 @@
-// The mail that carries a one-time setup link. It says who invited the person, to
-// which organisation, in which role, and for which applications.
+// The mail that carries a one-time setup link: who invited the person, to which
+// organisation, in which role, and for which applications. Sent after the invitation is
+// committed, in the background (console.ts, mailer.sendAfter).
 import { eq } from 'drizzle-orm';
 import type { Db } from '../../db/client.ts';
 import { organisations, users } from '../../db/schema.ts';
 import type { Config } from '../config.ts';
-import type { AuditActor } from '../audit/audit.ts';
+import { actorName, type AuditActor } from '../audit/audit.ts';
 import { setupUrl } from '../auth/invitations.ts';
 import { managedApplications } from '../credentials/applications.ts';
-import { renderEmail } from './emails.ts';
-import type { Mailer } from './mailer.ts';
-import { actorName } from './notices.ts';
+import { renderEmail } from '../mail/emails.ts';
+import type { MailMessage } from '../mail/mailer.ts';
 
 export type InvitationKind = 'invite' | 'resend' | 'reset';
 
-export async function sendInvitationMail(deps: { db: Db; mailer: Mailer; config: Config }, userId: number, token: string, kind: InvitationKind, invitedBy: AuditActor): Promise<void> {
+export function invitationMail(deps: { db: Db; config: Config }, userId: number, token: string, kind: InvitationKind, invitedBy: AuditActor): MailMessage {
   const { db, config } = deps;
   const user = db.select().from(users).where(eq(users.id, userId)).get();
   if (!user) throw new Error(`no user ${userId} to invite`);
@@ -43,7 +43,7 @@ export async function sendInvitationMail(deps: { db: Db; mailer: Mailer; config:
       ? 'You receive this because you were invited as an administrator of the Credentials Portal.'
       : 'You receive this because you were invited to manage your organisation’s API credentials.',
   };
-  return deps.mailer.send({ to: [{ name: user.displayName, address: user.email }], subject, ...renderEmail('invitation', model) });
+  return { to: [{ name: user.displayName, address: user.email }], subject, ...renderEmail('invitation', model) };
 }
 
 const capitalise = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);

@@ -1,7 +1,7 @@
 // dueThreshold: which reminder is due today for a secret, table-style.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { dueThreshold, EXPIRED_THRESHOLD } from '../../server/notifications/reminders.ts';
+import { dueThreshold, EXPIRED_THRESHOLD } from '../../server/reminders/run.ts';
 
 test('dueThreshold: the nearest threshold reached, and once the day after expiry within a week', () => {
   const thresholds = [30, 14, 7, 1];

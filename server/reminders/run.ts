@@ -5,15 +5,16 @@
 import { and, eq, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../../db/client.ts';
 import { applications, clientKeys, clientSecrets } from '../../db/schema.ts';
-import { createClaims, type CredentialKind } from './reminder-claims.ts';
+import { createClaims, type CredentialKind } from './claims.ts';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 import { addDays, dateInZone, daysBetween, formatDate } from '../dates.ts';
-import { renderEmail } from './emails.ts';
-import type { Mailer } from './mailer.ts';
+import { renderEmail } from '../mail/emails.ts';
+import type { Mailer } from '../mail/mailer.ts';
 import { managersOf } from '../credentials/applications.ts';
 import { lazy } from '../lazy.ts';
+import { CREDENTIALS_PAGE } from '../paths.ts';
 
 const loadIcal = lazy(() => import('ical-generator'));
 
@@ -198,7 +199,7 @@ function reminderModel(db: Db, config: Config, c: DueCredential, today: string, 
     expires: formatDate(c.expiresOn),
     daysText,
     newerSecret: newer ? `“${newer.name}” (${newer.hint}…), expires ${formatDate(newer.expiresOn)}` : '',
-    link: `${config.baseUrl}/manage-api-credentials`,
+    link: `${config.baseUrl}${CREDENTIALS_PAGE}`,
     supportEmail: config.supportEmail,
   };
   return { subject, model };

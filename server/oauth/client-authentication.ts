@@ -1,0 +1,158 @@
+// Client authentication for the token and introspection endpoints, as one chain (the
+// shape of node-oidc-provider's): the credentials in the request, read once, duplicates and
+// a second method refused (credentials-in-request.ts) → the limits → the client, loaded
+// from the cache (client-registry.ts) → authentication by its method: a secret compared
+// in constant time, or an assertion checked (client-assertion.ts) against the uploaded
+// keys and those at the JWKS URL (remote-keys.ts) within a budget (verification-budget.ts)
+// → its last use (last-use.ts). Every failure looks the same from outside, and is audited
+// in bounded space (failure-audit.ts).
+//
+// Limits (failures only; a success is never counted):
+//   - per (client id, address): TOKEN_FAILURES_PER_MINUTE distinct wrong credentials;
+//   - per address: five times that, over every client id.
+// A wrong secret presented again in the same minute is not counted again, so a stale
+// system repeating a deleted secret never blocks its sibling secret, while a guesser's
+// every new guess counts. Failures from one address never deny a correct secret
+// presented from another, so knowing a client id is not enough to lock it out. An
+// assertion that failed is remembered (its jti is single-use, so a client never sends it
+// twice): sent again, it is refused without another verification.
+import crypto from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type Database from 'better-sqlite3';
+import type { Clock } from '../clock.ts';
+import type { Config } from '../config.ts';
+import type { Logger } from '../log.ts';
+import type { AddressOf } from '../http/client-address.ts';
+import type { AuditQueue } from '../audit/queue.ts';
+import { RateLimiter } from '../http/rate-limit.ts';
+import { fetchJwks } from '../credentials/jwks-url.ts';
+import { MAX_KEYS_PER_APPLICATION } from '../credentials/public-keys.ts';
+import { invalidClient, slowDown } from './errors.ts';
+import { createAssertionVerifier, type ReadAssertion } from './client-assertion.ts';
+import { credentialsInRequest } from './credentials-in-request.ts';
+import { authenticated, createClientRegistry, type AuthenticatedClient, type KeyRow, type RegisteredClient, type SecretRow } from './client-registry.ts';
+import { createRemoteKeyCache } from './remote-keys.ts';
+import { createLastUse } from './last-use.ts';
+import { createFailureAudit } from './failure-audit.ts';
+import { createVerificationBudget, verificationCost } from './verification-budget.ts';
+import type { Verify } from './signatures/signatures.ts';
+
+export const PER_ADDRESS_FACTOR = 5;
+// The credential id in tokens minted with a key from the application's JWKS URL.
+export const JWKS_CREDENTIAL = 'jwks';
+// A hash that no secret has, compared against when there is nothing real to compare,
+// so an unknown client costs the same as a wrong secret.
+const DUMMY: SecretRow = { id: '', hash: crypto.createHash('sha256').update(crypto.randomBytes(32)).digest(), expires_at: 0 };
+const FAILED_ASSERTIONS_KEPT = 10_000;
+
+export interface ClientAuthenticationDeps {
+  sqlite: Database.Database;
+  clock: Clock;
+  config: Config;
+  logger: Logger;
+  addressOf: AddressOf;
+  audit: AuditQueue;
+  verifySignature: Verify; // client assertions' signatures: the endpoints' signature thread
+}
+
+export function createClientAuthentication({ sqlite, clock, config, logger, addressOf, audit, verifySignature }: ClientAuthenticationDeps) {
+  const registry = createClientRegistry(sqlite);
+  const assertions = createAssertionVerifier(sqlite, [`${config.baseUrl}/oauth/token`, config.baseUrl], logger, () => clock.now(), verifySignature);
+  const sandbox = config.portalEnv === 'sandbox';
+  const remoteKeys = createRemoteKeyCache({ fetch: (url) => fetchJwks(url, sandbox), maxAgeMs: config.jwksMaxAgeSeconds * 1000, now: () => clock.now() });
+  const perClientAndAddress = new RateLimiter(config.tokenFailuresPerMinute, 60_000, clock);
+  const perAddress = new RateLimiter(config.tokenFailuresPerMinute * PER_ADDRESS_FACTOR, 60_000, clock);
+  const budget = createVerificationBudget(() => clock.now());
+  const failedAssertions = new Map<string, number>(); // fingerprint → until when it is remembered
+  const failures = createFailureAudit(audit, clock, logger);
+  const lastUse = createLastUse(sqlite, clock, logger);
+
+  function authenticateClient(req: IncomingMessage, params: URLSearchParams): AuthenticatedClient | Promise<AuthenticatedClient> {
+    const presented = credentialsInRequest(req.headers.authorization, params);
+    const ip = addressOf(req);
+    checkLimits(`${ip} ${presented.clientId}`, ip);
+    const fail = (fingerprint: string, basic: boolean): never => {
+      perClientAndAddress.hit(`${ip} ${presented.clientId}`, fingerprint);
+      perAddress.hit(ip, `${presented.clientId} ${fingerprint}`);
+      failures.record(ip, presented.clientId, req.url?.split('?')[0]);
+      throw invalidClient(basic);
+    };
+    if (presented.method !== 'private_key_jwt') {
+      const entry = registry.lookup(presented.clientId);
+      const match = secretMatch(entry, presented.secret);
+      if (!match.row) return fail(match.fingerprint, presented.method === 'client_secret_basic');
+      lastUse.note('secret', match.row.id);
+      return authenticated(entry, 'secret', match.row.id);
+    }
+    return byAssertion(ip, presented.read, presented.assertion, fail);
+  }
+
+  function checkLimits(pairKey: string, ip: string) {
+    const pairLimit = perClientAndAddress.check(pairKey);
+    const addressLimit = perAddress.check(ip);
+    if (!pairLimit.allowed || !addressLimit.allowed) {
+      throw slowDown(Math.max(pairLimit.allowed ? 0 : pairLimit.retryAfterSeconds, addressLimit.allowed ? 0 : addressLimit.retryAfterSeconds));
+    }
+  }
+
+  // The active secret that matches, comparing every candidate (at least one) whichever
+  // matches; otherwise a short fingerprint of what was presented, so that the limits can
+  // tell a repeated wrong secret from a new guess.
+  function secretMatch(entry: RegisteredClient, secret: string): { row: SecretRow; fingerprint?: undefined } | { row: null; fingerprint: string } {
+    // crypto.hash: the one-shot digest, half the cost of createHash().update().digest() here.
+    const presented = crypto.hash('sha256', secret, 'buffer') as unknown as Buffer;
+    const now = clock.now();
+    let match: SecretRow | null = null;
+    for (const row of entry.secrets.length ? entry.secrets : [DUMMY]) {
+      if (crypto.timingSafeEqual(row.hash, presented) && row !== DUMMY && row.expires_at > now && !match) match = row;
+    }
+    return entry.app && match ? { row: match } : { row: null, fingerprint: presented.toString('base64', 0, 12) };
+  }
+
+  async function byAssertion(ip: string, read: ReadAssertion | null, assertion: string, fail: (fingerprint: string, basic: boolean) => never): Promise<AuthenticatedClient> {
+    // A failure is counted by the assertion's hash: the same one sent again counts once,
+    // and is refused at once.
+    const fingerprint = crypto.hash('sha256', assertion, 'base64').slice(0, 16);
+    const now = clock.now();
+    if ((failedAssertions.get(fingerprint) ?? 0) > now) return fail(fingerprint, false);
+    const entry = read ? registry.lookup(read.clientId) : null;
+    if (!read || !entry?.app) return fail(fingerprint, false);
+    const { keys, jwksUrl } = registry.keysOf(entry);
+    let candidates: KeyRow[] = keys;
+    // With keys published at the application's JWKS URL (credential id `jwks`), the
+    // uploaded and the published are tried together, at most ten in all.
+    if (jwksUrl) {
+      const uploaded = keys.filter((k) => k.expires_at > now);
+      const remote = (await remoteKeys.keysFor(jwksUrl, read.kid)).slice(0, Math.max(0, MAX_KEYS_PER_APPLICATION - uploaded.length));
+      candidates = [...uploaded, ...remote.map((k) => ({ id: JWKS_CREDENTIAL, thumbprint: k.kid, expires_at: Number.MAX_SAFE_INTEGER, key: k.key }))];
+    }
+    let overBudget = 0;
+    const afford = (tried: KeyRow[]) => {
+      const spent = budget.spend(`${ip} ${read.clientId}`, tried.reduce((sum, k) => sum + verificationCost(k.key), 0));
+      if (!spent.allowed) overBudget = spent.retryAfterSeconds;
+      return spent.allowed;
+    };
+    const key = candidates.length ? await assertions.verifyAssertion(read, candidates, clock.now(), afford) : null;
+    if (key === 'over budget') throw slowDown(overBudget);
+    if (!key) {
+      if (failedAssertions.size >= FAILED_ASSERTIONS_KEPT) failedAssertions.delete(failedAssertions.keys().next().value!);
+      failedAssertions.set(fingerprint, now + 10 * 60_000);
+      return fail(fingerprint, false);
+    }
+    const kind = key.id === JWKS_CREDENTIAL ? 'jwks' : 'key';
+    lastUse.note(kind, key.id);
+    return authenticated(entry, kind, key.id);
+  }
+
+  const flush = () => {
+    failures.flush();
+    lastUse.flush();
+    assertions.flush();
+  };
+  const close = () => {
+    failures.close();
+    lastUse.flush();
+    assertions.flush();
+  };
+  return { authenticateClient, flush, close };
+}

@@ -1,0 +1,127 @@
+// The second link of client authentication: loading the client. Clients are read through
+// the endpoints' own SQLite connection into an in-memory cache that is dropped whenever
+// `PRAGMA data_version` moves, which it does on every commit by any other connection (the
+// web pages' in this process, the CLI's, another process's). The version is read when this
+// process wrote through another connection since the last look (localWriteCount), and
+// otherwise at most every CROSS_PROCESS_CHECK_MS. So a deleted secret or a disabled
+// application is refused from the very next request made after a change in this process,
+// and within a quarter second of a commit elsewhere.
+import crypto from 'node:crypto';
+import type Database from 'better-sqlite3';
+import { localWriteCount } from '../../db/client.ts';
+import { describeKey, MAX_KEYS_PER_APPLICATION } from '../credentials/public-keys.ts';
+
+export interface Grant {
+  code: string;
+  sandbox: string;
+  production: string;
+}
+
+// What authenticated: a secret, an uploaded key, or a key at the JWKS URL.
+export type CredentialKind = 'secret' | 'key' | 'jwks';
+
+export interface AuthenticatedClient {
+  applicationId: number;
+  organisationId: number;
+  clientId: string;
+  sandboxOnly: boolean;
+  secretId: string; // the credential's id, in the token's secret_id
+  credential: CredentialKind;
+  grants: Grant[];
+}
+
+export interface SecretRow {
+  id: string;
+  hash: Buffer;
+  expires_at: number;
+}
+export interface KeyRow {
+  id: string;
+  thumbprint: string;
+  expires_at: number;
+  key: crypto.KeyObject;
+}
+
+// A client as the cache holds it; `app` null for a client id that names no enabled application.
+export interface RegisteredClient {
+  app: { id: number; organisation_id: number; client_id: string; sandbox_only: number } | null;
+  secrets: SecretRow[];
+  grants: Grant[];
+  keys?: KeyRow[]; // loaded on its first private_key_jwt request
+  jwksUrl?: string | null;
+}
+
+const MAX_CACHED_CLIENTS = 20_000;
+// How often the cache asks SQLite whether another process committed.
+export const CROSS_PROCESS_CHECK_MS = 250;
+
+export function createClientRegistry(sqlite: Database.Database) {
+  const findApp = sqlite.prepare<[string], NonNullable<RegisteredClient['app']>>('select id, organisation_id, client_id, sandbox_only from applications where client_id = ? and disabled_at is null');
+  const findSecrets = sqlite.prepare<[number], { id: string; secret_hash: string; expires_at: number }>('select id, secret_hash, expires_at from client_secrets where application_id = ? and deleted_at is null');
+  const findGrants = sqlite.prepare<[number], Grant>(
+    'select a.code as code, a.sandbox_resource as sandbox, a.production_resource as production from application_apis g join apis a on a.code = g.api_code where g.application_id = ? order by a.code',
+  );
+  const findKeys = sqlite.prepare<[number], { id: string; thumbprint: string; public_jwk: string; expires_at: number }>(
+    'select id, thumbprint, public_jwk, expires_at from client_keys where application_id = ? and deleted_at is null order by expires_at desc',
+  );
+  const findJwksUrl = sqlite.prepare<[number], { url: string }>('select url from client_jwks_urls where application_id = ?');
+  const dataVersion = sqlite.prepare('pragma data_version').pluck();
+  let version = dataVersion.get();
+  let seenWrites = localWriteCount();
+  let checkedAt = performance.now();
+  const cache = new Map<string, RegisteredClient>();
+
+  function lookup(clientId: string): RegisteredClient {
+    const writes = localWriteCount();
+    const t = performance.now();
+    if (writes !== seenWrites || t - checkedAt >= CROSS_PROCESS_CHECK_MS) {
+      seenWrites = writes;
+      checkedAt = t;
+      const v = dataVersion.get();
+      if (v !== version) {
+        cache.clear();
+        version = v;
+      }
+    }
+    if (cache.size > MAX_CACHED_CLIENTS) cache.clear();
+    let entry = cache.get(clientId);
+    if (!entry) {
+      const app = clientId.length <= 200 ? (findApp.get(clientId) ?? null) : null;
+      entry = {
+        app,
+        secrets: app ? findSecrets.all(app.id).map((r) => ({ id: r.id, hash: Buffer.from(r.secret_hash, 'hex'), expires_at: r.expires_at })) : [],
+        grants: app ? findGrants.all(app.id) : [],
+      };
+      cache.set(clientId, entry);
+    }
+    return entry;
+  }
+
+  // Its registered keys and JWKS URL, read on first use into the same entry. Keys stored
+  // before today's rules (an RSA exponent other than 65537, a modulus over 4096 bits) are
+  // not used: each costs every tenant time.
+  function keysOf(entry: RegisteredClient): { keys: KeyRow[]; jwksUrl: string | null } {
+    if (!entry.app) return { keys: [], jwksUrl: null };
+    if (entry.jwksUrl === undefined) entry.jwksUrl = findJwksUrl.get(entry.app.id)?.url ?? null;
+    entry.keys ??= findKeys
+      .all(entry.app.id)
+      .flatMap((r) => {
+        try {
+          const key = crypto.createPublicKey({ key: JSON.parse(r.public_jwk) as crypto.JsonWebKey, format: 'jwk' });
+          return describeKey(key).ok ? [{ id: r.id, thumbprint: r.thumbprint, expires_at: r.expires_at, key }] : [];
+        } catch {
+          return [];
+        }
+      })
+      .slice(0, MAX_KEYS_PER_APPLICATION);
+    return { keys: entry.keys, jwksUrl: entry.jwksUrl };
+  }
+
+  return { lookup, keysOf };
+}
+
+// The authenticated client, once a credential of `entry` (whose app is set) matched.
+export function authenticated(entry: RegisteredClient, credential: CredentialKind, id: string): AuthenticatedClient {
+  const app = entry.app!;
+  return { applicationId: app.id, organisationId: app.organisation_id, clientId: app.client_id, sandboxOnly: app.sandbox_only === 1, secretId: id, credential, grants: entry.grants };
+}
