@@ -2,7 +2,7 @@
 import express, { type Express } from 'express';
 import session from 'express-session';
 import crypto from 'node:crypto';
-import { htmxFile, resourcePath, simpleWebAuthnBrowserFile } from './paths.ts';
+import { htmxFile, resourcePath, simpleWebAuthnBrowserFile } from './lib/paths.ts';
 import { RateLimiter } from './http/rate-limit.ts';
 import { accountRoutes } from './account/routes.ts';
 import { passkeySignInRoutes } from './account/passkey-sign-in.ts';

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import sea from 'node:sea';
-import { setResourceRoot } from './paths.ts';
+import { setResourceRoot } from './lib/paths.ts';
 import { useNativeBinding } from '../db/client.ts';
 
 function extractAssets(): string {
@@ -32,7 +32,7 @@ async function start() {
     const { runServer } = await import('./main.ts');
     await runServer();
   } else {
-    const { runCli } = await import('./cli.ts');
+    const { runCli } = await import('./cli/cli.ts');
     process.exitCode = await runCli(args);
   }
 }

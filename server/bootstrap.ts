@@ -3,10 +3,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { openDatabase, SERVER_BUSY_TIMEOUT_MS } from '../db/client.ts';
-import { loadConfig, type Config } from './config.ts';
-import { loadMasterKey } from './crypto.ts';
-import { systemClock, type Clock } from './clock.ts';
-import { createLogger, type Logger } from './log.ts';
+import { loadConfig, type Config } from './lib/config.ts';
+import { loadMasterKey } from './lib/crypto.ts';
+import { systemClock, type Clock } from './lib/clock.ts';
+import { createLogger, type Logger } from './lib/log.ts';
 import { createViews } from './http/views.ts';
 import type { Deps } from './deps.ts';
 import { createMailer, type SmtpTimeouts } from './mail/mailer.ts';

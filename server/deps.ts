@@ -1,9 +1,9 @@
 import type { Eta } from 'eta';
 import type { Db } from '../db/client.ts';
-import type { Clock } from './clock.ts';
-import type { Config } from './config.ts';
-import type { MasterKey } from './crypto.ts';
-import type { Logger } from './log.ts';
+import type { Clock } from './lib/clock.ts';
+import type { Config } from './lib/config.ts';
+import type { MasterKey } from './lib/crypto.ts';
+import type { Logger } from './lib/log.ts';
 import type { Mailer } from './mail/mailer.ts';
 
 // Everything a route or domain function may need, passed explicitly.

@@ -1,9 +1,9 @@
 // The one request handler of the process: the OAuth endpoints on plain node:http
 // (fast, JSON only), everything else through the Express application.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Config } from './config.ts';
+import type { Config } from './lib/config.ts';
 import type { Deps } from './deps.ts';
-import type { Logger } from './log.ts';
+import type { Logger } from './lib/log.ts';
 import { createApp } from './app.ts';
 import { createOAuthEndpoints } from './oauth/endpoints.ts';
 

@@ -1,5 +1,5 @@
 // load config -> open db -> migrate -> createApp -> listen; start cron; graceful shutdown.
-import { checkServerConfig, ConfigError, loadConfig } from './config.ts';
+import { checkServerConfig, ConfigError, loadConfig } from './lib/config.ts';
 import { bootstrap } from './bootstrap.ts';
 import { recordBaseUrl } from './settings.ts';
 import { serve } from './serve.ts';

@@ -2,7 +2,7 @@
 import http from 'node:http';
 import { createPortalHandler } from './handler.ts';
 import type { Deps } from './deps.ts';
-import type { Config } from './config.ts';
+import type { Config } from './lib/config.ts';
 
 // How often Node's HTTP server looks for requests past their deadline (its default is
 // every 30 s, which would let a slow request live up to 40 s).

@@ -7,7 +7,7 @@ import { and, desc, eq, gt, isNull, like, or, sql } from 'drizzle-orm';
 import { immediate } from '../../db/client.ts';
 import { auditEvents, recoveryCodes, sessions, users } from '../../db/schema.ts';
 import type { Deps } from '../deps.ts';
-import { encrypt } from '../crypto.ts';
+import { encrypt } from '../lib/crypto.ts';
 import { recordAudit, type AuditActor } from '../audit/audit.ts';
 import { hashPassword, MIN_PASSWORD_LENGTH, passwordProblem, verifyPassword } from '../auth/passwords.ts';
 import { isTotpCodeShape, matchTotpStep } from '../auth/totp.ts';
@@ -15,7 +15,7 @@ import { generateRecoveryCodes, normaliseRecoveryCode, replaceRecoveryCodes } fr
 import { verifySecondStep } from '../auth/second-step.ts';
 import { IDLE_TIMEOUT_MS } from '../auth/session-store.ts';
 import type { RateLimiter } from '../http/rate-limit.ts';
-import { failure, invalid, success, type DomainResult, type Failure, type FieldErrors } from '../result.ts';
+import { failure, invalid, success, type DomainResult, type Failure, type FieldErrors } from '../lib/result.ts';
 import { sendAccountNotice } from './notices.ts';
 
 type UserRow = typeof users.$inferSelect;

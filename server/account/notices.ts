@@ -3,7 +3,7 @@
 import type { users } from '../../db/schema.ts';
 import type { Deps } from '../deps.ts';
 import type { AuditActor } from '../audit/audit.ts';
-import { formatDateTime } from '../dates.ts';
+import { formatDateTime } from '../lib/dates.ts';
 import { renderEmail } from '../mail/emails.ts';
 
 export type AccountChange = 'password' | 'authenticator' | 'recovery-codes' | 'passkey-added' | 'passkey-removed' | 'sessions-ended';

@@ -12,12 +12,12 @@ import type { AuthenticationResponseJSON, RegistrationResponseJSON, Authenticato
 import { passkeys, users } from '../../db/schema.ts';
 import type { Deps } from '../deps.ts';
 import { recordAudit, type AuditActor } from '../audit/audit.ts';
-import { parseName } from '../validation.ts';
-import { failure, refused, success, type DomainResult } from '../result.ts';
+import { parseName } from '../lib/validation.ts';
+import { failure, refused, success, type DomainResult } from '../lib/result.ts';
 import type { RateLimiter } from '../http/rate-limit.ts';
 import { sendAccountNotice } from './notices.ts';
 import { proveStepUp, type AccountDeps } from './account.ts';
-import { lazy } from '../lazy.ts';
+import { lazy } from '../lib/lazy.ts';
 
 const loadWebAuthn = lazy(() => import('@simplewebauthn/server'));
 

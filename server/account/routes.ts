@@ -6,14 +6,14 @@ import { Router, type Request, type Response } from 'express';
 import express from 'express';
 import type { Deps } from '../deps.ts';
 import { actorOf, currentUser, requireSignedIn } from '../auth/guards.ts';
-import { decrypt, encrypt } from '../crypto.ts';
+import { decrypt, encrypt } from '../lib/crypto.ts';
 import { formField } from '../http/form.ts';
 import { layoutModel, sendHtml, setFlash } from '../http/views.ts';
 import { HttpError } from '../http/errors.ts';
 import type { RateLimiter } from '../http/rate-limit.ts';
-import { formatDateTime } from '../dates.ts';
+import { formatDateTime } from '../lib/dates.ts';
 import { formatSeedForDisplay, generateTotpSeed, totpQrCode, totpUri } from '../auth/totp.ts';
-import type { FieldErrors } from '../result.ts';
+import type { FieldErrors } from '../lib/result.ts';
 import { describeAccountEvent } from './activity.ts';
 import {
   changePassword,

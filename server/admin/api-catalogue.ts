@@ -2,10 +2,10 @@ import { eq, sql } from 'drizzle-orm';
 import type { Db } from '../../db/client.ts';
 import { immediate } from '../../db/client.ts';
 import { apis, applicationApis } from '../../db/schema.ts';
-import type { Clock } from '../clock.ts';
+import type { Clock } from '../lib/clock.ts';
 import { recordAudit, type AuditActor } from '../audit/audit.ts';
-import { parseApiCode, parseName, type Parsed } from '../validation.ts';
-import { failure, type DomainResult } from '../result.ts';
+import { parseApiCode, parseName, type Parsed } from '../lib/validation.ts';
+import { failure, type DomainResult } from '../lib/result.ts';
 
 // The association's APIs as the sandbox seeds them (also what tests start from).
 export const DEMO_APIS = [

@@ -3,11 +3,11 @@ import { and, eq, inArray } from 'drizzle-orm';
 import type { Db } from '../../db/client.ts';
 import { immediate } from '../../db/client.ts';
 import { apis, applicationApis, applications, credentialManagers, users } from '../../db/schema.ts';
-import type { Clock } from '../clock.ts';
+import type { Clock } from '../lib/clock.ts';
 import { recordAudit, type AuditActor } from '../audit/audit.ts';
-import { parseApiCode, parseId, parseName } from '../validation.ts';
+import { parseApiCode, parseId, parseName } from '../lib/validation.ts';
 import { findOrganisation } from './organisations.ts';
-import { failure, type DomainResult } from '../result.ts';
+import { failure, type DomainResult } from '../lib/result.ts';
 
 export function createApplication(
   db: Db,

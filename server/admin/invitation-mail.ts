@@ -4,7 +4,7 @@
 import { eq } from 'drizzle-orm';
 import type { Db } from '../../db/client.ts';
 import { organisations, users } from '../../db/schema.ts';
-import type { Config } from '../config.ts';
+import type { Config } from '../lib/config.ts';
 import { actorName, type AuditActor } from '../audit/audit.ts';
 import { setupUrl } from '../auth/invitations.ts';
 import { managedApplications } from '../credentials/applications.ts';

@@ -1,10 +1,10 @@
 import { eq, sql } from 'drizzle-orm';
-import { failure, type DomainResult } from '../result.ts';
+import { failure, type DomainResult } from '../lib/result.ts';
 import type { Db } from '../../db/client.ts';
 import { organisations } from '../../db/schema.ts';
-import type { Clock } from '../clock.ts';
+import type { Clock } from '../lib/clock.ts';
 import { recordAudit, type AuditActor } from '../audit/audit.ts';
-import { parseCountryCode, parseName } from '../validation.ts';
+import { parseCountryCode, parseName } from '../lib/validation.ts';
 
 
 export function createOrganisation(db: Db, clock: Clock, actor: AuditActor, input: { name: unknown; countryCode: unknown }): DomainResult<{ id: number }> {

@@ -9,7 +9,7 @@ import type { Deps } from '../deps.ts';
 import { HttpError } from '../http/errors.ts';
 import { layoutModel, sendHtml } from '../http/views.ts';
 import { outboxDir } from '../mail/mailer.ts';
-import { lazy } from '../lazy.ts';
+import { lazy } from '../lib/lazy.ts';
 
 const loadMailparser = lazy(() => import('mailparser'));
 

@@ -7,7 +7,7 @@ import { recordAudit } from '../audit/audit.ts';
 import { auditCsv, auditFilterOptions, COUNT_CAP, parseAuditFilter, queryAudit } from '../audit/query.ts';
 import { HttpError } from '../http/errors.ts';
 import { formField } from '../http/form.ts';
-import { dateInZone, formatDate, formatDateTime } from '../dates.ts';
+import { dateInZone, formatDate, formatDateTime } from '../lib/dates.ts';
 import { revokeClientSecret } from '../credentials/secrets.ts';
 import { lastUsedLabel, secretStatus } from '../credentials/status.ts';
 import { countAllSecrets, cursorParam, findLiveKey, findLiveSecret, listAllKeys, listAllSecrets, parseCursor, parseRevokeReason } from './secrets-overview.ts';

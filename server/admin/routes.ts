@@ -19,7 +19,7 @@ import { createConsole, type Errors } from './console.ts';
 import { applicationRoutes } from './application-routes.ts';
 import { oversightRoutes } from './oversight-routes.ts';
 import { outboxRoutes } from './outbox-routes.ts';
-import { renameFields, success, type DomainResult } from '../result.ts';
+import { renameFields, success, type DomainResult } from '../lib/result.ts';
 
 export function adminRoutes(deps: Deps): Router {
   const { db, clock } = deps;

@@ -1,6 +1,6 @@
 // Every application's secrets (metadata only, never the secret) for the IT team.
 import { and, asc, count, eq, isNull, sql } from 'drizzle-orm';
-import type { Parsed } from '../validation.ts';
+import type { Parsed } from '../lib/validation.ts';
 import type { Db } from '../../db/client.ts';
 import { applications, clientKeys, clientSecrets, organisations } from '../../db/schema.ts';
 

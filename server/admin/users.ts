@@ -4,12 +4,12 @@ import type { Db } from '../../db/client.ts';
 import { immediate } from '../../db/client.ts';
 import { applications, credentialManagers, recoveryCodes, users, passkeys } from '../../db/schema.ts';
 import { revokeUserSessions } from '../auth/session-store.ts';
-import type { Clock } from '../clock.ts';
+import type { Clock } from '../lib/clock.ts';
 import { recordAudit, type AuditActor } from '../audit/audit.ts';
 import { createInvitation } from '../auth/invitations.ts';
-import { parseEmail, parseId } from '../validation.ts';
+import { parseEmail, parseId } from '../lib/validation.ts';
 import { findOrganisation } from './organisations.ts';
-import { failure, type DomainResult } from '../result.ts';
+import { failure, type DomainResult } from '../lib/result.ts';
 
 function parseDisplayName(input: unknown): DomainResult<string> {
   if (input === undefined || input === null || input === '') return { ok: true, value: '' };

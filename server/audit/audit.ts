@@ -1,7 +1,7 @@
 // Append-only audit trail: every security-relevant action, who did it, from where.
 import { auditEvents } from '../../db/schema.ts';
 import type { Db } from '../../db/client.ts';
-import type { Clock } from '../clock.ts';
+import type { Clock } from '../lib/clock.ts';
 
 export interface AuditActor {
   userId?: number | null;

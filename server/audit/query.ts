@@ -2,8 +2,8 @@
 import { and, desc, eq, gte, lt, lte, or, sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../../db/client.ts';
 import { applications, auditEvents, organisations } from '../../db/schema.ts';
-import { addDays, isValidDateString, startOfDateInZone } from '../dates.ts';
-import { parseId } from '../validation.ts';
+import { addDays, isValidDateString, startOfDateInZone } from '../lib/dates.ts';
+import { parseId } from '../lib/validation.ts';
 
 export interface AuditFilter {
   organisationId: number | null;

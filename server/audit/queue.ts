@@ -4,8 +4,8 @@
 // locked, full or failing, the batch is retried with a growing pause; past MAX_QUEUED
 // events, new ones are dropped and counted in a warning. Never throws, never blocks.
 import type Database from 'better-sqlite3';
-import type { Clock } from '../clock.ts';
-import type { Logger } from '../log.ts';
+import type { Clock } from '../lib/clock.ts';
+import type { Logger } from '../lib/log.ts';
 import type { AuditActor, AuditEventInput } from './audit.ts';
 
 export const MAX_QUEUED = 5000;

@@ -5,7 +5,7 @@ import type { Deps } from '../deps.ts';
 import type { users } from '../../db/schema.ts';
 import type { AuditActor } from '../audit/audit.ts';
 import { redirectTo } from '../http/htmx.ts';
-import { CREDENTIALS_PAGE } from '../paths.ts';
+import { CREDENTIALS_PAGE } from '../lib/paths.ts';
 import { ABSOLUTE_TIMEOUT_MS } from './session-store.ts';
 
 export interface SessionUser {

@@ -3,8 +3,8 @@
 import { and, eq, gt, isNull } from 'drizzle-orm';
 import type { Db } from '../../db/client.ts';
 import { invitations, users } from '../../db/schema.ts';
-import type { Clock } from '../clock.ts';
-import { randomToken, sha256Hex } from '../crypto.ts';
+import type { Clock } from '../lib/clock.ts';
+import { randomToken, sha256Hex } from '../lib/crypto.ts';
 
 export const INVITATION_LIFETIME_MS = 72 * 60 * 60 * 1000;
 

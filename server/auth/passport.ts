@@ -7,7 +7,7 @@ import { eq, sql } from 'drizzle-orm';
 import { prepared } from '../../db/client.ts';
 import { users } from '../../db/schema.ts';
 import type { Deps } from '../deps.ts';
-import { parseEmail } from '../validation.ts';
+import { parseEmail } from '../lib/validation.ts';
 import { burnPasswordCheck, verifyPassword } from './passwords.ts';
 import { toSessionUser, type SessionUser } from './guards.ts';
 

@@ -2,7 +2,7 @@
 // threads; token signatures have a thread of their own, oauth/signatures/) and the password policy.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import { resourcePath } from '../paths.ts';
+import { resourcePath } from '../lib/paths.ts';
 import { promisify } from 'node:util';
 
 const scrypt = promisify(crypto.scrypt) as (pw: string, salt: Buffer, len: number, opts: crypto.ScryptOptions) => Promise<Buffer>;

@@ -3,7 +3,7 @@
 import { and, eq, isNull } from 'drizzle-orm';
 import type { Db } from '../../db/client.ts';
 import { recoveryCodes } from '../../db/schema.ts';
-import { randomString, sha256Hex } from '../crypto.ts';
+import { randomString, sha256Hex } from '../lib/crypto.ts';
 
 export const RECOVERY_CODE_COUNT = 10;
 // No 0/o, 1/l/i: codes get read off paper.

@@ -4,7 +4,7 @@ import { Passport } from 'passport';
 import { eq } from 'drizzle-orm';
 import { passkeys, users } from '../../db/schema.ts';
 import type { Deps } from '../deps.ts';
-import { decrypt, encrypt } from '../crypto.ts';
+import { decrypt, encrypt } from '../lib/crypto.ts';
 import { recordAudit } from '../audit/audit.ts';
 import { createTally, OVERFLOW_KEY, type Summary } from '../audit/tally.ts';
 import { immediate } from '../../db/client.ts';

@@ -5,7 +5,7 @@ import { eq, sql } from 'drizzle-orm';
 import { immediate } from '../../db/client.ts';
 import { users } from '../../db/schema.ts';
 import type { Deps } from '../deps.ts';
-import { decrypt } from '../crypto.ts';
+import { decrypt } from '../lib/crypto.ts';
 import { recordAudit, type AuditActor } from '../audit/audit.ts';
 import { consumeTotpStep, isTotpCodeShape, matchTotpStep } from './totp.ts';
 import { normaliseRecoveryCode, useRecoveryCode } from './recovery-codes.ts';

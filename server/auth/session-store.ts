@@ -5,8 +5,8 @@ import session from 'express-session';
 import { and, eq, isNull, lt, or, isNotNull, sql } from 'drizzle-orm';
 import { prepared, type Db } from '../../db/client.ts';
 import { sessions } from '../../db/schema.ts';
-import type { Clock } from '../clock.ts';
-import type { Logger } from '../log.ts';
+import type { Clock } from '../lib/clock.ts';
+import type { Logger } from '../lib/log.ts';
 
 export const IDLE_TIMEOUT_MS = 30 * 60 * 1000;
 export const ABSOLUTE_TIMEOUT_MS = 12 * 60 * 60 * 1000;

@@ -6,14 +6,14 @@ import { eq } from 'drizzle-orm';
 import { immediate } from '../../db/client.ts';
 import { users } from '../../db/schema.ts';
 import type { Deps } from '../deps.ts';
-import { encrypt } from '../crypto.ts';
+import { encrypt } from '../lib/crypto.ts';
 import { recordAudit } from '../audit/audit.ts';
 import { hashPassword, passwordProblem } from './passwords.ts';
 import { matchTotpStep } from './totp.ts';
 import { generateRecoveryCodes, replaceRecoveryCodes } from './recovery-codes.ts';
 import { consumeInvitation } from './invitations.ts';
 import { revokeUserSessions } from './session-store.ts';
-import { invalid, refused, success, type DomainResult, type FieldErrors } from '../result.ts';
+import { invalid, refused, success, type DomainResult, type FieldErrors } from '../lib/result.ts';
 
 type UserRow = typeof users.$inferSelect;
 

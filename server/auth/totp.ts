@@ -6,7 +6,7 @@ import QRCode from 'qrcode';
 import { and, eq, isNull, lt, or } from 'drizzle-orm';
 import type { Db } from '../../db/client.ts';
 import { users } from '../../db/schema.ts';
-import { constantTimeEqual } from '../crypto.ts';
+import { constantTimeEqual } from '../lib/crypto.ts';
 
 export const TOTP_ISSUER = 'Credentials Portal';
 const STEP_SECONDS = 30;

@@ -6,7 +6,7 @@ import type { Deps } from '../deps.ts';
 import { isHtmx } from '../http/htmx.ts';
 import { ensureCsrfToken } from '../http/security.ts';
 import { layoutModel, sendHtml } from '../http/views.ts';
-import { CREDENTIALS_PAGE } from '../paths.ts';
+import { CREDENTIALS_PAGE } from '../lib/paths.ts';
 
 type ViewDeps = Pick<Deps, 'config' | 'views'>;
 

@@ -2,7 +2,7 @@
 import { desc, eq } from 'drizzle-orm';
 import type { Db } from '../../db/client.ts';
 import { auditEvents } from '../../db/schema.ts';
-import { formatDate, isValidDateString } from '../dates.ts';
+import { formatDate, isValidDateString } from '../lib/dates.ts';
 
 type AuditRow = typeof auditEvents.$inferSelect;
 

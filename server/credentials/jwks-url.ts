@@ -7,9 +7,9 @@ import { eq } from 'drizzle-orm';
 import { clientJwksUrls } from '../../db/schema.ts';
 import type { Deps } from '../deps.ts';
 import { recordAudit, type AuditActor } from '../audit/audit.ts';
-import type { Parsed } from '../validation.ts';
-import { safeGet, type SafeFetchProblem } from '../safe-fetch.ts';
-import { failure, success, type DomainResult } from '../result.ts';
+import type { Parsed } from '../lib/validation.ts';
+import { safeGet, type SafeFetchProblem } from '../lib/safe-fetch.ts';
+import { failure, success, type DomainResult } from '../lib/result.ts';
 import type { Application } from './applications.ts';
 import { describeKey, jwkThumbprint, keysInUse, MAX_KEYS_PER_APPLICATION } from './public-keys.ts';
 
@@ -58,10 +58,10 @@ function maxAgeOf(cacheControl: string | undefined): number | null {
 }
 
 // Fetches and reads a JWKS; a plain message for everything that can go wrong.
-export async function fetchJwks(url: string, sandbox: boolean): Promise<Parsed<FetchedJwks>> {
+export async function fetchJwks(url: string, sandbox: boolean, timeoutMs = FETCH_TIMEOUT_MS): Promise<Parsed<FetchedJwks>> {
   const what = 'The JWKS URL';
-  const res = await safeGet(url, { allowHttp: sandbox, allowPrivate: sandbox, timeoutMs: FETCH_TIMEOUT_MS, maxBytes: MAX_JWKS_BYTES });
-  if (!res.ok) return { ok: false, message: res.problem === 'too-large' ? `The JWKS is too large (at most ${MAX_JWKS_BYTES / 1024} KB).` : fetchProblemMessage(what, res) };
+  const res = await safeGet(url, { allowHttp: sandbox, allowPrivate: sandbox, timeoutMs, maxBytes: MAX_JWKS_BYTES });
+  if (!res.ok) return { ok: false, message: res.problem === 'too-large' ? `The JWKS is too large (at most ${MAX_JWKS_BYTES / 1024} KB).` : fetchProblemMessage(what, res, timeoutMs) };
   if (res.status < 200 || res.status >= 300) return { ok: false, message: `The JWKS URL answered HTTP ${res.status}.` };
   let keys: unknown;
   try {

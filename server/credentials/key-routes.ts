@@ -11,7 +11,7 @@ import { formField } from '../http/form.ts';
 import { isHtmx, redirectTo } from '../http/htmx.ts';
 import { sendHtml, setFlash } from '../http/views.ts';
 import { ensureCsrfToken } from '../http/security.ts';
-import { CREDENTIALS_PAGE } from '../paths.ts';
+import { CREDENTIALS_PAGE } from '../lib/paths.ts';
 import { registerJwksUrl, removeJwksUrl } from './jwks-url.ts';
 import type { Application } from './applications.ts';
 import { addPublicKey, deletePublicKey } from './public-keys.ts';

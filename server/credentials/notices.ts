@@ -4,10 +4,10 @@
 // (mailer.sendAfter): a failure is logged, never felt by the request.
 import type { Deps } from '../deps.ts';
 import { actorName, type AuditActor } from '../audit/audit.ts';
-import { formatDate, formatDateTime } from '../dates.ts';
+import { formatDate, formatDateTime } from '../lib/dates.ts';
 import { renderEmail } from '../mail/emails.ts';
 import { managersOf, type Application } from './applications.ts';
-import { CREDENTIALS_PAGE } from '../paths.ts';
+import { CREDENTIALS_PAGE } from '../lib/paths.ts';
 
 // What a notice says about the credential.
 export interface NoticeCredential {

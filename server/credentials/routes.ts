@@ -10,7 +10,7 @@ import { formField } from '../http/form.ts';
 import { isHtmx, redirectTo } from '../http/htmx.ts';
 import { layoutModel, sendHtml } from '../http/views.ts';
 import { ensureCsrfToken } from '../http/security.ts';
-import { CREDENTIALS_PAGE } from '../paths.ts';
+import { CREDENTIALS_PAGE } from '../lib/paths.ts';
 import { createClientSecret, deleteClientSecret, liveSecret } from './secrets.ts';
 import { ShownOnce } from './shown-once.ts';
 import { KEY_DELETED, keyRoutes } from './key-routes.ts';

@@ -1,7 +1,7 @@
 // The status rules of a secret or key, as the credentials page and the console show them:
 // expired once its expiry instant has passed, expiring within EXPIRING_DAYS days (counted
 // in the portal's zone), active before that; and when it was last used.
-import { dateInZone, daysBetween, relativeTime } from '../dates.ts';
+import { dateInZone, daysBetween, relativeTime } from '../lib/dates.ts';
 
 // How many days ahead "expiring" looks: the warning in the status column and the count in
 // a manager's one-line summary of an application.

@@ -2,9 +2,9 @@
 // the page's reads (reads.ts) and the status rules (status.ts): each application with its
 // APIs, secrets, keys and how to get a token; a manager of many sees one line each.
 import type { Deps } from '../deps.ts';
-import type { FieldErrors } from '../result.ts';
-import { CREDENTIALS_PAGE } from '../paths.ts';
-import { addDays, dateInZone, formatDate, formatDateTime } from '../dates.ts';
+import type { FieldErrors } from '../lib/result.ts';
+import { CREDENTIALS_PAGE } from '../lib/paths.ts';
+import { addDays, dateInZone, formatDate, formatDateTime } from '../lib/dates.ts';
 import type { Application } from './applications.ts';
 import { activeSecretCount, capMessage, expiryRules, type ClientSecret } from './secrets.ts';
 import type { ClientKey } from './public-keys.ts';

@@ -4,7 +4,7 @@
 // X-Forwarded-For is ignored and the address is the TCP peer's.
 import type { IncomingMessage } from 'node:http';
 import proxyaddr from 'proxy-addr';
-import type { Config } from '../config.ts';
+import type { Config } from '../lib/config.ts';
 
 export type AddressOf = (req: IncomingMessage) => string;
 

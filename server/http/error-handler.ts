@@ -3,9 +3,9 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { Eta } from 'eta';
 import type Database from 'better-sqlite3';
-import type { Config } from '../config.ts';
+import type { Config } from '../lib/config.ts';
 import { isBusyError, isStorageError, noteBusy, sqliteErrorCode } from '../../db/client.ts';
-import type { Logger } from '../log.ts';
+import type { Logger } from '../lib/log.ts';
 import { HttpError } from './errors.ts';
 import { isHtmx } from './htmx.ts';
 import { layoutModel, sendHtml } from './views.ts';

@@ -1,7 +1,7 @@
 // In-memory fixed-window counters, one per key (an address, a client id and address).
 // The portal is one process, so memory is the right place; a restart forgetting counts
 // is fine.
-import type { Clock } from '../clock.ts';
+import type { Clock } from '../lib/clock.ts';
 
 export interface LimitResult {
   allowed: boolean;

@@ -2,7 +2,7 @@
 // query string or body; setup links carry a token in the path, so that part is masked.
 import crypto from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
-import type { Logger } from '../log.ts';
+import type { Logger } from '../lib/log.ts';
 
 export function safePath(path: string): string {
   return path.replace(/^\/setup\/[^/]+/, '/setup/[token]');

@@ -4,7 +4,7 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import helmet from 'helmet';
 import crypto from 'node:crypto';
-import { constantTimeEqual, randomToken } from '../crypto.ts';
+import { constantTimeEqual, randomToken } from '../lib/crypto.ts';
 import { HttpError } from './errors.ts';
 import { formField } from './form.ts';
 

@@ -1,8 +1,8 @@
 // Eta rendering. Pages get the base layout's common view model; fragments (htmx) do not.
 import { Eta } from 'eta';
-import { resourcePath } from '../paths.ts';
+import { resourcePath } from '../lib/paths.ts';
 import type { Request, Response } from 'express';
-import type { Config } from '../config.ts';
+import type { Config } from '../lib/config.ts';
 import { ensureCsrfToken } from './security.ts';
 
 export const viewsDir = () => resourcePath('views');

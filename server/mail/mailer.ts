@@ -11,8 +11,8 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
-import type { Config } from '../config.ts';
-import type { Logger } from '../log.ts';
+import type { Config } from '../lib/config.ts';
+import type { Logger } from '../lib/log.ts';
 
 export interface MailMessage {
   to: Array<{ name: string; address: string }>;

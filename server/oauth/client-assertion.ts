@@ -7,7 +7,7 @@
 import crypto from 'node:crypto';
 import type Database from 'better-sqlite3';
 import type { KeyRow } from './client-registry.ts';
-import type { Logger } from '../log.ts';
+import type { Logger } from '../lib/log.ts';
 import { createUsedAssertions } from './used-assertions.ts';
 import type { Verify } from './signatures/signatures.ts';
 

@@ -19,9 +19,9 @@
 import crypto from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type Database from 'better-sqlite3';
-import type { Clock } from '../clock.ts';
-import type { Config } from '../config.ts';
-import type { Logger } from '../log.ts';
+import type { Clock } from '../lib/clock.ts';
+import type { Config } from '../lib/config.ts';
+import type { Logger } from '../lib/log.ts';
 import type { AddressOf } from '../http/client-address.ts';
 import type { AuditQueue } from '../audit/queue.ts';
 import { RateLimiter } from '../http/rate-limit.ts';

@@ -3,8 +3,8 @@
 // of their own (`token.auth_failed`); the rest are counted into one summary row per client
 // and address a minute (`token.auth_failed_summary`: count, first and last time; past 100
 // pairs a minute, one more row counts the others). Every failure is accounted for.
-import type { Clock } from '../clock.ts';
-import type { Logger } from '../log.ts';
+import type { Clock } from '../lib/clock.ts';
+import type { Logger } from '../lib/log.ts';
 import type { AuditQueue } from '../audit/queue.ts';
 import { RateLimiter } from '../http/rate-limit.ts';
 import { createTally, type Summary } from '../audit/tally.ts';

@@ -2,7 +2,7 @@
 // form bodies (POST only, never parameters in the URL) and JSON answers that are
 // never cached.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { DEFAULT_REQUEST_TIMEOUT_SECONDS } from '../config.ts';
+import { DEFAULT_REQUEST_TIMEOUT_SECONDS } from '../lib/config.ts';
 import { OAuthError, invalidRequest } from './errors.ts';
 
 const MAX_BODY = 16 * 1024;

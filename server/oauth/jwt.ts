@@ -5,10 +5,10 @@
 import crypto from 'node:crypto';
 import type * as Jose from 'jose';
 import type { Db } from '../../db/client.ts';
-import type { Clock } from '../clock.ts';
-import type { MasterKey } from '../crypto.ts';
+import type { Clock } from '../lib/clock.ts';
+import type { MasterKey } from '../lib/crypto.ts';
 import { currentSigningKey, publishedKeys, type SigningKey } from './keys.ts';
-import { lazy } from '../lazy.ts';
+import { lazy } from '../lib/lazy.ts';
 import type { Sign } from './signatures/signatures.ts';
 
 export interface AccessTokenClaims {

@@ -6,8 +6,8 @@ import { desc, isNull } from 'drizzle-orm';
 import type { Db } from '../../db/client.ts';
 import { immediate } from '../../db/client.ts';
 import { signingKeys } from '../../db/schema.ts';
-import type { Clock } from '../clock.ts';
-import { decrypt, encrypt, type MasterKey } from '../crypto.ts';
+import type { Clock } from '../lib/clock.ts';
+import { decrypt, encrypt, type MasterKey } from '../lib/crypto.ts';
 
 export interface SigningKey {
   kid: string;

@@ -3,8 +3,8 @@
 // kind (a secret's or a key's; a key at the JWKS URL has no row). A locked or failing
 // database keeps the note for the next try.
 import type Database from 'better-sqlite3';
-import type { Clock } from '../clock.ts';
-import type { Logger } from '../log.ts';
+import type { Clock } from '../lib/clock.ts';
+import type { Logger } from '../lib/log.ts';
 import { createWriteBehind } from '../../db/write-behind.ts';
 import type { CredentialKind } from './client-registry.ts';
 

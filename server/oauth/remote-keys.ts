@@ -10,7 +10,7 @@
 //     refused and the next try waits FAILED_RETRY_MS.
 // Bounded: MAX_URLS entries (each at most ten keys), the oldest dropped first.
 import type { FetchedJwks, RemoteKey } from '../credentials/jwks-url.ts';
-import type { Parsed } from '../validation.ts';
+import type { Parsed } from '../lib/validation.ts';
 
 export const UNKNOWN_KID_REFETCH_MS = 60_000;
 export const MIN_AGE_MS = 10_000;

@@ -10,7 +10,7 @@
 // was lost in that second (it failed, exited or could not start) gets a warning of its own:
 //   {"level":"warn","msg":"signature thread lost","times":1,"why":"exited with 1","meanwhile":"..."}
 //   {"level":"info","msg":"oauth requests","seconds":1,"requests":{"/oauth/token 200":3412,"/oauth/token 401":3},"signatures":{"pooled":3412,"inline":0,"rescued":0}}
-import type { Logger } from '../log.ts';
+import type { Logger } from '../lib/log.ts';
 import type { Signatures } from './signatures/signatures.ts';
 import { RESTART_AFTER_MS } from './signatures/thread.ts';
 

@@ -4,7 +4,7 @@
 // (a write per request would cost as much as the signature check). The one gap: a crash
 // inside those 50 ms forgets the assertions accepted in them (each lives five minutes at most).
 import type Database from 'better-sqlite3';
-import type { Logger } from '../log.ts';
+import type { Logger } from '../lib/log.ts';
 import { createWriteBehind } from '../../db/write-behind.ts';
 
 const USED_FLUSH_MS = 50;

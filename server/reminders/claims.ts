@@ -4,7 +4,7 @@
 // releases it; a claim whose run died is taken over after STALE_CLAIM_MS.
 import type { Db } from '../../db/client.ts';
 import { immediate } from '../../db/client.ts';
-import type { Logger } from '../log.ts';
+import type { Logger } from '../lib/log.ts';
 
 export type CredentialKind = 'secret' | 'key';
 const STALE_CLAIM_MS = 15 * 60 * 1000;

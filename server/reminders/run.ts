@@ -6,15 +6,15 @@ import { and, eq, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../../db/client.ts';
 import { applications, clientKeys, clientSecrets } from '../../db/schema.ts';
 import { createClaims, type CredentialKind } from './claims.ts';
-import type { Clock } from '../clock.ts';
-import type { Config } from '../config.ts';
-import type { Logger } from '../log.ts';
-import { addDays, dateInZone, daysBetween, formatDate } from '../dates.ts';
+import type { Clock } from '../lib/clock.ts';
+import type { Config } from '../lib/config.ts';
+import type { Logger } from '../lib/log.ts';
+import { addDays, dateInZone, daysBetween, formatDate } from '../lib/dates.ts';
 import { renderEmail } from '../mail/emails.ts';
 import type { Mailer } from '../mail/mailer.ts';
 import { managersOf } from '../credentials/applications.ts';
-import { lazy } from '../lazy.ts';
-import { CREDENTIALS_PAGE } from '../paths.ts';
+import { lazy } from '../lib/lazy.ts';
+import { CREDENTIALS_PAGE } from '../lib/paths.ts';
 
 const loadIcal = lazy(() => import('ical-generator'));
 

@@ -10,7 +10,7 @@ import { cliActor } from '../../server/audit/audit.ts';
 import { csvCell } from '../../server/audit/query.ts';
 import { createClientSecret } from '../../server/credentials/secrets.ts';
 import { findApplicationByClientId } from '../../server/admin/applications.ts';
-import { addDays, dateInZone } from '../../server/dates.ts';
+import { addDays, dateInZone } from '../../server/lib/dates.ts';
 
 async function setup(t: Parameters<typeof startPortal>[0]) {
   const smtp = await startSmtp(t);

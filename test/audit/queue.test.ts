@@ -8,8 +8,8 @@ import Database from 'better-sqlite3';
 import { tempDir } from '../helpers/temp.ts';
 import { openConnection, openDatabase } from '../../db/client.ts';
 import { createAuditQueue, MAX_QUEUED } from '../../server/audit/queue.ts';
-import { fixedClock } from '../../server/clock.ts';
-import { memoryLogger } from '../../server/log.ts';
+import { fixedClock } from '../../server/lib/clock.ts';
+import { memoryLogger } from '../../server/lib/log.ts';
 
 test('audit queue: a locked database delays the batch, past the bound events are dropped and counted, then all is written', (t) => {
   const file = path.join(tempDir(t), 'portal.sqlite');

@@ -18,10 +18,10 @@ import { bootstrap } from '../../server/bootstrap.ts';
 import { seedApiCatalogue } from '../../server/admin/api-catalogue.ts';
 import { inviteAdmin, inviteUser } from '../../server/admin/users.ts';
 import { cliActor } from '../../server/audit/audit.ts';
-import { addDays, dateInZone } from '../../server/dates.ts';
+import { addDays, dateInZone } from '../../server/lib/dates.ts';
 import { sendExpiryReminders } from '../../server/reminders/run.ts';
-import { fixedClock } from '../../server/clock.ts';
-import { memoryLogger } from '../../server/log.ts';
+import { fixedClock } from '../../server/lib/clock.ts';
+import { memoryLogger } from '../../server/lib/log.ts';
 import { seedApplications, signedIn } from './seed.ts';
 import { cpuMs, freePort } from './proc.ts';
 

@@ -8,7 +8,7 @@ import { createApplication } from '../../server/admin/applications.ts';
 import { createClientSecret } from '../../server/credentials/secrets.ts';
 import { addPublicKey } from '../../server/credentials/public-keys.ts';
 import { cliActor } from '../../server/audit/audit.ts';
-import { addDays, dateInZone } from '../../server/dates.ts';
+import { addDays, dateInZone } from '../../server/lib/dates.ts';
 import type { Deps } from '../../server/deps.ts';
 import { Client } from '../helpers/http.ts';
 import { totpAt } from '../helpers/totp.ts';

@@ -16,7 +16,7 @@ import { bootstrap } from '../../server/bootstrap.ts';
 import { findApplicationByClientId } from '../../server/admin/applications.ts';
 import { addPublicKey } from '../../server/credentials/public-keys.ts';
 import { cliActor } from '../../server/audit/audit.ts';
-import { addDays, dateInZone } from '../../server/dates.ts';
+import { addDays, dateInZone } from '../../server/lib/dates.ts';
 import { basic, seedClients } from './seed.ts';
 import { cpuMs, freePort, waitFor } from './proc.ts';
 

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import Database from 'better-sqlite3';
 import { tempDir } from '../helpers/temp.ts';
-import { addDays } from '../../server/dates.ts';
+import { addDays } from '../../server/lib/dates.ts';
 
 const BINARY = path.resolve('dist/credentials-portal');
 

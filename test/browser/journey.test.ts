@@ -90,7 +90,7 @@ async function journey(browser: Browser, t: Parameters<typeof startPortal>[0], j
   const shots = javaScript;
 
   // invite-admin, as the operator runs it.
-  const cli = spawnSync(process.execPath, ['--import', 'tsx', 'server/cli.ts', 'invite-admin', '--email', 'it@association.example', '--name', 'IT Team'], {
+  const cli = spawnSync(process.execPath, ['--import', 'tsx', 'server/cli/cli.ts', 'invite-admin', '--email', 'it@association.example', '--name', 'IT Team'], {
     env: { ...process.env, DATA_DIR: portal.dataDir, BASE_URL: portal.baseUrl, PORTAL_ENV: 'production' },
     encoding: 'utf8',
   });

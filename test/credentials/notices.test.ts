@@ -7,7 +7,7 @@ import { startPortal } from '../helpers/portal.ts';
 import { startSmtp, readable, header } from '../helpers/smtp.ts';
 import { makeApplication, makeOrganisation } from '../helpers/fixtures.ts';
 import { createUser, signIn } from '../helpers/accounts.ts';
-import { addDays } from '../../server/dates.ts';
+import { addDays } from '../../server/lib/dates.ts';
 
 test('security notices go to the other credential managers when a secret is created or deleted', async (t) => {
   const smtp = await startSmtp(t);

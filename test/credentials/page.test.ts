@@ -12,7 +12,7 @@ import { findApplicationByClientId, assignManager } from '../../server/admin/app
 import { cliActor } from '../../server/audit/audit.ts';
 import { decodeHtml, type Client } from '../helpers/http.ts';
 import { applications, auditEvents, clientSecrets, users } from '../../db/schema.ts';
-import { addDays, addMonths, dateInZone } from '../../server/dates.ts';
+import { addDays, addMonths, dateInZone } from '../../server/lib/dates.ts';
 
 const HX = { 'HX-Request': 'true' };
 const PAGE = '/manage-api-credentials';

@@ -6,9 +6,9 @@ import { EXPIRING_DAYS, lastUsedLabel, secretStatus } from '../../server/credent
 import { resourceOf, type GrantRow } from '../../server/credentials/reads.ts';
 import { capOf, usageOf } from '../../server/credentials/view-models.ts';
 import { expiryRules, parseSecretInput } from '../../server/credentials/secrets.ts';
-import { loadConfig } from '../../server/config.ts';
-import { fixedClock } from '../../server/clock.ts';
-import { endOfDateInZone } from '../../server/dates.ts';
+import { loadConfig } from '../../server/lib/config.ts';
+import { fixedClock } from '../../server/lib/clock.ts';
+import { endOfDateInZone } from '../../server/lib/dates.ts';
 
 const TZ = 'Europe/Amsterdam';
 const NOW = Date.parse('2027-03-10T12:00:00Z');

@@ -16,7 +16,7 @@ import { inviteUser } from '../../server/admin/users.ts';
 import { createClientSecret } from '../../server/credentials/secrets.ts';
 import { hashPassword } from '../../server/auth/passwords.ts';
 import { cliActor } from '../../server/audit/audit.ts';
-import { dateInZone, addDays } from '../../server/dates.ts';
+import { dateInZone, addDays } from '../../server/lib/dates.ts';
 import { users } from '../../db/schema.ts';
 import { freePort } from '../helpers/ports.ts';
 

@@ -10,7 +10,7 @@ import { makeApplication, makeOrganisation } from '../helpers/fixtures.ts';
 import { findApplicationByClientId } from '../../server/admin/applications.ts';
 import { createClientSecret } from '../../server/credentials/secrets.ts';
 import { cliActor } from '../../server/audit/audit.ts';
-import { addDays, dateInZone } from '../../server/dates.ts';
+import { addDays, dateInZone } from '../../server/lib/dates.ts';
 import { CONNECTIONS_CHECKING_INTERVAL_MS } from '../../server/serve.ts';
 import { MAX_PIPELINED } from '../../server/handler.ts';
 

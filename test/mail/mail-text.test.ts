@@ -15,8 +15,8 @@ import { findApplicationByClientId } from '../../server/admin/applications.ts';
 import { createClientSecret, deleteClientSecret, revokeClientSecret } from '../../server/credentials/secrets.ts';
 import { sendExpiryReminders } from '../../server/reminders/run.ts';
 import { invitationMail } from '../../server/admin/invitation-mail.ts';
-import { fixedClock } from '../../server/clock.ts';
-import { addDays, dateInZone } from '../../server/dates.ts';
+import { fixedClock } from '../../server/lib/clock.ts';
+import { addDays, dateInZone } from '../../server/lib/dates.ts';
 import { recordBaseUrl } from '../../server/settings.ts';
 import { SANDBOX_LINE } from '../../server/mail/mailer.ts';
 

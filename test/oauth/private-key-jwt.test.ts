@@ -15,9 +15,9 @@ import { makeApplication, makeOrganisation } from '../helpers/fixtures.ts';
 import { cliActor } from '../../server/audit/audit.ts';
 import { findApplicationByClientId, setApplicationDisabled } from '../../server/admin/applications.ts';
 import { addPublicKey, deletePublicKey, jwkThumbprint, parsePublicKeyUpload } from '../../server/credentials/public-keys.ts';
-import { runCli } from '../../server/cli.ts';
+import { runCli } from '../../server/cli/cli.ts';
 import { bootstrap } from '../../server/bootstrap.ts';
-import { memoryLogger } from '../../server/log.ts';
+import { memoryLogger } from '../../server/lib/log.ts';
 
 const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 

@@ -17,7 +17,7 @@ import { makeApplication, makeOrganisation } from '../helpers/fixtures.ts';
 import { createClientSecret } from '../../server/credentials/secrets.ts';
 import { findApplicationByClientId } from '../../server/admin/applications.ts';
 import { cliActor } from '../../server/audit/audit.ts';
-import { addDays, dateInZone } from '../../server/dates.ts';
+import { addDays, dateInZone } from '../../server/lib/dates.ts';
 
 type Done = (err: Error | null, value: string) => void;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -13,7 +13,7 @@ import { applications, auditEvents, clientSecrets } from '../../db/schema.ts';
 import { cliActor } from '../../server/audit/audit.ts';
 import { createClientSecret, deleteClientSecret, hashClientSecret, hintOf } from '../../server/credentials/secrets.ts';
 import { findApplicationByClientId } from '../../server/admin/applications.ts';
-import { addDays, dateInZone } from '../../server/dates.ts';
+import { addDays, dateInZone } from '../../server/lib/dates.ts';
 
 const DM_PROD = 'https://api.example.org/dm';
 const DM_SANDBOX = 'https://sandbox.api.example.org/dm';

@@ -7,14 +7,14 @@ import { startPortal, type TestPortal } from '../helpers/portal.ts';
 import { startSmtp, startSilentServer, readable, header } from '../helpers/smtp.ts';
 import { makeApplication, makeOrganisation, withoutNotices } from '../helpers/fixtures.ts';
 import { createAdmin, signIn } from '../helpers/accounts.ts';
-import { fixedClock } from '../../server/clock.ts';
+import { fixedClock } from '../../server/lib/clock.ts';
 import { cliActor } from '../../server/audit/audit.ts';
 import { createClientSecret, deleteClientSecret } from '../../server/credentials/secrets.ts';
 import { findApplicationByClientId } from '../../server/admin/applications.ts';
 import { sendExpiryReminders } from '../../server/reminders/run.ts';
 import { createMailer } from '../../server/mail/mailer.ts';
 import { inviteUser } from '../../server/admin/users.ts';
-import { addDays, startOfDateInZone } from '../../server/dates.ts';
+import { addDays, startOfDateInZone } from '../../server/lib/dates.ts';
 import { applications, remindersSent, users } from '../../db/schema.ts';
 
 const TZ = 'Pacific/Auckland';
@@ -95,7 +95,7 @@ test('no duplicates across repeated runs and across concurrent processes', async
   const when = new Date(at(addDays(EXPIRES, -7), 7)).toISOString();
   const cli = () =>
     new Promise<{ code: number | null; out: string }>((resolve) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', 'server/cli.ts', 'send-expiry-reminders', '--now', when], {
+      const child = spawn(process.execPath, ['--import', 'tsx', 'server/cli/cli.ts', 'send-expiry-reminders', '--now', when], {
         env: { ...process.env, DATA_DIR: portal.dataDir, BASE_URL: portal.baseUrl, PORTAL_ENV: 'production', SMTP_URL: smtp.url, PORTAL_TIMEZONE: TZ },
       });
       let out = '';

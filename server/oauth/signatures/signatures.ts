@@ -4,7 +4,7 @@
 // other requests meanwhile; offload.ts says when they run on the main thread instead.
 import os from 'node:os';
 import type crypto from 'node:crypto';
-import type { Config } from '../../config.ts';
+import type { Config } from '../../lib/config.ts';
 import { createOffload, type OffloadMode, type OffloadOptions } from './offload.ts';
 import { signText, verifyText } from './operations.ts';
 import { createSignatureThread } from './thread.ts';

@@ -14,7 +14,7 @@
 // fs and dns.lookup, so a password hash never delays a token.
 import type crypto from 'node:crypto';
 import { Worker } from 'node:worker_threads';
-import { isPackaged, resourcePath } from '../../paths.ts';
+import { isPackaged, resourcePath } from '../../lib/paths.ts';
 import { ANSWER_FIELDS, JOB_FIELDS, type Answers, type Batch } from './protocol.ts';
 
 // How long after a start the thread may be started again (it was lost meanwhile).

@@ -1,15 +1,15 @@
 // The command line's catalogue and read-only listings, so that a deployment can be set
 // up and audited by script: `create-api`, and `list-organisations`, `list-applications`,
 // `list-apis`, `list-users`, each one line per row (tab-separated) or `--json`.
-import type { Deps } from './deps.ts';
-import { cliActor } from './audit/audit.ts';
-import { createApi, listApis } from './admin/api-catalogue.ts';
-import { findOrganisation, listOrganisations } from './admin/organisations.ts';
-import { applicationsOf } from './admin/applications.ts';
-import { listUsers } from './admin/users.ts';
-import { grantedApis } from './credentials/applications.ts';
-import { parseId } from './validation.ts';
-import { fail, one, unwrap, type Flags } from './cli-args.ts';
+import type { Deps } from '../deps.ts';
+import { cliActor } from '../audit/audit.ts';
+import { createApi, listApis } from '../admin/api-catalogue.ts';
+import { findOrganisation, listOrganisations } from '../admin/organisations.ts';
+import { applicationsOf } from '../admin/applications.ts';
+import { listUsers } from '../admin/users.ts';
+import { grantedApis } from '../credentials/applications.ts';
+import { parseId } from '../lib/validation.ts';
+import { fail, one, unwrap, type Flags } from './args.ts';
 
 
 // Rows as JSON, or one tab-separated line each.

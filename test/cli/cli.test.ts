@@ -3,13 +3,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync, spawn } from 'node:child_process';
 import { eq } from 'drizzle-orm';
-import { tempDir } from './helpers/temp.ts';
-import { openDatabase } from '../db/client.ts';
-import { cliInProcess as inProcess } from './helpers/cli.ts';
-import { applications, credentialManagers, users } from '../db/schema.ts';
+import { tempDir } from '../helpers/temp.ts';
+import { openDatabase } from '../../db/client.ts';
+import { cliInProcess as inProcess } from '../helpers/cli.ts';
+import { applications, credentialManagers, users } from '../../db/schema.ts';
 
 function portal(args: string[], env: Record<string, string>) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'server/cli.ts', ...args], {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'server/cli/cli.ts', ...args], {
     env: { ...process.env, PORTAL_ENV: 'production', ...env },
     encoding: 'utf8',
   });

@@ -1,7 +1,7 @@
 // loadConfig in-process: every rule, table-style, each case naming itself.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkServerConfig, ConfigError, loadConfig } from '../server/config.ts';
+import { checkServerConfig, ConfigError, loadConfig } from '../../server/lib/config.ts';
 
 test('loadConfig refuses bad values with one precise line', () => {
   const cases: Array<[string, Record<string, string>, string]> = [

@@ -1,9 +1,9 @@
 // The command line's option parsing: node:util's parseArgs in strict mode (unknown
 // options, missing values and stray arguments are errors), with our own messages.
 import { parseArgs as parseNodeArgs } from 'node:util';
-import type { Deps } from './deps.ts';
-import type { DomainResult } from './result.ts';
-import { findApplicationByClientId } from './admin/applications.ts';
+import type { Deps } from '../deps.ts';
+import type { DomainResult } from '../lib/result.ts';
+import { findApplicationByClientId } from '../admin/applications.ts';
 export class UsageError extends Error {}
 
 // A command's options by name; each holds every value given.

@@ -2,24 +2,24 @@
 // admin console. Exit 0 on success; bad input: a message on stderr and exit code 2.
 import fs from 'node:fs';
 import path from 'node:path';
-import { ConfigError } from './config.ts';
-import { bootstrap } from './bootstrap.ts';
-import { CLI_BUSY_TIMEOUT_MS } from '../db/client.ts';
-import { cliActor, recordAudit } from './audit/audit.ts';
-import { rotateSigningKey } from './oauth/keys.ts';
-import { inviteAdmin, inviteUser } from './admin/users.ts';
-import { createOrganisation } from './admin/organisations.ts';
-import { createApplication } from './admin/applications.ts';
-import { createClientSecret } from './credentials/secrets.ts';
-import { setupUrl } from './auth/invitations.ts';
-import type { Deps } from './deps.ts';
-import { fixedClock } from './clock.ts';
-import { recordedBaseUrl } from './settings.ts';
-import { createLogger } from './log.ts';
-import { formatSummary, sendExpiryReminders } from './reminders/run.ts';
-import { addPublicKeyCommand, deleteCredentialCommand } from './cli-keys.ts';
-import { applicationOf, one, parseArgs, unwrap, UsageError, type CommandSpec } from './cli-args.ts';
-import { createApiCommand, listApisCommand, listApplicationsCommand, listOrganisationsCommand, listUsersCommand } from './cli-listings.ts';
+import { ConfigError } from '../lib/config.ts';
+import { bootstrap } from '../bootstrap.ts';
+import { CLI_BUSY_TIMEOUT_MS } from '../../db/client.ts';
+import { cliActor, recordAudit } from '../audit/audit.ts';
+import { rotateSigningKey } from '../oauth/keys.ts';
+import { inviteAdmin, inviteUser } from '../admin/users.ts';
+import { createOrganisation } from '../admin/organisations.ts';
+import { createApplication } from '../admin/applications.ts';
+import { createClientSecret } from '../credentials/secrets.ts';
+import { setupUrl } from '../auth/invitations.ts';
+import type { Deps } from '../deps.ts';
+import { fixedClock } from '../lib/clock.ts';
+import { recordedBaseUrl } from '../settings.ts';
+import { createLogger } from '../lib/log.ts';
+import { formatSummary, sendExpiryReminders } from '../reminders/run.ts';
+import { addPublicKeyCommand, deleteCredentialCommand } from './keys.ts';
+import { applicationOf, one, parseArgs, unwrap, UsageError, type CommandSpec } from './args.ts';
+import { createApiCommand, listApisCommand, listApplicationsCommand, listOrganisationsCommand, listUsersCommand } from './listings.ts';
 
 export const commands: Record<string, CommandSpec> = {
   'invite-admin': {
@@ -215,7 +215,7 @@ export async function runCli(argv: string[], makeDeps: () => Deps = cliDeps, io:
   }
 }
 
-// Run when this file is the entry point (tsx server/cli.ts); the single executable calls runCli itself.
+// Run when this file is the entry point (tsx server/cli/cli.ts); the single executable calls runCli itself.
 if (process.argv[1]?.endsWith('/cli.ts')) {
   runCli(process.argv.slice(2)).then((code) => {
     process.exitCode = code;

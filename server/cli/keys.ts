@@ -1,10 +1,10 @@
 // The command line's public-key commands: `add-public-key` (prints the thumbprint) and
 // `delete-credential` (by thumbprint). A private key is refused and never stored or echoed.
 import fs from 'node:fs';
-import type { Deps } from './deps.ts';
-import { cliActor } from './audit/audit.ts';
-import { addPublicKey, deletePublicKey, MAX_UPLOAD_BYTES } from './credentials/public-keys.ts';
-import { applicationOf, fail, one, unwrap, type Flags } from './cli-args.ts';
+import type { Deps } from '../deps.ts';
+import { cliActor } from '../audit/audit.ts';
+import { addPublicKey, deletePublicKey, MAX_UPLOAD_BYTES } from '../credentials/public-keys.ts';
+import { applicationOf, fail, one, unwrap, type Flags } from './args.ts';
 
 export function addPublicKeyCommand(deps: Deps, flags: Flags): string {
   const app = applicationOf(deps, flags);

@@ -6,7 +6,7 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import http from 'node:http';
-import { nonPublicRange, safeGet, type SafeFetchOptions } from '../server/safe-fetch.ts';
+import { nonPublicRange, safeGet, type SafeFetchOptions } from '../../server/lib/safe-fetch.ts';
 
 const PRODUCTION: SafeFetchOptions = { allowHttp: false, allowPrivate: false, timeoutMs: 2000, maxBytes: 64 * 1024 };
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { dateInZone, endOfDateInZone, formatDate } from '../server/dates.ts';
+import { dateInZone, endOfDateInZone, formatDate } from '../../server/lib/dates.ts';
 
 // The answer worked out here, with formatters of the test's own.
 const own = new Map<string, Intl.DateTimeFormat>();

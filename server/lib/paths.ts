@@ -19,7 +19,7 @@ export function isPackaged(): boolean {
 }
 
 export function resourceRoot(): string {
-  return holder.__PORTAL_ROOT__ ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+  return holder.__PORTAL_ROOT__ ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 }
 
 export const resourcePath = (...parts: string[]) => path.join(resourceRoot(), ...parts);
