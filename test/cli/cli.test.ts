@@ -6,7 +6,12 @@ import { eq } from 'drizzle-orm';
 import { tempDir } from '../helpers/temp.ts';
 import { openDatabase } from '../../db/client.ts';
 import { cliInProcess as inProcess } from '../helpers/cli.ts';
-import { applications, credentialManagers, users } from '../../db/schema.ts';
+import { applications, clientSecrets, credentialManagers, users } from '../../db/schema.ts';
+import fs from 'node:fs';
+import { and } from 'drizzle-orm';
+import { startPortal } from '../helpers/portal.ts';
+import { buildWorld } from '../helpers/fixtures.ts';
+import { addDays, dateInZone } from '../../server/lib/dates.ts';
 
 function portal(args: string[], env: Record<string, string>) {
   const r = spawnSync(process.execPath, ['--import', 'tsx', 'server/cli/cli.ts', ...args], {
@@ -138,5 +143,32 @@ test('CLI: a production deployment set up and audited by script — create-api, 
     const r = await inProcess(args, env);
     assert.equal(r.code, 2, `${name}: exit code 2 (${r.stderr})`);
     assert.match(r.stderr, message, name);
+  }
+});
+
+test('CLI create-secret prints the secret once and validates its input', async (t) => {
+  const portal = await startPortal(t);
+  const world = await buildWorld(portal);
+  const env = { DATA_DIR: portal.dataDir, BASE_URL: portal.baseUrl };
+  const ok = await inProcess(['create-secret', '--client-id', world.appA1, '--name', 'Made by CLI', '--expires', addDays(dateInZone(portal.clock.now(), 'UTC'), 30)], env);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.match(ok.stdout, /^[0-9A-Za-z]{44}$/);
+  const row = portal.deps.db.select().from(clientSecrets).where(and(eq(clientSecrets.name, 'Made by CLI'))).get()!;
+  assert.equal(row.hint, ok.stdout.trim().slice(0, 3));
+  const outbox = fs.readdirSync(`${portal.dataDir}/outbox`);
+  assert.equal(outbox.length, 1, 'the credential manager is told (outbox: no SMTP_URL)');
+  const mail = fs.readFileSync(`${portal.dataDir}/outbox/${outbox[0]}`, 'utf8');
+  assert.match(mail, /^To: a1 <a1@hospital-a\.example>/m);
+  assert.match(mail, /Subject: Client secret created for Partner-NL-HospitalA-DM/);
+  assert.ok(!mail.includes(ok.stdout.trim()), 'never the secret itself');
+  for (const [args, message] of [
+    [['--client-id', 'nope', '--name', 'x', '--expires', addDays(dateInZone(portal.clock.now(), 'UTC'), 30)], /no application has the client ID/],
+    [['--client-id', world.appA1, '--name', 'x', '--expires', '2020-01-01'], /tomorrow or later/],
+    [['--client-id', world.appA1, '--name', '', '--expires', addDays(dateInZone(portal.clock.now(), 'UTC'), 30)], /Enter a client secret name/],
+    [['--client-id', world.appA1, '--name', 'x'], /--expires is required/],
+  ] as Array<[string[], RegExp]>) {
+    const refused = await inProcess(['create-secret', ...args], env);
+    assert.equal(refused.code, 2, args.join(' '));
+    assert.match(refused.stderr, message);
   }
 });

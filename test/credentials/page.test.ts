@@ -3,9 +3,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { and, eq } from 'drizzle-orm';
+import { eq } from 'drizzle-orm';
 import { startPortal, type TestPortal } from '../helpers/portal.ts';
-import { cliInProcess } from '../helpers/cli.ts';
 import { signIn } from '../helpers/accounts.ts';
 import { buildWorld, makeApplication } from '../helpers/fixtures.ts';
 import { findApplicationByClientId, assignManager } from '../../server/admin/applications.ts';
@@ -355,34 +354,6 @@ test('status column: Active, Expires in N days with a warning sign, Expired; las
   assert.match(section, /event-24/);
   assert.doesNotMatch(section, /event-4”/);
 });
-
-test('CLI create-secret prints the secret once and validates its input', async (t) => {
-  const portal = await startPortal(t);
-  const world = await buildWorld(portal);
-  const env = { DATA_DIR: portal.dataDir, BASE_URL: portal.baseUrl };
-  const ok = await cliInProcess(['create-secret', '--client-id', world.appA1, '--name', 'Made by CLI', '--expires', addDays(today(portal), 30)], env);
-  assert.equal(ok.code, 0, ok.stderr);
-  assert.match(ok.stdout, /^[0-9A-Za-z]{44}$/);
-  const row = portal.deps.db.select().from(clientSecrets).where(and(eq(clientSecrets.name, 'Made by CLI'))).get()!;
-  assert.equal(row.hint, ok.stdout.trim().slice(0, 3));
-  const outbox = fs.readdirSync(`${portal.dataDir}/outbox`);
-  assert.equal(outbox.length, 1, 'the credential manager is told (outbox: no SMTP_URL)');
-  const mail = fs.readFileSync(`${portal.dataDir}/outbox/${outbox[0]}`, 'utf8');
-  assert.match(mail, /^To: a1 <a1@hospital-a\.example>/m);
-  assert.match(mail, /Subject: Client secret created for Partner-NL-HospitalA-DM/);
-  assert.ok(!mail.includes(ok.stdout.trim()), 'never the secret itself');
-  for (const [args, message] of [
-    [['--client-id', 'nope', '--name', 'x', '--expires', addDays(today(portal), 30)], /no application has the client ID/],
-    [['--client-id', world.appA1, '--name', 'x', '--expires', '2020-01-01'], /tomorrow or later/],
-    [['--client-id', world.appA1, '--name', '', '--expires', addDays(today(portal), 30)], /Enter a client secret name/],
-    [['--client-id', world.appA1, '--name', 'x'], /--expires is required/],
-  ] as Array<[string[], RegExp]>) {
-    const refused = await cliInProcess(['create-secret', ...args], env);
-    assert.equal(refused.code, 2, args.join(' '));
-    assert.match(refused.stderr, message);
-  }
-});
-
 
 test('the curl command shown with a new secret, run as shown, gets a token; the page shows endpoint, resources and lifetime', async (t) => {
   const { portal, world, a1 } = await setup(t);
