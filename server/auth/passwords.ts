@@ -11,9 +11,12 @@ export const PASSWORD_HASH_COST = PARAMS.N;
 
 // The test suite's portals hash new passwords at N = 1024: the same code path (the cost is
 // stored in each hash and read back on verification), at a sixteenth of the CPU. Only
-// test/helpers/portal.ts calls this; test/auth/passwords.test.ts checks the real cost.
-export function lowerPasswordHashCostForTests(n: number): void {
+// test/helpers/portal.ts lowers it; test/auth/passwords.test.ts sets the real cost back for
+// its own test (test-fast runs many files in one process). Returns the cost it replaced.
+export function lowerPasswordHashCostForTests(n: number): number {
+  const before = PARAMS.N;
   PARAMS.N = n;
+  return before;
 }
 const KEY_LENGTH = 32;
 
