@@ -1,7 +1,8 @@
 // private_key_jwt (RFC 7523 §3, RFC 7521 §4.2, OIDC Core §9): the client signs a short
 // JWT with its private key; we verify it with a public key registered for it.
-//   iss = sub = client_id; aud = the token endpoint URL or the issuer; exp required and at
-//   most five minutes ahead; iat/nbf with 60 s of skew; jti required and single-use until
+//   iss = sub = client_id; aud = the token endpoint URL or the issuer (or, for
+//   introspection, its URL); exp required, at most an hour ahead and at most an hour after
+//   iat; iat/nbf with 60 s of skew; jti required and single-use until
 //   exp (kept in SQLite, purged); RS256, PS256, ES256/384/512 or EdDSA; the key chosen by
 //   `kid` (its thumbprint or id), otherwise every active key of the client is tried.
 import crypto from 'node:crypto';
@@ -12,7 +13,8 @@ import { createUsedAssertions } from './used-assertions.ts';
 import type { Verify } from './signatures/signatures.ts';
 
 export const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
-const MAX_LIFETIME_S = 300;
+// An hour: what Okta accepts, and Authlib signs (exp = iat + 3600) by default.
+const MAX_LIFETIME_S = 3600;
 const SKEW_S = 60;
 
 // The signature check of one algorithm, with node:crypto (WebCrypto, which jose uses,
@@ -106,7 +108,7 @@ function claimsValid(claims: Record<string, unknown>, clientId: string, audience
   const skew = SKEW_S * 1000;
   if (typeof exp !== 'number' || !Number.isFinite(exp) || exp * 1000 <= now - skew || exp * 1000 > now + (MAX_LIFETIME_S + SKEW_S) * 1000) return false;
   if (nbf !== undefined && (typeof nbf !== 'number' || nbf * 1000 > now + skew)) return false;
-  if (iat !== undefined && (typeof iat !== 'number' || iat * 1000 > now + skew)) return false;
+  if (iat !== undefined && (typeof iat !== 'number' || iat * 1000 > now + skew || exp - iat > MAX_LIFETIME_S)) return false;
   return typeof jti === 'string' && jti.length > 0 && jti.length <= 200;
 }
 
@@ -116,13 +118,14 @@ export function createAssertionVerifier(sqlite: Database.Database, audiences: st
   // The key that verified it, or null; 'over budget' when `afford` refused the checks the
   // candidate keys would take (the keys that fit the algorithm: the one the kid names, or
   // every active one). Never throws for a bad assertion.
-  async function verifyAssertion(read: ReadAssertion | null, keys: KeyRow[], now: number, afford: (candidates: KeyRow[]) => boolean = () => true): Promise<KeyRow | null | 'over budget'> {
+  // `audience`: one more aud this endpoint accepts (introspection's own URL).
+  async function verifyAssertion(read: ReadAssertion | null, keys: KeyRow[], now: number, afford: (candidates: KeyRow[]) => boolean = () => true, audience?: string): Promise<KeyRow | null | 'over budget'> {
     if (!read?.parts) return null;
     const { clientId, kid, parts } = read;
     const active = keys.filter((k) => k.expires_at > now && fits(parts.alg, k.key, parts.signature));
     const chosen = kid ? active.filter((k) => k.thumbprint === kid || k.id === kid) : [];
     const candidates = chosen.length ? chosen : active;
-    if (candidates.length === 0 || !claimsValid(parts.claims, clientId, audiences, now)) return null;
+    if (candidates.length === 0 || !claimsValid(parts.claims, clientId, audience ? [...audiences, audience] : audiences, now)) return null;
     if (!afford(candidates)) return 'over budget';
     let key: KeyRow | undefined;
     for (const k of candidates) {

@@ -27,7 +27,7 @@ import type { AuditQueue } from '../audit/queue.ts';
 import { RateLimiter } from '../http/rate-limit.ts';
 import { fetchJwks } from '../credentials/jwks-url.ts';
 import { MAX_KEYS_PER_APPLICATION } from '../credentials/public-keys.ts';
-import { invalidClient, slowDown } from './errors.ts';
+import { invalidClient, throttled } from './errors.ts';
 import { createAssertionVerifier, type ReadAssertion } from './client-assertion.ts';
 import { credentialsInRequest } from './credentials-in-request.ts';
 import { authenticated, createClientRegistry, type AuthenticatedClient, type KeyRow, type RegisteredClient, type SecretRow } from './client-registry.ts';
@@ -71,27 +71,29 @@ export function createClientAuthentication({ sqlite, clock, config, logger, addr
     const presented = credentialsInRequest(req.headers.authorization, params);
     const ip = addressOf(req);
     checkLimits(`${ip} ${presented.clientId}`, ip);
-    const fail = (fingerprint: string, basic: boolean): never => {
+    const fail = (fingerprint: string): never => {
       perClientAndAddress.hit(`${ip} ${presented.clientId}`, fingerprint);
       perAddress.hit(ip, `${presented.clientId} ${fingerprint}`);
       failures.record(ip, presented.clientId, req.url?.split('?')[0]);
-      throw invalidClient(basic);
+      throw invalidClient();
     };
     if (presented.method !== 'private_key_jwt') {
       const entry = registry.lookup(presented.clientId);
       const match = secretMatch(entry, presented.secret);
-      if (!match.row) return fail(match.fingerprint, presented.method === 'client_secret_basic');
+      if (!match.row) return fail(match.fingerprint);
       lastUse.note('secret', match.row.id);
       return authenticated(entry, 'secret', match.row.id);
     }
-    return byAssertion(ip, presented.read, presented.assertion, fail);
+    // An assertion for introspection may name the introspection endpoint (Authlib's default).
+    const audience = req.url?.startsWith('/oauth/introspect') ? `${config.baseUrl}/oauth/introspect` : undefined;
+    return byAssertion(ip, presented.read, presented.assertion, audience, fail);
   }
 
   function checkLimits(pairKey: string, ip: string) {
     const pairLimit = perClientAndAddress.check(pairKey);
     const addressLimit = perAddress.check(ip);
     if (!pairLimit.allowed || !addressLimit.allowed) {
-      throw slowDown(Math.max(pairLimit.allowed ? 0 : pairLimit.retryAfterSeconds, addressLimit.allowed ? 0 : addressLimit.retryAfterSeconds));
+      throw throttled(Math.max(pairLimit.allowed ? 0 : pairLimit.retryAfterSeconds, addressLimit.allowed ? 0 : addressLimit.retryAfterSeconds));
     }
   }
 
@@ -109,14 +111,14 @@ export function createClientAuthentication({ sqlite, clock, config, logger, addr
     return entry.app && match ? { row: match } : { row: null, fingerprint: presented.toString('base64', 0, 12) };
   }
 
-  async function byAssertion(ip: string, read: ReadAssertion | null, assertion: string, fail: (fingerprint: string, basic: boolean) => never): Promise<AuthenticatedClient> {
+  async function byAssertion(ip: string, read: ReadAssertion | null, assertion: string, audience: string | undefined, fail: (fingerprint: string) => never): Promise<AuthenticatedClient> {
     // A failure is counted by the assertion's hash: the same one sent again counts once,
     // and is refused at once.
     const fingerprint = crypto.hash('sha256', assertion, 'base64').slice(0, 16);
     const now = clock.now();
-    if ((failedAssertions.get(fingerprint) ?? 0) > now) return fail(fingerprint, false);
+    if ((failedAssertions.get(fingerprint) ?? 0) > now) return fail(fingerprint);
     const entry = read ? registry.lookup(read.clientId) : null;
-    if (!read || !entry?.app) return fail(fingerprint, false);
+    if (!read || !entry?.app) return fail(fingerprint);
     const { keys, jwksUrl } = registry.keysOf(entry);
     let candidates: KeyRow[] = keys;
     // With keys published at the application's JWKS URL (credential id `jwks`), the
@@ -132,12 +134,12 @@ export function createClientAuthentication({ sqlite, clock, config, logger, addr
       if (!spent.allowed) overBudget = spent.retryAfterSeconds;
       return spent.allowed;
     };
-    const key = candidates.length ? await assertions.verifyAssertion(read, candidates, clock.now(), afford) : null;
-    if (key === 'over budget') throw slowDown(overBudget);
+    const key = candidates.length ? await assertions.verifyAssertion(read, candidates, clock.now(), afford, audience) : null;
+    if (key === 'over budget') throw throttled(overBudget, 'Too many client assertions to check from this address. Try again later.');
     if (!key) {
       if (failedAssertions.size >= FAILED_ASSERTIONS_KEPT) failedAssertions.delete(failedAssertions.keys().next().value!);
       failedAssertions.set(fingerprint, now + 10 * 60_000);
-      return fail(fingerprint, false);
+      return fail(fingerprint);
     }
     const kind = key.id === JWKS_CREDENTIAL ? 'jwks' : 'key';
     lastUse.note(kind, key.id);

@@ -40,22 +40,22 @@ export function credentialsInRequest(authorization: string | undefined, params: 
   }
   if (used[0] === 'basic') {
     const m = /^Basic[ ]+([A-Za-z0-9+/=._~-]+)[ ]*$/i.exec(authorization!);
-    if (!m) throw invalidClient(true);
+    if (!m) throw invalidClient();
     const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
     const colon = decoded.indexOf(':');
-    if (colon < 1) throw invalidClient(true);
+    if (colon < 1) throw invalidClient();
     let clientId: string;
     let secret: string;
     try {
       clientId = formDecode(decoded.slice(0, colon));
       secret = formDecode(decoded.slice(colon + 1));
     } catch {
-      throw invalidClient(true);
+      throw invalidClient();
     }
     if (bodyId !== null && bodyId !== clientId) throw invalidRequest('client_id in the body does not match the Authorization header.');
     return { method: 'client_secret_basic', clientId, secret };
   }
   const secret = params.get('client_secret');
-  if (bodyId === null || secret === null || bodyId === '' || secret === '') throw invalidClient(true);
+  if (bodyId === null || secret === null || bodyId === '' || secret === '') throw invalidClient();
   return { method: 'client_secret_post', clientId: bodyId, secret };
 }

@@ -14,10 +14,13 @@ export const invalidRequest = (d: string) => new OAuthError(400, 'invalid_reques
 export const unsupportedGrantType = (d: string) => new OAuthError(400, 'unsupported_grant_type', d);
 export const invalidScope = (d: string) => new OAuthError(400, 'invalid_scope', d);
 export const invalidTarget = (d: string) => new OAuthError(400, 'invalid_target', d);
-export const invalidClient = (basic: boolean) =>
-  new OAuthError(401, 'invalid_client', 'Client authentication failed.', basic ? { 'WWW-Authenticate': 'Basic realm="token", charset="UTF-8"' } : {});
-export const slowDown = (retryAfter: number) =>
-  new OAuthError(429, 'slow_down', 'Too many failed client authentications. Try again later.', { 'Retry-After': String(retryAfter) });
+// Every 401 names a scheme it accepts (RFC 9110 §15.5.2), whichever method the client used.
+const CHALLENGE = { 'WWW-Authenticate': 'Basic realm="token", charset="UTF-8"' };
+export const invalidClient = () => new OAuthError(401, 'invalid_client', 'Client authentication failed.', CHALLENGE);
+// A limit reached: 429 with a registered error code (RFC 6749's temporarily_unavailable;
+// slow_down belongs to the device flow, RFC 8628) and when to try again.
+export const throttled = (retryAfter: number, description = 'Too many failed client authentications. Try again later.') =>
+  new OAuthError(429, 'temporarily_unavailable', description, { 'Retry-After': String(retryAfter) });
 // The database is write-locked (or failing) past our short wait: try again shortly.
 export const temporarilyUnavailable = () =>
   new OAuthError(503, 'temporarily_unavailable', 'The service is briefly unavailable. Try again in a moment.', { 'Retry-After': '1' });

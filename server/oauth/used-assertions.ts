@@ -2,7 +2,7 @@
 // where this process (the only one that answers token requests) checks them, and written
 // to SQLite in one batch within USED_FLUSH_MS, so that a restart still refuses a replay
 // (a write per request would cost as much as the signature check). The one gap: a crash
-// inside those 50 ms forgets the assertions accepted in them (each lives five minutes at most).
+// inside those 50 ms forgets the assertions accepted in them (each lives an hour at most).
 import type Database from 'better-sqlite3';
 import type { Logger } from '../lib/log.ts';
 import { createWriteBehind } from '../../db/write-behind.ts';

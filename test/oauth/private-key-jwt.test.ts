@@ -21,8 +21,8 @@ import { memoryLogger } from '../../server/lib/log.ts';
 
 const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 
-async function world(t: Parameters<typeof startPortal>[0]) {
-  const portal = await startPortal(t);
+async function world(t: Parameters<typeof startPortal>[0], env: Record<string, string> = {}) {
+  const portal = await startPortal(t, env);
   const org = makeOrganisation(portal, 'Hospital A');
   const clientId = makeApplication(portal, org, 'Partner-NL-HospitalA-DM', ['DM']);
   const otherId = makeApplication(portal, org, 'Partner-NL-HospitalA-SMC', ['SMC']);
@@ -39,7 +39,7 @@ function makeCertificate(dir: string, days = 200) {
 
 async function tokenWith(portal: TestPortal, form: Record<string, string>) {
   const res = await fetch(`${portal.baseUrl}/oauth/token`, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ grant_type: 'client_credentials', ...form }).toString() });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  return { status: res.status, headers: res.headers, body: (await res.json()) as Record<string, unknown> };
 }
 
 test('openid-client PrivateKeyJwt gets tokens with an RS256 key and with an ES256 certificate; jose verifies them against the JWKS', async (t) => {
@@ -90,7 +90,7 @@ test('openid-client PrivateKeyJwt gets tokens with an RS256 key and with an ES25
 });
 
 test('bad assertions: replay, wrong aud, expired, iat in the future, alg none, HS256, another application\'s key, a deleted key — 401 each', async (t) => {
-  const { portal, clientId, otherId } = await world(t);
+  const { portal, clientId, otherId } = await world(t, { TOKEN_FAILURES_PER_MINUTE: '100' });
   const app = findApplicationByClientId(portal.deps.db, clientId)!;
   const other = findApplicationByClientId(portal.deps.db, otherId)!;
   const expires = new Date(portal.clock.now() + 30 * 86_400_000).toISOString().slice(0, 10);
@@ -112,7 +112,8 @@ test('bad assertions: replay, wrong aud, expired, iat in the future, alg none, H
     ['wrong aud', await sign({ aud: 'https://elsewhere.example/token' })],
     ['expired', await sign({ iat: now - 600, exp: now - 300 })],
     ['iat in the future', await sign({ iat: now + 600, exp: now + 700 })],
-    ['exp too far ahead', await sign({ exp: now + 3600 })],
+    ['exp more than an hour ahead', await sign({ exp: now + 3700 })],
+    ['exp more than an hour after iat', await sign({ iat: now - 30, exp: now + 3590 })],
     ['no jti', await sign({ jti: undefined })],
     ['alg none', unsigned],
     ['HS256', await sign({}, new TextEncoder().encode('x'.repeat(32)), 'HS256')],
@@ -124,15 +125,14 @@ test('bad assertions: replay, wrong aud, expired, iat in the future, alg none, H
     const r = await tokenWith(portal, assertionFor(assertion));
     assert.equal(r.status, 401, `${label}: ${JSON.stringify(r.body)}`);
     assert.deepEqual(r.body, { error: 'invalid_client', error_description: 'Client authentication failed.' }, label);
+    assert.match(r.headers.get('www-authenticate') ?? '', /^Basic realm=/, `${label}: WWW-Authenticate on every 401`);
   }
   const mixed = await tokenWith(portal, { ...assertionFor(await sign({})), client_secret: 'x', client_id: clientId });
   assert.equal(mixed.status, 400, 'an assertion and a secret at once');
   assert.equal((await tokenWith(portal, { client_assertion_type: 'urn:other', client_assertion: await sign({}) })).status, 400, 'a wrong assertion type');
 
   assert.ok(deletePublicKey(portal.deps, cliActor, app, { thumbprint: added.value.row.thumbprint }));
-  portal.clock.advance(61_000); // ten failures of this client from this address were the minute's allowance
-  const later = Math.floor(portal.clock.now() / 1000);
-  assert.equal((await tokenWith(portal, assertionFor(await sign({ iat: later, exp: later + 120 })))).status, 401, 'a deleted key is refused from the next request');
+  assert.equal((await tokenWith(portal, assertionFor(await sign({})))).status, 401, 'a deleted key is refused from the next request');
 });
 
 test('uploads: garbage, a private key (never stored), RSA under 2048 bits, an unsupported curve, an expired certificate, a large file — clear messages', async (t) => {
@@ -202,4 +202,28 @@ test('a malleated ES256 assertion (r, n − s) of a used one is refused as a rep
   let fresh = flip(await sign());
   while (!fresh.high) fresh = flip(await sign());
   assert.equal((await tokenWith(portal, { client_assertion_type: ASSERTION_TYPE, client_assertion: fresh.jws })).status, 200);
+});
+
+// Authlib's defaults (issue 26): exp = iat + 3600, and for introspection aud = the
+// introspection endpoint's URL. The same jti is refused for as long as it lives.
+test('an assertion living an hour (Authlib) gets a token and is single-use for that hour; introspection accepts its own URL as aud', async (t) => {
+  const { portal, clientId } = await world(t);
+  const app = findApplicationByClientId(portal.deps.db, clientId)!;
+  const ec = await jose.generateKeyPair('ES256', { extractable: true });
+  assert.ok(addPublicKey(portal.deps, cliActor, app, { name: 'EC key', key: await jose.exportSPKI(ec.publicKey), expires: new Date(portal.clock.now() + 30 * 86_400_000).toISOString().slice(0, 10) }).ok);
+  const now = Math.floor(portal.clock.now() / 1000);
+  const sign = (aud: string, jti: string = crypto.randomUUID()) => new jose.SignJWT({ iss: clientId, sub: clientId, aud, iat: now, exp: now + 3600, jti }).setProtectedHeader({ alg: 'ES256' }).sign(ec.privateKey);
+  const hour = await sign(`${portal.baseUrl}/oauth/token`, 'authlib-style');
+  const first = await tokenWith(portal, { client_assertion_type: ASSERTION_TYPE, client_assertion: hour });
+  assert.equal(first.status, 200, JSON.stringify(first.body));
+  portal.clock.advance(50 * 60_000);
+  const replay = await sign(`${portal.baseUrl}/oauth/token`, 'authlib-style');
+  assert.equal((await tokenWith(portal, { client_assertion_type: ASSERTION_TYPE, client_assertion: replay })).status, 401, 'its jti is kept until its exp');
+
+  const introspect = (aud: string) =>
+    sign(aud).then((assertion) =>
+      fetch(`${portal.baseUrl}/oauth/introspect`, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token: String(first.body.access_token), client_assertion_type: ASSERTION_TYPE, client_assertion: assertion }).toString() }),
+    );
+  assert.equal((await introspect(`${portal.baseUrl}/oauth/introspect`)).status, 200, 'aud = the introspection endpoint, at introspection');
+  assert.equal((await tokenWith(portal, { client_assertion_type: ASSERTION_TYPE, client_assertion: await sign(`${portal.baseUrl}/oauth/introspect`) })).status, 401, 'but not at the token endpoint');
 });

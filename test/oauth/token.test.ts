@@ -205,7 +205,7 @@ test('every client authentication failure looks the same: unknown, wrong, expire
     if (s !== '') {
       const viaPost = await call(portal, '/oauth/token', { form: { grant_type: 'client_credentials', client_id: id, client_secret: s } });
       assert.equal(viaPost.status, 401, `${label} (post)`);
-      assert.equal(viaPost.headers.get('www-authenticate'), null, `${label}: no WWW-Authenticate without Basic`);
+      assert.match(viaPost.headers.get('www-authenticate') ?? '', /^Basic /, `${label}: every 401 carries WWW-Authenticate (RFC 9110), client_secret_post too`);
       bodies.add(viaPost.text);
     }
   }
@@ -420,11 +420,12 @@ test('signing key rotation: new tokens use the new key; the old public key stays
   assert.deepEqual(later.map((k) => k.kid), [newKid], 'the old key is gone once its tokens have expired');
 });
 
-function postFrom(localAddress: string, url: string, body: string, headers: Record<string, string>): Promise<{ status: number; headers: http.IncomingHttpHeaders }> {
+function postFrom(localAddress: string, url: string, body: string, headers: Record<string, string>): Promise<{ status: number; headers: http.IncomingHttpHeaders; text: string }> {
   return new Promise((resolve, reject) => {
     const req = http.request(url, { method: 'POST', localAddress, headers: { 'Content-Type': 'application/x-www-form-urlencoded', ...headers } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers }));
+      let text = '';
+      res.on('data', (d) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, text }));
     });
     req.on('error', reject);
     req.end(body);
@@ -439,11 +440,13 @@ test('guessing is throttled per (client id, address) and per address; the owner 
   const attacker = '127.0.0.2';
   const statuses: number[] = [];
   let retryAfter: string | undefined;
+  let throttledBody = '';
   for (let i = 0; i < 20; i++) {
     const r = await postFrom(attacker, url, 'grant_type=client_credentials', { Authorization: basic(clientId, `guess${i}`) });
     statuses.push(r.status);
-    if (r.status === 429) retryAfter = String(r.headers['retry-after']);
+    if (r.status === 429) [retryAfter, throttledBody] = [String(r.headers['retry-after']), r.text];
   }
+  assert.equal((JSON.parse(throttledBody) as { error: string }).error, 'temporarily_unavailable', 'a registered error code (RFC 6749), not the device flow\'s slow_down');
   assert.deepEqual(statuses.slice(0, 10), Array(10).fill(401), 'ten wrong guesses: 401 each');
   assert.deepEqual(statuses.slice(10), Array(10).fill(429), 'then 429 for that client from that address');
   assert.ok(Number(retryAfter) > 0 && Number(retryAfter) <= 60, 'with Retry-After');
