@@ -99,33 +99,43 @@ export function readAssertion(assertion: string): ReadAssertion | null {
 }
 
 // The claims RFC 7523 §3 asks for: iss = sub = client_id, aud naming us, exp not passed
-// (and at most five minutes ahead), nbf and iat not in the future (60 s of skew), a jti.
-function claimsValid(claims: Record<string, unknown>, clientId: string, audiences: string[], now: number): claims is { exp: number; jti: string } {
+// (at most an hour ahead, and an hour after iat), nbf and iat not in the future (60 s of
+// skew), a jti. The rule broken, in words for error_description, or null.
+function claimsProblem(claims: Record<string, unknown>, clientId: string, audiences: string[], now: number): string | null {
   const { iss, sub, aud, exp, nbf, iat, jti } = claims;
-  if (iss !== clientId || sub !== clientId) return false;
+  if (iss !== clientId || sub !== clientId) return 'iss and sub must both be the client ID';
   const named = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud : [];
-  if (!named.some((a) => typeof a === 'string' && audiences.includes(a))) return false;
+  if (!named.some((a) => typeof a === 'string' && audiences.includes(a))) return `aud must be ${audiences.length > 2 ? 'this endpoint, ' : ''}the token endpoint or the issuer`;
   const skew = SKEW_S * 1000;
-  if (typeof exp !== 'number' || !Number.isFinite(exp) || exp * 1000 <= now - skew || exp * 1000 > now + (MAX_LIFETIME_S + SKEW_S) * 1000) return false;
-  if (nbf !== undefined && (typeof nbf !== 'number' || nbf * 1000 > now + skew)) return false;
-  if (iat !== undefined && (typeof iat !== 'number' || iat * 1000 > now + skew || exp - iat > MAX_LIFETIME_S)) return false;
-  return typeof jti === 'string' && jti.length > 0 && jti.length <= 200;
+  if (typeof exp !== 'number' || !Number.isFinite(exp)) return 'exp is missing';
+  if (exp * 1000 <= now - skew) return 'the assertion has expired (exp)';
+  if (exp * 1000 > now + (MAX_LIFETIME_S + SKEW_S) * 1000) return `exp is more than ${MAX_LIFETIME_S / 60} minutes ahead`;
+  if (nbf !== undefined && (typeof nbf !== 'number' || nbf * 1000 > now + skew)) return 'nbf is in the future';
+  if (iat !== undefined && (typeof iat !== 'number' || iat * 1000 > now + skew)) return 'iat is in the future';
+  if (iat !== undefined && exp - iat > MAX_LIFETIME_S) return `exp is more than ${MAX_LIFETIME_S / 60} minutes after iat`;
+  if (typeof jti !== 'string' || jti.length === 0) return 'jti is missing';
+  if (jti.length > 200) return 'jti is longer than 200 characters';
+  return null;
 }
+
+// What a check comes to: the key that verified it; null (nothing proven: the same answer for
+// every such failure); the rule broken, once the signature proved the caller; or 'over
+// budget' when `afford` refused the checks the candidate keys would take.
+export type AssertionOutcome = KeyRow | null | { refused: string } | 'over budget';
 
 export function createAssertionVerifier(sqlite: Database.Database, audiences: string[], logger: Pick<Logger, 'warn'>, now: () => number, verifyBeside: Verify) {
   const used = createUsedAssertions(sqlite, logger, now);
 
-  // The key that verified it, or null; 'over budget' when `afford` refused the checks the
-  // candidate keys would take (the keys that fit the algorithm: the one the kid names, or
-  // every active one). Never throws for a bad assertion.
-  // `audience`: one more aud this endpoint accepts (introspection's own URL).
-  async function verifyAssertion(read: ReadAssertion | null, keys: KeyRow[], now: number, afford: (candidates: KeyRow[]) => boolean = () => true, audience?: string): Promise<KeyRow | null | 'over budget'> {
+  // The candidate keys are those that fit the algorithm: the one the kid names, or every
+  // active one. `audience`: one more aud this endpoint accepts (introspection's own URL).
+  // Never throws for a bad assertion.
+  async function verifyAssertion(read: ReadAssertion | null, keys: KeyRow[], now: number, afford: (candidates: KeyRow[]) => boolean = () => true, audience?: string): Promise<AssertionOutcome> {
     if (!read?.parts) return null;
     const { clientId, kid, parts } = read;
     const active = keys.filter((k) => k.expires_at > now && fits(parts.alg, k.key, parts.signature));
     const chosen = kid ? active.filter((k) => k.thumbprint === kid || k.id === kid) : [];
     const candidates = chosen.length ? chosen : active;
-    if (candidates.length === 0 || !claimsValid(parts.claims, clientId, audience ? [...audiences, audience] : audiences, now)) return null;
+    if (candidates.length === 0) return null;
     if (!afford(candidates)) return 'over budget';
     let key: KeyRow | undefined;
     for (const k of candidates) {
@@ -136,9 +146,11 @@ export function createAssertionVerifier(sqlite: Database.Database, audiences: st
       }
     }
     if (!key) return null;
-    const { exp, jti } = parts.claims;
+    const problem = claimsProblem(parts.claims, clientId, audience ? [...audiences, audience] : audiences, now);
+    if (problem) return { refused: problem };
+    const { exp, jti } = parts.claims as { exp: number; jti: string };
     // Single use: the first request with this jti wins; a replay is refused.
-    return used.claim(`${clientId} ${crypto.hash('sha256', jti, 'base64url')}`, exp * 1000 + SKEW_S * 1000) ? key : null;
+    return used.claim(`${clientId} ${crypto.hash('sha256', jti, 'base64url')}`, exp * 1000 + SKEW_S * 1000) ? key : { refused: 'jti already used' };
   }
   return { verifyAssertion, flush: used.flush };
 }

@@ -27,7 +27,8 @@ import type { AuditQueue } from '../audit/queue.ts';
 import { RateLimiter } from '../http/rate-limit.ts';
 import { fetchJwks } from '../credentials/jwks-url.ts';
 import { MAX_KEYS_PER_APPLICATION } from '../credentials/public-keys.ts';
-import { invalidClient, throttled } from './errors.ts';
+import { invalidClient, refusedWithReason, throttled } from './errors.ts';
+import { dateInZone, formatDate } from '../lib/dates.ts';
 import { createAssertionVerifier, type ReadAssertion } from './client-assertion.ts';
 import { credentialsInRequest } from './credentials-in-request.ts';
 import { authenticated, createClientRegistry, type AuthenticatedClient, type KeyRow, type RegisteredClient, type SecretRow } from './client-registry.ts';
@@ -42,7 +43,7 @@ export const PER_ADDRESS_FACTOR = 5;
 export const JWKS_CREDENTIAL = 'jwks';
 // A hash that no secret has, compared against when there is nothing real to compare,
 // so an unknown client costs the same as a wrong secret.
-const DUMMY: SecretRow = { id: '', hash: crypto.createHash('sha256').update(crypto.randomBytes(32)).digest(), expires_at: 0 };
+const DUMMY: SecretRow = { id: '', hash: crypto.createHash('sha256').update(crypto.randomBytes(32)).digest(), expires_at: 0, expires_on: '', deleted_at: null };
 const FAILED_ASSERTIONS_KEPT = 10_000;
 
 export interface ClientAuthenticationDeps {
@@ -63,7 +64,7 @@ export function createClientAuthentication({ sqlite, clock, config, logger, addr
   const perClientAndAddress = new RateLimiter(config.tokenFailuresPerMinute, 60_000, clock);
   const perAddress = new RateLimiter(config.tokenFailuresPerMinute * PER_ADDRESS_FACTOR, 60_000, clock);
   const budget = createVerificationBudget(() => clock.now());
-  const failedAssertions = new Map<string, number>(); // fingerprint → until when it is remembered
+  const failedAssertions = new Map<string, { until: number; reason?: string }>(); // by fingerprint
   const failures = createFailureAudit(audit, clock, logger);
   const lastUse = createLastUse(sqlite, clock, logger);
 
@@ -71,16 +72,16 @@ export function createClientAuthentication({ sqlite, clock, config, logger, addr
     const presented = credentialsInRequest(req.headers.authorization, params);
     const ip = addressOf(req);
     checkLimits(`${ip} ${presented.clientId}`, ip);
-    const fail = (fingerprint: string): never => {
+    const fail = (fingerprint: string, reason?: string): never => {
       perClientAndAddress.hit(`${ip} ${presented.clientId}`, fingerprint);
       perAddress.hit(ip, `${presented.clientId} ${fingerprint}`);
       failures.record(ip, presented.clientId, req.url?.split('?')[0]);
-      throw invalidClient();
+      throw reason ? refusedWithReason(reason) : invalidClient();
     };
     if (presented.method !== 'private_key_jwt') {
       const entry = registry.lookup(presented.clientId);
       const match = secretMatch(entry, presented.secret);
-      if (!match.row) return fail(match.fingerprint);
+      if (!match.row) return fail(match.fingerprint, match.reason);
       lastUse.note('secret', match.row.id);
       return authenticated(entry, 'secret', match.row.id);
     }
@@ -99,24 +100,29 @@ export function createClientAuthentication({ sqlite, clock, config, logger, addr
 
   // The active secret that matches, comparing every candidate (at least one) whichever
   // matches; otherwise a short fingerprint of what was presented, so that the limits can
-  // tell a repeated wrong secret from a new guess.
-  function secretMatch(entry: RegisteredClient, secret: string): { row: SecretRow; fingerprint?: undefined } | { row: null; fingerprint: string } {
+  // tell a repeated wrong secret from a new guess, and, when it is an expired or deleted
+  // secret of this client (the caller knows it: it holds the secret), why it is refused.
+  function secretMatch(entry: RegisteredClient, secret: string): { row: SecretRow; fingerprint?: undefined; reason?: undefined } | { row: null; fingerprint: string; reason?: string } {
     // crypto.hash: the one-shot digest, half the cost of createHash().update().digest() here.
     const presented = crypto.hash('sha256', secret, 'buffer') as unknown as Buffer;
-    const now = clock.now();
     let match: SecretRow | null = null;
     for (const row of entry.secrets.length ? entry.secrets : [DUMMY]) {
-      if (crypto.timingSafeEqual(row.hash, presented) && row !== DUMMY && row.expires_at > now && !match) match = row;
+      if (crypto.timingSafeEqual(row.hash, presented) && row !== DUMMY && !match) match = row;
     }
-    return entry.app && match ? { row: match } : { row: null, fingerprint: presented.toString('base64', 0, 12) };
+    const fingerprint = presented.toString('base64', 0, 12);
+    if (!entry.app || !match) return { row: null, fingerprint };
+    if (match.deleted_at !== null) return { row: null, fingerprint, reason: `this client secret was deleted on ${formatDate(dateInZone(match.deleted_at, config.timezone))}` };
+    if (match.expires_at <= clock.now()) return { row: null, fingerprint, reason: `this client secret expired on ${formatDate(match.expires_on)}` };
+    return { row: match };
   }
 
-  async function byAssertion(ip: string, read: ReadAssertion | null, assertion: string, audience: string | undefined, fail: (fingerprint: string) => never): Promise<AuthenticatedClient> {
+  async function byAssertion(ip: string, read: ReadAssertion | null, assertion: string, audience: string | undefined, fail: (fingerprint: string, reason?: string) => never): Promise<AuthenticatedClient> {
     // A failure is counted by the assertion's hash: the same one sent again counts once,
     // and is refused at once.
     const fingerprint = crypto.hash('sha256', assertion, 'base64').slice(0, 16);
     const now = clock.now();
-    if ((failedAssertions.get(fingerprint) ?? 0) > now) return fail(fingerprint);
+    const failedBefore = failedAssertions.get(fingerprint);
+    if (failedBefore && failedBefore.until > now) return fail(fingerprint, failedBefore.reason);
     const entry = read ? registry.lookup(read.clientId) : null;
     if (!read || !entry?.app) return fail(fingerprint);
     const { keys, jwksUrl } = registry.keysOf(entry);
@@ -136,10 +142,10 @@ export function createClientAuthentication({ sqlite, clock, config, logger, addr
     };
     const key = candidates.length ? await assertions.verifyAssertion(read, candidates, clock.now(), afford, audience) : null;
     if (key === 'over budget') throw throttled(overBudget, 'Too many client assertions to check from this address. Try again later.');
-    if (!key) {
+    if (!key || 'refused' in key) {
       if (failedAssertions.size >= FAILED_ASSERTIONS_KEPT) failedAssertions.delete(failedAssertions.keys().next().value!);
-      failedAssertions.set(fingerprint, now + 10 * 60_000);
-      return fail(fingerprint);
+      failedAssertions.set(fingerprint, { until: now + 10 * 60_000, reason: key?.refused });
+      return fail(fingerprint, key?.refused);
     }
     const kind = key.id === JWKS_CREDENTIAL ? 'jwks' : 'key';
     lastUse.note(kind, key.id);

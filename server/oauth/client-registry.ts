@@ -34,6 +34,8 @@ export interface SecretRow {
   id: string;
   hash: Buffer;
   expires_at: number;
+  expires_on: string; // the date it expires at the end of (for the caller's error_description)
+  deleted_at: number | null; // a deleted secret, kept to say so to a caller that still sends it
 }
 export interface KeyRow {
   id: string;
@@ -45,7 +47,7 @@ export interface KeyRow {
 // A client as the cache holds it; `app` null for a client id that names no enabled application.
 export interface RegisteredClient {
   app: { id: number; organisation_id: number; client_id: string; sandbox_only: number } | null;
-  secrets: SecretRow[];
+  secrets: SecretRow[]; // the live ones, then the twenty deleted last
   grants: Grant[];
   keys?: KeyRow[]; // loaded on its first private_key_jwt request
   jwksUrl?: string | null;
@@ -57,7 +59,9 @@ export const CROSS_PROCESS_CHECK_MS = 250;
 
 export function createClientRegistry(sqlite: Database.Database) {
   const findApp = sqlite.prepare<[string], NonNullable<RegisteredClient['app']>>('select id, organisation_id, client_id, sandbox_only from applications where client_id = ? and disabled_at is null');
-  const findSecrets = sqlite.prepare<[number], { id: string; secret_hash: string; expires_at: number }>('select id, secret_hash, expires_at from client_secrets where application_id = ? and deleted_at is null');
+  const findSecrets = sqlite.prepare<[number, number], { id: string; secret_hash: string; expires_at: number; expires_on: string; deleted_at: number | null }>(
+    'select * from (select id, secret_hash, expires_at, expires_on, deleted_at from client_secrets where application_id = ? and deleted_at is null) union all select * from (select id, secret_hash, expires_at, expires_on, deleted_at from client_secrets where application_id = ? and deleted_at is not null order by deleted_at desc limit 20)',
+  );
   const findGrants = sqlite.prepare<[number], Grant>(
     'select a.code as code, a.sandbox_resource as sandbox, a.production_resource as production from application_apis g join apis a on a.code = g.api_code where g.application_id = ? order by a.code',
   );
@@ -89,7 +93,7 @@ export function createClientRegistry(sqlite: Database.Database) {
       const app = clientId.length <= 200 ? (findApp.get(clientId) ?? null) : null;
       entry = {
         app,
-        secrets: app ? findSecrets.all(app.id).map((r) => ({ id: r.id, hash: Buffer.from(r.secret_hash, 'hex'), expires_at: r.expires_at })) : [],
+        secrets: app ? findSecrets.all(app.id, app.id).map((r) => ({ id: r.id, hash: Buffer.from(r.secret_hash, 'hex'), expires_at: r.expires_at, expires_on: r.expires_on, deleted_at: r.deleted_at })) : [],
         grants: app ? findGrants.all(app.id) : [],
       };
       cache.set(clientId, entry);

@@ -17,6 +17,9 @@ export const invalidTarget = (d: string) => new OAuthError(400, 'invalid_target'
 // Every 401 names a scheme it accepts (RFC 9110 §15.5.2), whichever method the client used.
 const CHALLENGE = { 'WWW-Authenticate': 'Basic realm="token", charset="UTF-8"' };
 export const invalidClient = () => new OAuthError(401, 'invalid_client', 'Client authentication failed.', CHALLENGE);
+// Once the caller has proven itself (a valid signature; a secret of this client, expired or
+// deleted), the refusal names the rule, as Entra does: it saves a support mail per partner.
+export const refusedWithReason = (reason: string) => new OAuthError(401, 'invalid_client', `Client authentication failed: ${reason}.`, CHALLENGE);
 // A limit reached: 429 with a registered error code (RFC 6749's temporarily_unavailable;
 // slow_down belongs to the device flow, RFC 8628) and when to try again.
 export const throttled = (retryAfter: number, description = 'Too many failed client authentications. Try again later.') =>

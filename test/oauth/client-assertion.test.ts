@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import * as jose from 'jose';
 import { openDatabase } from '../../db/client.ts';
-import { createAssertionVerifier, readAssertion } from '../../server/oauth/client-assertion.ts';
+import { createAssertionVerifier, readAssertion, type AssertionOutcome } from '../../server/oauth/client-assertion.ts';
 import type { KeyRow } from '../../server/oauth/client-registry.ts';
 import { verifyText } from '../../server/oauth/signatures/operations.ts';
 import { tempDir } from '../helpers/temp.ts';
@@ -73,16 +73,29 @@ test('client assertions: algorithms bound to key types, claims, single use', asy
     ['four parts', `${await sign('ES256', p256.privateKey)}.x`, [row('a', p256.publicKey)], false],
   ];
   for (const [name, assertion, keys, expected] of cases) {
-    assert.equal((await verify(assertion, keys)) !== null, expected, name);
+    const outcome = await verify(assertion, keys);
+    assert.equal(outcome !== null && typeof outcome === 'object' && 'id' in outcome, expected, `${name}: ${JSON.stringify(outcome)}`);
   }
   const once = await sign('ES256', p256.privateKey);
-  const idOf = (r: KeyRow | null | 'over budget') => (r && r !== 'over budget' ? r.id : r);
+  // Once the signature holds, the rule broken is named (error_description); before, nothing.
+  const reasons: Array<[string, Record<string, unknown>, string]> = [
+    ['exp an hour and more after iat', { iat: s - 30, exp: s + 3590 }, 'exp is more than 60 minutes after iat'],
+    ['exp over an hour ahead', { iat: undefined, exp: s + 3700 }, 'exp is more than 60 minutes ahead'],
+    ['expired', { iat: s - 600, exp: s - 300 }, 'the assertion has expired (exp)'],
+    ['another aud', { aud: 'https://elsewhere.example' }, 'aud must be the token endpoint or the issuer'],
+    ['iss and sub differ', { sub: 'someone-else' }, 'iss and sub must both be the client ID'],
+    ['no jti', { jti: undefined }, 'jti is missing'],
+    ['iat in the future', { iat: s + 600, exp: s + 700 }, 'iat is in the future'],
+  ];
+  for (const [name, extra, reason] of reasons) assert.deepEqual(await verify(await sign('ES256', p256.privateKey, extra), [row('a', p256.publicKey)]), { refused: reason }, name);
+  assert.equal(await verify(await sign('ES256', p256.privateKey, { exp: s + 3700 }), [row('a', pair('ec', 'P-256').publicKey)]), null, 'a bad signature with bad claims says nothing');
+  const idOf = (r: AssertionOutcome) => (r && r !== 'over budget' && 'id' in r ? r.id : r);
   assert.equal(idOf(await verify(once, [row('a', p256.publicKey)])), 'a');
-  assert.equal(await verify(once, [row('a', p256.publicKey)]), null, 'a replay');
+  assert.deepEqual(await verify(once, [row('a', p256.publicKey)]), { refused: 'jti already used' }, 'a replay, named once the signature holds');
   // Written to SQLite in a batch: a verifier started afresh (a restart) still refuses the replay.
   verifier.flush();
   const restarted = createAssertionVerifier(db.$client, [AUD], { warn() {} }, () => NOW, verifyText);
-  assert.equal(await restarted.verifyAssertion(readAssertion(once), [row('a', p256.publicKey)], NOW), null, 'a replay after a restart');
+  assert.deepEqual(await restarted.verifyAssertion(readAssertion(once), [row('a', p256.publicKey)], NOW), { refused: 'jti already used' }, 'a replay after a restart');
   assert.ok(await restarted.verifyAssertion(readAssertion(await sign('ES256', p256.privateKey)), [row('a', p256.publicKey)], NOW), 'a fresh one still passes');
   const chosen = await sign('ES256', p256.privateKey, {}, { kid: 'tp-b' });
   assert.equal(idOf(await verify(chosen, [row('a', p256.publicKey), row('b', p256.publicKey)])), 'b', 'the key named by kid');

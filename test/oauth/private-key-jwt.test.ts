@@ -107,24 +107,25 @@ test('bad assertions: replay, wrong aud, expired, iat in the future, alg none, H
   const good = await sign({});
   assert.equal((await tokenWith(portal, assertionFor(good))).status, 200, 'a good assertion works');
   const unsigned = `${Buffer.from(JSON.stringify({ alg: 'none' })).toString('base64url')}.${Buffer.from(JSON.stringify({ iss: clientId, sub: clientId, aud: portal.baseUrl, exp: now + 60, jti: 'x' })).toString('base64url')}.`;
-  const cases: Array<[string, string]> = [
-    ['replayed jti', good],
-    ['wrong aud', await sign({ aud: 'https://elsewhere.example/token' })],
-    ['expired', await sign({ iat: now - 600, exp: now - 300 })],
-    ['iat in the future', await sign({ iat: now + 600, exp: now + 700 })],
-    ['exp more than an hour ahead', await sign({ exp: now + 3700 })],
-    ['exp more than an hour after iat', await sign({ iat: now - 30, exp: now + 3590 })],
-    ['no jti', await sign({ jti: undefined })],
-    ['alg none', unsigned],
-    ['HS256', await sign({}, new TextEncoder().encode('x'.repeat(32)), 'HS256')],
-    ["another application's key", await sign({}, theirs.privateKey)],
-    ['iss and sub differ', await sign({ sub: otherId })],
-    ['garbage', 'not.a.jwt'],
+  // With a valid signature the rule broken is named; without one, nothing is.
+  const cases: Array<[string, string, string | null]> = [
+    ['replayed jti', good, 'jti already used'],
+    ['wrong aud', await sign({ aud: 'https://elsewhere.example/token' }), 'aud must be the token endpoint or the issuer'],
+    ['expired', await sign({ iat: now - 600, exp: now - 300 }), 'the assertion has expired (exp)'],
+    ['iat in the future', await sign({ iat: now + 600, exp: now + 700 }), 'iat is in the future'],
+    ['exp more than an hour ahead', await sign({ exp: now + 3700 }), 'exp is more than 60 minutes ahead'],
+    ['exp more than an hour after iat', await sign({ iat: now - 30, exp: now + 3590 }), 'exp is more than 60 minutes after iat'],
+    ['no jti', await sign({ jti: undefined }), 'jti is missing'],
+    ['iss and sub differ', await sign({ sub: otherId }), 'iss and sub must both be the client ID'],
+    ['alg none', unsigned, null],
+    ['HS256', await sign({}, new TextEncoder().encode('x'.repeat(32)), 'HS256'), null],
+    ["another application's key", await sign({}, theirs.privateKey), null],
+    ['garbage', 'not.a.jwt', null],
   ];
-  for (const [label, assertion] of cases) {
+  for (const [label, assertion, reason] of cases) {
     const r = await tokenWith(portal, assertionFor(assertion));
     assert.equal(r.status, 401, `${label}: ${JSON.stringify(r.body)}`);
-    assert.deepEqual(r.body, { error: 'invalid_client', error_description: 'Client authentication failed.' }, label);
+    assert.deepEqual(r.body, { error: 'invalid_client', error_description: reason ? `Client authentication failed: ${reason}.` : 'Client authentication failed.' }, label);
     assert.match(r.headers.get('www-authenticate') ?? '', /^Basic realm=/, `${label}: WWW-Authenticate on every 401`);
   }
   const mixed = await tokenWith(portal, { ...assertionFor(await sign({})), client_secret: 'x', client_id: clientId });

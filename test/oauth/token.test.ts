@@ -13,7 +13,7 @@ import { applications, auditEvents, clientSecrets } from '../../db/schema.ts';
 import { cliActor } from '../../server/audit/audit.ts';
 import { createClientSecret, deleteClientSecret, hashClientSecret, hintOf } from '../../server/credentials/secrets.ts';
 import { findApplicationByClientId } from '../../server/admin/applications.ts';
-import { addDays, dateInZone } from '../../server/lib/dates.ts';
+import { addDays, dateInZone, formatDate } from '../../server/lib/dates.ts';
 
 const DM_PROD = 'https://api.example.org/dm';
 const DM_SANDBOX = 'https://sandbox.api.example.org/dm';
@@ -171,7 +171,7 @@ test('protocol errors: exact status, headers and body; never HTML', async (t) =>
   assert.equal(huge.body.error, 'invalid_request');
 });
 
-test('every client authentication failure looks the same: unknown, wrong, expired, deleted, disabled', async (t) => {
+test('a client authentication failure looks the same (unknown, wrong, another\'s, disabled) unless the caller proved it holds the secret: expired or deleted, it is named', async (t) => {
   // Throttling is tested on its own below; here every failure must reach the 401.
   const { portal, org, clientId, secret } = await world(t, { TOKEN_FAILURES_PER_MINUTE: '1000' });
   const other = makeApplication(portal, org, 'Partner-NL-HospitalA-SM', ['SM']);
@@ -189,12 +189,14 @@ test('every client authentication failure looks the same: unknown, wrong, expire
     ['unknown client', crypto.randomUUID(), secret],
     ['wrong secret', clientId, secret.slice(0, -1) + (secret.endsWith('A') ? 'B' : 'A')],
     ['another application\'s secret', clientId, otherSecret],
-    ['expired secret', other, otherSecret],
-    ['deleted secret', deletedApp, deleted.secret],
     ['disabled application', disabledApp, disabledSecret],
     ['empty secret', clientId, ''],
   ];
   const bodies = new Set<string>();
+  const named = async (id: string, s: string) => (await tokenWithBasic(portal, id, s)).body.error_description;
+  const today = (ms: number) => formatDate(dateInZone(ms, portal.deps.config.timezone));
+  assert.equal(await named(other, otherSecret), `Client authentication failed: this client secret expired on ${today(portal.clock.now() - 2 * 86_400_000 + 86_400_000)}.`, 'an expired secret of this client, named with its date');
+  assert.equal(await named(deletedApp, deleted.secret), `Client authentication failed: this client secret was deleted on ${today(portal.clock.now() - 2 * 86_400_000)}.`, 'a deleted one, likewise');
   for (const [label, id, s] of attempts) {
     const viaBasic = await tokenWithBasic(portal, id, s);
     assert.equal(viaBasic.status, 401, label);
