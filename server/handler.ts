@@ -57,6 +57,10 @@ function overPipelined(req: IncomingMessage, res: ServerResponse): boolean {
   }
   const queued = (socket[QUEUED] ?? 0) + 1;
   socket[QUEUED] = queued;
+  // Counted while it waits: its answer done, it no longer holds memory.
+  res.once('close', () => {
+    socket[QUEUED] = Math.max(0, (socket[QUEUED] ?? 1) - 1);
+  });
   if (queued <= MAX_PIPELINED) return false;
   socket.destroy();
   return true;

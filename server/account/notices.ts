@@ -31,5 +31,5 @@ export function sendAccountNotice(deps: Pick<Deps, 'config' | 'clock' | 'mailer'
     supportEmail: config.supportEmail,
     footer: 'You receive this because your account changed.',
   };
-  deps.mailer.sendAfter({ to: [{ name: user.displayName, address: user.email }], subject, ...renderEmail('account', model) }, 'account notice', { userId: user.id });
+  deps.mailer.sendAfter(() => ({ to: [{ name: user.displayName, address: user.email }], subject, ...renderEmail('account', model) }), 'account notice', { userId: user.id });
 }

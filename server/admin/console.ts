@@ -39,7 +39,7 @@ export function createConsole(deps: Deps) {
     },
     // Mails a setup link in the background; the page does not wait for SMTP.
     mailInvitation(userId: number, token: string, kind: InvitationKind, invitedBy: AuditActor) {
-      deps.mailer.sendAfter(invitationMail(deps, userId, token, kind, invitedBy), 'invitation mail', { userId });
+      deps.mailer.sendAfter(() => invitationMail(deps, userId, token, kind, invitedBy), 'invitation mail', { userId });
     },
     // Users of an organisation (or the administrators) with how long ago they last signed in.
     usersView(organisationId: number | null) {

@@ -74,8 +74,6 @@ export const commands: Record<string, CommandSpec> = {
       requireMailableBaseUrl(deps);
       const result = createClientSecret(deps, cliActor, app, { name: one(f, 'name'), expires: one(f, 'expires') });
       const { secret } = unwrap(result);
-      // The application's credential managers hear of it, as when a secret is made on the page.
-      await deps.mailer.idle();
       return secret;
     },
   },
@@ -210,6 +208,8 @@ export async function runCli(argv: string[], makeDeps: () => Deps = cliDeps, io:
     io.err(`${name} failed: ${(err as Error).message}\n`);
     return 1;
   } finally {
+    // Notices a command sent after its change (a key added or deleted) go out before exit.
+    await deps?.mailer.idle();
     deps?.mailer.close();
     deps?.db.$client.close();
   }

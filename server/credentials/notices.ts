@@ -50,5 +50,5 @@ export function sendCredentialNotice(deps: NoticeDeps, kind: Kind, change: Chang
     link: `${config.baseUrl}${CREDENTIALS_PAGE}`,
     supportEmail: config.supportEmail,
   };
-  mailer.sendAfter({ to: recipients.map((r) => ({ name: r.name, address: r.email })), subject, ...renderEmail('notice', model) }, 'security notice', { applicationId: app.id });
+  mailer.sendAfter(() => ({ to: recipients.map((r) => ({ name: r.name, address: r.email })), subject, ...renderEmail('notice', model) }), 'security notice', { applicationId: app.id });
 }

@@ -24,8 +24,10 @@ export interface MailMessage {
 
 export interface Mailer {
   send(message: MailMessage): Promise<void>;
-  // In the background; a failure is logged as `what failed`, with `context`.
-  sendAfter(message: MailMessage, what: string, context?: Record<string, unknown>): void;
+  // In the background; a failure (building the message, or sending it) is logged as
+  // `what failed`, with `context`. Given a function, the message is built here, so that
+  // a template or a read that throws after the change was committed is logged, not felt.
+  sendAfter(message: MailMessage | (() => MailMessage), what: string, context?: Record<string, unknown>): void;
   // Resolves once every background send under way has been sent or has failed.
   idle(): Promise<void>;
   // Closes pooled connections (shutdown; the end of a CLI command).
@@ -56,9 +58,16 @@ export function createMailer(config: Config, logger: Pick<Logger, 'error'>, time
     send: send.send,
     close: send.close,
     sendAfter(message, what, context = {}) {
+      const failed = (err: unknown) => logger.error(`${what} failed`, { ...context, error: String((err as Error)?.message ?? err) });
+      let built: MailMessage;
+      try {
+        built = typeof message === 'function' ? message() : message;
+      } catch (err) {
+        return failed(err);
+      }
       const job = send
-        .send(message)
-        .catch((err: unknown) => logger.error(`${what} failed`, { ...context, error: String((err as Error)?.message ?? err) }))
+        .send(built)
+        .catch(failed)
         .finally(() => pending.delete(job));
       pending.add(job);
     },

@@ -47,7 +47,7 @@ function fits(alg: Algorithm, key: crypto.KeyObject, signature: string): boolean
 }
 
 // With `verifyBeside`: the endpoints' signatures (on their thread, otherwise inline).
-function signatureValid(verifyBeside: Verify, alg: Algorithm, key: crypto.KeyObject, input: string, signature: string): boolean | Promise<boolean> {
+function signatureValid(verifyBeside: Verify, alg: Algorithm, key: crypto.KeyObject, input: string, signature: string): boolean | null | Promise<boolean | null> {
   try {
     const valid = verifyBeside(alg.hash, input, key, alg.options ?? NO_OPTIONS, signature);
     return valid instanceof Promise ? valid.catch(() => false) : valid;
@@ -120,8 +120,10 @@ function claimsProblem(claims: Record<string, unknown>, clientId: string, audien
 
 // What a check comes to: the key that verified it; null (nothing proven: the same answer for
 // every such failure); the rule broken, once the signature proved the caller; or 'over
-// budget' when `afford` refused the checks the candidate keys would take.
-export type AssertionOutcome = KeyRow | null | { refused: string } | 'over budget';
+// budget' when `afford` refused the checks the candidate keys would take; 'unavailable' when
+// a check could not be made (the signature thread full, failed or late), which says nothing
+// about the client.
+export type AssertionOutcome = KeyRow | null | { refused: string } | 'over budget' | 'unavailable';
 
 export function createAssertionVerifier(sqlite: Database.Database, audiences: string[], logger: Pick<Logger, 'warn'>, now: () => number, verifyBeside: Verify) {
   const used = createUsedAssertions(sqlite, logger, now);
@@ -138,14 +140,17 @@ export function createAssertionVerifier(sqlite: Database.Database, audiences: st
     if (candidates.length === 0) return null;
     if (!afford(candidates)) return 'over budget';
     let key: KeyRow | undefined;
+    let unchecked = false;
     for (const k of candidates) {
-      const valid = signatureValid(verifyBeside, parts.alg, k.key, parts.input, parts.signature);
-      if (valid === true || (valid !== false && (await valid))) {
+      const answer = signatureValid(verifyBeside, parts.alg, k.key, parts.input, parts.signature);
+      const valid = answer instanceof Promise ? await answer : answer;
+      if (valid === null) unchecked = true;
+      if (valid === true) {
         key = k;
         break;
       }
     }
-    if (!key) return null;
+    if (!key) return unchecked ? 'unavailable' : null;
     const problem = claimsProblem(parts.claims, clientId, audience ? [...audiences, audience] : audiences, now);
     if (problem) return { refused: problem };
     const { exp, jti } = parts.claims as { exp: number; jti: string };

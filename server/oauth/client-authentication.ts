@@ -27,7 +27,7 @@ import type { AuditQueue } from '../audit/queue.ts';
 import { RateLimiter } from '../http/rate-limit.ts';
 import { fetchJwks } from '../credentials/jwks-url.ts';
 import { MAX_KEYS_PER_APPLICATION } from '../credentials/public-keys.ts';
-import { invalidClient, refusedWithReason, throttled } from './errors.ts';
+import { invalidClient, refusedWithReason, temporarilyUnavailable, throttled } from './errors.ts';
 import { dateInZone, formatDate } from '../lib/dates.ts';
 import { createAssertionVerifier, type ReadAssertion } from './client-assertion.ts';
 import { credentialsInRequest } from './credentials-in-request.ts';
@@ -142,6 +142,8 @@ export function createClientAuthentication({ sqlite, clock, config, logger, addr
     };
     const key = candidates.length ? await assertions.verifyAssertion(read, candidates, clock.now(), afford, audience) : null;
     if (key === 'over budget') throw throttled(overBudget, 'Too many client assertions to check from this address. Try again later.');
+    // Not a failure of the client's: answered 503, neither counted nor remembered.
+    if (key === 'unavailable') throw temporarilyUnavailable();
     if (!key || 'refused' in key) {
       if (failedAssertions.size >= FAILED_ASSERTIONS_KEPT) failedAssertions.delete(failedAssertions.keys().next().value!);
       failedAssertions.set(fingerprint, { until: now + 10 * 60_000, reason: key?.refused });

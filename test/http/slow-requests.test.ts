@@ -164,6 +164,29 @@ test('deep pipelining is cut off; a few pipelined requests are all answered', as
       socket.write(Array.from({ length: n }, (_, i) => get(i === n - 1)).join(''));
     });
   assert.equal(await pipelined(MAX_PIPELINED), MAX_PIPELINED, 'every one of a few pipelined requests answered');
+  // Two in flight at a time, forty in all, on one connection: never more than one waiting.
+  const steady = await new Promise<number>((resolve, reject) => {
+    const socket = net.connect(Number(port), '127.0.0.1');
+    let text = '';
+    let sent = 0;
+    const pair = () => {
+      sent += 2;
+      socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(2));
+    };
+    socket.on('data', (d) => {
+      text += d.toString('latin1');
+      const got = (text.match(/HTTP\/1\.1 \d{3} /g) ?? []).length;
+      if (got === sent && sent < 40) pair();
+      else if (got === 40) {
+        socket.end();
+        resolve(got);
+      }
+    });
+    socket.on('close', () => resolve((text.match(/HTTP\/1\.1 \d{3} /g) ?? []).length));
+    socket.on('error', reject);
+    socket.on('connect', pair);
+  });
+  assert.equal(steady, 40, 'a client that keeps two in flight is never cut off');
   const answered = await pipelined(1000);
   assert.ok(answered <= MAX_PIPELINED + 1, `the connection was closed after at most ${MAX_PIPELINED + 1} answers, not 1000 (${answered})`);
   assert.equal((await fetch(`${portal.baseUrl}/healthz`)).status, 200, 'and the portal keeps serving');

@@ -15,6 +15,7 @@ import { createSignatures, signaturesMode } from '../../server/oauth/signatures/
 import { startPortal } from '../helpers/portal.ts';
 import { makeApplication, makeOrganisation } from '../helpers/fixtures.ts';
 import { createClientSecret } from '../../server/credentials/secrets.ts';
+import { addPublicKey } from '../../server/credentials/public-keys.ts';
 import { findApplicationByClientId } from '../../server/admin/applications.ts';
 import { cliActor } from '../../server/audit/audit.ts';
 import { addDays, dateInZone } from '../../server/lib/dates.ts';
@@ -247,7 +248,7 @@ async function portalWithSecret(t: TestContext) {
     const body = (await res.json()) as { access_token?: string };
     return { status: res.status, ms: performance.now() - started, token: body.access_token };
   }
-  return { token, portal, signatures: portal.signatures };
+  return { token, portal, signatures: portal.signatures, clientId };
 }
 
 type Portal = Awaited<ReturnType<typeof portalWithSecret>>;
@@ -304,4 +305,45 @@ test('token endpoint: the signature thread lost costs no token, and the request 
   portal.portal.settle();
   const warnings = portal.portal.logs.map((l) => JSON.parse(l) as { level: string; msg: string; times?: number; why?: string }).filter((l) => l.msg === 'signature thread lost');
   assert.deepEqual(warnings.map((w) => [w.level, w.times, w.why]), [['warn', 1, 'exited with 1']]);
+});
+
+// A client assertion the thread cannot check (it was lost; a new one may start only five
+// seconds after the last) is 503 temporarily_unavailable: not a bad credential, not counted
+// against the client, not remembered as failed; once the thread is back it gets its token.
+test('token endpoint: an assertion the lost thread cannot check is 503, not a failure of the client\'s', async (t) => {
+  const portal = await portalWithSecret(t);
+  await warmed(portal);
+  const { clientId } = portal;
+  const app = findApplicationByClientId(portal.portal.deps.db, clientId)!;
+  const pair = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  assert.ok(addPublicKey(portal.portal.deps, cliActor, app, { name: 'k', key: JSON.stringify(pair.publicKey.export({ format: 'jwk' })), expires: addDays(dateInZone(portal.portal.clock.now(), 'UTC'), 30) }).ok);
+  const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const now = Math.floor(portal.portal.clock.now() / 1000);
+  const input = `${b64({ alg: 'ES256' })}.${b64({ iss: clientId, sub: clientId, aud: portal.portal.baseUrl, iat: now, exp: now + 60, jti: crypto.randomUUID() })}`;
+  const assertion = `${input}.${crypto.sign('sha256', Buffer.from(input), { key: pair.privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64url')}`;
+  const send = () => fetch(`${portal.portal.baseUrl}/oauth/token`, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ grant_type: 'client_credentials', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion }).toString() });
+  await portal.signatures.thread.stop();
+  const refused = await send();
+  assert.equal(refused.status, 503);
+  assert.equal(((await refused.json()) as { error: string }).error, 'temporarily_unavailable');
+  portal.portal.settle();
+  const failedRows = portal.portal.deps.db.$client.prepare("select count(*) as n from audit_events where action like 'token.auth_failed%'").get() as { n: number };
+  assert.equal(failedRows.n, 0, 'not audited as a failed authentication');
+  // The thread is made again (five seconds after the last start): the same assertion then gets its token.
+  let status = 0;
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline && (status = (await send()).status) !== 200) await sleep(250);
+  assert.equal(status, 200, 'not remembered as failed: it works once the thread is back');
+});
+
+test('offload: a signature handed over after a verification is still rescued at its own 15 ms, not at the verification\'s deadline', async () => {
+  const offload = createOffload({ rescueAfterMs: 15, giveUpAfterMs: 5000 });
+  const held: Done[] = [];
+  const hold = (done: Done) => held.push(done);
+  const verification = offload.run(hold, () => 'verified inline', () => 'refused');
+  const started = Date.now();
+  assert.equal(await offload.run(hold, () => 'signed inline'), 'signed inline');
+  assert.ok(Date.now() - started < 1000, `rescued in ${Date.now() - started} ms`);
+  held[0]!(null, 'verified on the thread');
+  assert.equal(await verification, 'verified on the thread');
 });

@@ -74,7 +74,20 @@ export function createOffload(options: OffloadOptions = {}): Offload {
       if (!job.late) inlineUntil = t + inlineForMs;
       settleInline(job);
     }
-    if (next !== Infinity) timer = setTimeout(rescue, next - t);
+    if (next !== Infinity) arm(next, t);
+  }
+
+  // The timer fires at the earliest due job: a signature handed over after a verification
+  // (due in 2 s) still comes due in 20 ms.
+  let timerDue = Infinity;
+  function arm(due: number, now: number) {
+    if (timer && timerDue <= due) return;
+    if (timer) clearTimeout(timer);
+    timerDue = due;
+    timer = setTimeout(() => {
+      timerDue = Infinity;
+      rescue();
+    }, due - now);
   }
 
   // Done on the main thread after all (the thread did not answer in time, or failed), or,
@@ -111,9 +124,7 @@ export function createOffload(options: OffloadOptions = {}): Offload {
         const now = Date.now();
         const job: Job = { due: now + (late ? giveUpAfterMs : rescueAfterMs), settled: false, inline, late, resolve: resolve as (v: unknown) => void, reject };
         waiting.add(job);
-        if (!timer) {
-          timer = setTimeout(rescue, job.due - now);
-        }
+        arm(job.due, now);
         try {
           start((err, value) => {
             onThread--;

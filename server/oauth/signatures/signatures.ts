@@ -12,7 +12,9 @@ import { createSignatureThread } from './thread.ts';
 // The base64url signature of `data` (crypto.sign's arguments, the key apart from its options).
 export type Sign = (hash: string | null, data: string, key: crypto.KeyObject, options: object) => string | Promise<string>;
 // Whether the base64url `signature` is `key`'s for `data`.
-export type Verify = (hash: string | null, data: string, key: crypto.KeyObject, options: object, signature: string) => boolean | Promise<boolean>;
+// null: not checked (the thread is full, failed or late; never redone inline), which is not a
+// bad signature and must not be answered or counted as one.
+export type Verify = (hash: string | null, data: string, key: crypto.KeyObject, options: object, signature: string) => boolean | null | Promise<boolean | null>;
 
 export type Signatures = ReturnType<typeof createSignatures>;
 
@@ -33,12 +35,13 @@ export function createSignatures(mode: OffloadMode, options: { offload?: Offload
       (done) => thread.sign(hash, data, key, keyOptions, done),
       () => signText(hash, data, key, keyOptions),
     );
-  // Refused (false) when the thread has not answered in time: never redone inline.
+  // Not checked (null) when the thread cannot take it or has not answered in time: never
+  // redone inline.
   const verify: Verify = (hash, data, key, keyOptions, signature) =>
-    offload.run<boolean>(
+    offload.run<boolean | null>(
       (done) => thread.verify(hash, data, key, keyOptions, signature, done),
       () => verifyText(hash, data, key, keyOptions, signature),
-      () => false,
+      () => null,
     );
 
   return {
