@@ -3,8 +3,10 @@
 // window, with the count and the first and last time. Every event is accounted for, in
 // bounded space: past `maxKeys` keys in a window (100 unless told), further keys are
 // tallied under one overflow key, so a flood from ever new addresses or client ids makes
-// at most maxKeys + 1 rows a window. `write` gets each summary when its window is over (`flush`, run by a timer
-// and at close); a write that throws keeps the summary for the next flush, and is logged.
+// at most maxKeys + 1 rows a window. `write` gets each summary when its window is over
+// (`flush`, run every `everyMs` by its own unref'd timer, and at `close`); a write that
+// throws keeps the summary for the next flush and is told to `onError`: flush never throws.
+
 export const OVERFLOW_KEY = '(others)';
 const MAX_KEYS = 100;
 
@@ -16,11 +18,21 @@ export interface Summary {
   sample: string; // something of the first event (a target), for the row
 }
 
-export function createTally(options: { windowMs: number; now: () => number; write: (summaries: Summary[]) => void; onError: (err: unknown) => void; maxKeys?: number }) {
-  const { windowMs, now, write, onError, maxKeys = MAX_KEYS } = options;
+// A summary's row details: the count, and the first and last time.
+export const summaryDetails = (s: Summary) => ({ count: s.count, first: new Date(s.first).toISOString(), last: new Date(s.last).toISOString() });
+
+export function createTally(options: { windowMs: number; now: () => number; write: (summaries: Summary[]) => void; onError: (err: unknown) => void; maxKeys?: number; everyMs?: number }) {
+  const { windowMs, now, write, onError, maxKeys = MAX_KEYS, everyMs } = options;
   let open = new Map<string, Summary>();
   let windowStart = now();
   let unwritten: Summary[] = [];
+  const timer = everyMs ? setInterval(() => flush(), everyMs) : null;
+  timer?.unref();
+  // Writes the window's summaries once the window is over (`all`: now).
+  function flush(all = false) {
+    if (all || now() - windowStart >= windowMs) flushNow();
+    else if (unwritten.length) writeUnwritten();
+  }
 
   return {
     // True when it is the key's first event of the window.
@@ -37,10 +49,11 @@ export function createTally(options: { windowMs: number; now: () => number; writ
       open.set(k, { key: k, count: 1, first: t, last: t, sample });
       return true;
     },
-    // Writes the window's summaries once the window is over (`all`: now, at close).
-    flush(all = false) {
-      if (all || now() - windowStart >= windowMs) flushNow();
-      else if (unwritten.length) writeUnwritten();
+    flush: () => flush(),
+    // Everything counted, now; the timer stops (shutdown).
+    close() {
+      if (timer) clearInterval(timer);
+      flush(true);
     },
     get size() {
       return open.size + unwritten.length;

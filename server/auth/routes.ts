@@ -6,7 +6,7 @@ import { passkeys, users } from '../../db/schema.ts';
 import type { Deps } from '../deps.ts';
 import { decrypt, encrypt } from '../lib/crypto.ts';
 import { recordAudit } from '../audit/audit.ts';
-import { createTally, OVERFLOW_KEY, type Summary } from '../audit/tally.ts';
+import { createTally, OVERFLOW_KEY, summaryDetails, type Summary } from '../audit/tally.ts';
 import { immediate } from '../../db/client.ts';
 import { formField } from '../http/form.ts';
 import { layoutModel, sendHtml } from '../http/views.ts';
@@ -35,20 +35,12 @@ export function authRoutes(deps: Deps, passport: InstanceType<typeof Passport>, 
     write: (summaries: Summary[]) =>
       immediate(db, () => {
         for (const s of summaries) {
-          recordAudit(db, clock, { label: 'anonymous', ip: s.key === OVERFLOW_KEY ? null : s.key }, { action: 'login.throttled', target: s.sample, details: { count: s.count, first: new Date(s.first).toISOString(), last: new Date(s.last).toISOString() } });
+          recordAudit(db, clock, { label: 'anonymous', ip: s.key === OVERFLOW_KEY ? null : s.key }, { action: 'login.throttled', target: s.sample, details: summaryDetails(s) });
         }
       }),
     onError: (err) => logger.warn('throttled sign-ins not recorded yet; retrying', { error: String((err as Error)?.message ?? err) }),
+    everyMs: 10_000,
   });
-  const flushThrottled = (all = false) => {
-    try {
-      throttled.flush(all);
-    } catch (err) {
-      logger.warn('throttled sign-ins not recorded yet; retrying', { error: String((err as Error)?.message ?? err) });
-    }
-  };
-  const timer = setInterval(flushThrottled, 10_000);
-  timer.unref();
 
   const renderLogin = (req: Request, res: Response, model: { email?: string; error?: string; notice?: string }, status = 200) =>
     sendHtml(res, views.render('/pages/auth/login', { ...layoutModel(req, config, 'Sign in'), email: '', error: '', notice: '', ...model }), status);
@@ -236,9 +228,5 @@ export function authRoutes(deps: Deps, passport: InstanceType<typeof Passport>, 
   });
 
   // flush: what a finished minute counted (tests); close: everything counted (shutdown).
-  const close = () => {
-    clearInterval(timer);
-    flushThrottled(true);
-  };
-  return Object.assign(router, { flush: () => flushThrottled(), close });
+  return Object.assign(router, { flush: throttled.flush, close: throttled.close });
 }

@@ -46,7 +46,7 @@ export function fetchProblemMessage(what: string, p: SafeFetchProblem, timeoutMs
     case 'redirect':
       return `${what} redirects elsewhere; register the final address.`;
     case 'too-large':
-      return `The answer is too large (at most ${MAX_JWKS_BYTES / 1024} KB).`;
+      return `The JWKS is too large (at most ${MAX_JWKS_BYTES / 1024} KB).`;
   }
 }
 
@@ -61,7 +61,7 @@ function maxAgeOf(cacheControl: string | undefined): number | null {
 export async function fetchJwks(url: string, sandbox: boolean, timeoutMs = FETCH_TIMEOUT_MS): Promise<Parsed<FetchedJwks>> {
   const what = 'The JWKS URL';
   const res = await safeGet(url, { allowHttp: sandbox, allowPrivate: sandbox, timeoutMs, maxBytes: MAX_JWKS_BYTES });
-  if (!res.ok) return { ok: false, message: res.problem === 'too-large' ? `The JWKS is too large (at most ${MAX_JWKS_BYTES / 1024} KB).` : fetchProblemMessage(what, res, timeoutMs) };
+  if (!res.ok) return { ok: false, message: fetchProblemMessage(what, res, timeoutMs) };
   if (res.status < 200 || res.status >= 300) return { ok: false, message: `The JWKS URL answered HTTP ${res.status}.` };
   let keys: unknown;
   try {

@@ -131,7 +131,7 @@ export function createOAuthEndpoints(deps: Deps) {
       tally.flush();
       auth.close();
       audit.close();
-      void signatures.close();
+      signatures.close().catch((err: unknown) => logger.warn('signature thread not ended cleanly', { error: String((err as Error)?.message ?? err) }));
       sqlite.close();
     },
   };

@@ -7,35 +7,25 @@ import type { Clock } from '../lib/clock.ts';
 import type { Logger } from '../lib/log.ts';
 import type { AuditQueue } from '../audit/queue.ts';
 import { RateLimiter } from '../http/rate-limit.ts';
-import { createTally, type Summary } from '../audit/tally.ts';
+import { createTally, summaryDetails, type Summary } from '../audit/tally.ts';
 
 const SUMMARY_EVERY_MS = 10_000;
 
 export function createFailureAudit(audit: AuditQueue, clock: Clock, logger: Pick<Logger, 'warn'>) {
   const perClient = new RateLimiter(3, 60_000, clock);
   const overall = new RateLimiter(60, 60_000, clock);
-  const warn = (err: unknown) => logger.warn('failed token requests not summarised yet; retrying', { error: String((err as Error)?.message ?? err) });
   const overflow = createTally({
     windowMs: 60_000,
     now: () => clock.now(),
     write: (summaries: Summary[]) => {
       for (const s of summaries) {
         const [ip, target] = splitKey(s.key);
-        const details = { count: s.count, first: new Date(s.first).toISOString(), last: new Date(s.last).toISOString() };
-        audit.push({ label: `client:${target}`, ip }, { action: 'token.auth_failed_summary', target, details }, true);
+        audit.push({ label: `client:${target}`, ip }, { action: 'token.auth_failed_summary', target, details: summaryDetails(s) }, true);
       }
     },
-    onError: warn,
+    onError: (err) => logger.warn('failed token requests not summarised yet; retrying', { error: String((err as Error)?.message ?? err) }),
+    everyMs: SUMMARY_EVERY_MS,
   });
-  const flush = (all = false) => {
-    try {
-      overflow.flush(all);
-    } catch (err) {
-      warn(err);
-    }
-  };
-  const timer = setInterval(flush, SUMMARY_EVERY_MS);
-  timer.unref();
 
   return {
     record(ip: string, clientId: string, path: string | undefined) {
@@ -45,11 +35,8 @@ export function createFailureAudit(audit: AuditQueue, clock: Clock, logger: Pick
       } else overflow.add(`${ip} ${target}`);
     },
     // What a finished minute counted (tests); close: everything counted (shutdown).
-    flush: () => flush(),
-    close() {
-      clearInterval(timer);
-      flush(true);
-    },
+    flush: overflow.flush,
+    close: overflow.close,
   };
 }
 

@@ -76,5 +76,5 @@ export function createRemoteKeyCache({ fetch, maxAgeMs, now }: RemoteKeyCacheOpt
     return now() < entry.expiresAt ? entry.keys : [];
   }
 
-  return { keysFor, get size() { return entries.size; } };
+  return { keysFor };
 }
