@@ -289,3 +289,56 @@ export const clientJwksUrls = sqliteTable('client_jwks_urls', {
   // application may have.
   keyCount: integer('key_count').notNull().default(0),
 });
+
+// What each credential is doing (issue 28): one row per credential per day (in the portal's
+// zone), counted in memory by the token endpoint and added here by its write-behind flush.
+// `kind` is secret, key, jwks (credential_id 'jwks', one per application) or later federated.
+// Rows older than 90 days are pruned by the daily job.
+export const credentialUsage = sqliteTable(
+  'credential_usage',
+  {
+    applicationId: integer('application_id').notNull(),
+    kind: text('kind').notNull(),
+    credentialId: text('credential_id').notNull(),
+    day: text('day').notNull(), // YYYY-MM-DD in PORTAL_TIMEZONE
+    requests: integer('requests').notNull().default(0),
+    refusals: integer('refusals').notNull().default(0),
+    lastUsedAt: integer('last_used_at'),
+    lastAddress: text('last_address'),
+    lastClient: text('last_client'), // the User-Agent shortened, at most 64 characters
+  },
+  (t) => [primaryKey({ columns: [t.applicationId, t.kind, t.credentialId, t.day] }), index('credential_usage_day').on(t.day)],
+);
+
+// Refused token requests of an application, for its managers: the same credential, reason
+// and address within an hour is one row with a count (a flood does not grow the table).
+export const tokenRefusals = sqliteTable(
+  'token_refusals',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    applicationId: integer('application_id').notNull(),
+    hour: integer('hour').notNull(), // the hour's start, epoch milliseconds
+    kind: text('kind').notNull().default(''), // the credential's kind where it can be told, else ''
+    credentialId: text('credential_id').notNull().default(''),
+    credentialLabel: text('credential_label').notNull().default(''), // a secret's hint, a key's thumbprint
+    reason: text('reason').notNull(),
+    address: text('address').notNull(),
+    client: text('client').notNull().default(''),
+    count: integer('count').notNull(),
+    firstAt: integer('first_at').notNull(),
+    lastAt: integer('last_at').notNull(),
+  },
+  (t) => [uniqueIndex('token_refusals_key').on(t.applicationId, t.hour, t.credentialId, t.reason, t.address), index('token_refusals_app').on(t.applicationId, t.lastAt), index('token_refusals_hour').on(t.hour)],
+);
+
+// "Safe to delete" mails, one per credential, claimed like the expiry reminders.
+export const safeToDeleteSent = sqliteTable(
+  'safe_to_delete_sent',
+  {
+    kind: text('kind').notNull(),
+    credentialId: text('credential_id').notNull(),
+    claimedAt: integer('claimed_at').notNull(),
+    sentAt: integer('sent_at'),
+  },
+  (t) => [primaryKey({ columns: [t.kind, t.credentialId] })],
+);

@@ -25,6 +25,8 @@ export interface Config {
   reminderDays: number[];
   reminderCron: string;
   reminderDeadlineSeconds: number;
+  // A credential unused this many days while a newer one of its application is used is "safe to delete" (IDLE_DAYS).
+  idleDays: number;
   // How long a request's headers and body may take to arrive (REQUEST_TIMEOUT_SECONDS):
   // past it the server answers 408 and closes the connection (serve.ts).
   requestTimeoutSeconds: number;
@@ -176,6 +178,7 @@ export function loadConfig(env: Env = process.env): Config {
     reminderDays: [...new Set(reminderDays.map(Number))].sort((a, b) => b - a),
     reminderCron,
     reminderDeadlineSeconds: integer(env, 'REMINDER_DEADLINE_SECONDS', 300, 1, 86400),
+    idleDays: integer(env, 'IDLE_DAYS', 7, 1, 365),
     requestTimeoutSeconds: integer(env, 'REQUEST_TIMEOUT_SECONDS', DEFAULT_REQUEST_TIMEOUT_SECONDS, 1, 300),
     signatures,
     trustProxy,
