@@ -50,7 +50,7 @@ test('openid-client PrivateKeyJwt gets tokens with an RS256 key and with an ES25
   assert.ok(added.ok, JSON.stringify(!added.ok && added.errors));
   assert.equal(added.value.row.keyType, 'RSA 2048');
 
-  const meta = (await (await fetch(`${portal.baseUrl}/.well-known/openid-configuration`)).json()) as Record<string, unknown>;
+  const meta = (await (await fetch(`${portal.baseUrl}/.well-known/oauth-authorization-server`)).json()) as Record<string, unknown>;
   assert.deepEqual(meta.token_endpoint_auth_methods_supported, ['client_secret_basic', 'client_secret_post', 'private_key_jwt']);
   assert.deepEqual(meta.token_endpoint_auth_signing_alg_values_supported, ['RS256', 'PS256', 'ES256', 'ES384', 'ES512', 'EdDSA']);
 
