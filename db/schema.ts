@@ -342,3 +342,42 @@ export const safeToDeleteSent = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.kind, t.credentialId] })],
 );
+
+// Mail that could not be delivered (server/mail/failures.ts): a background mail kept for
+// retries with backoff (its message sealed under the master key: it may carry a setup or
+// reset link), or an expiry reminder that failed (`reminder`: kind:id:threshold; the
+// reminder job retries it). Listed in the console until accepted or forgotten.
+export const mailFailures = sqliteTable(
+  'mail_failures',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    recipients: text('recipients').notNull(),
+    subject: text('subject').notNull(),
+    what: text('what').notNull(), // 'security notice', 'invitation mail', 'expiry reminder', ...
+    message: text('message'), // AES-256-GCM of the MailMessage JSON; null for a reminder
+    reminder: text('reminder'),
+    attempts: integer('attempts').notNull(),
+    lastError: text('last_error').notNull(),
+    firstFailedAt: integer('first_failed_at').notNull(),
+    lastAttemptAt: integer('last_attempt_at').notNull(),
+    nextAttemptAt: integer('next_attempt_at'),
+    givenUpAt: integer('given_up_at'),
+  },
+  (t) => [uniqueIndex('mail_failures_reminder').on(t.reminder), index('mail_failures_next').on(t.nextAttemptAt)],
+);
+
+// "Forgot your password?": single-use links valid 30 minutes, stored as SHA-256 hashes.
+export const passwordResets = sqliteTable(
+  'password_resets',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    userId: integer('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    tokenHash: text('token_hash').notNull(),
+    createdAt: integer('created_at').notNull(),
+    expiresAt: integer('expires_at').notNull(),
+    usedAt: integer('used_at'),
+  },
+  (t) => [uniqueIndex('password_resets_token_hash_unique').on(t.tokenHash), index('password_resets_user').on(t.userId, t.createdAt)],
+);
