@@ -8,6 +8,7 @@ import { recordAudit, type AuditActor } from '../audit/audit.ts';
 import { parseApiCode, parseId, parseName } from '../lib/validation.ts';
 import { findOrganisation } from './organisations.ts';
 import { failure, type DomainResult } from '../lib/result.ts';
+import { applicationNamed, freeApplicationName } from './names.ts';
 
 export function createApplication(
   db: Db,
@@ -33,6 +34,11 @@ export function createApplication(
   if (missing.length) return failure('api', `Unknown API code: ${missing.join(', ')}.`);
 
   return immediate(db, () => {
+    // Two applications never share a name (names.ts): the message names a free one.
+    const other = applicationNamed(db, name.value);
+    if (other) {
+      return failure('name', `An application named “${other.name}” already exists (client ID ${other.clientId}). Choose another name, for example “${freeApplicationName(db, name.value)}”.`);
+    }
     const clientId = crypto.randomUUID();
     const app = db
       .insert(applications)

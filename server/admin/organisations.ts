@@ -5,6 +5,15 @@ import { organisations } from '../../db/schema.ts';
 import type { Clock } from '../lib/clock.ts';
 import { recordAudit, type AuditActor } from '../audit/audit.ts';
 import { parseCountryCode, parseName } from '../lib/validation.ts';
+import { immediate } from '../../db/client.ts';
+import { freeOrganisationName, organisationNamed } from './names.ts';
+
+// Two organisations of one country never share a name (names.ts): the message names a free one.
+function nameTaken(db: Db, name: string, countryCode: string, exceptId?: number) {
+  const other = organisationNamed(db, name, countryCode, exceptId);
+  if (!other) return null;
+  return failure('name', `An organisation named “${other.name}” in ${countryCode} already exists (id ${other.id}). Choose another name, for example “${freeOrganisationName(db, name, countryCode)}”.`);
+}
 
 
 export function createOrganisation(db: Db, clock: Clock, actor: AuditActor, input: { name: unknown; countryCode: unknown }): DomainResult<{ id: number }> {
@@ -12,9 +21,13 @@ export function createOrganisation(db: Db, clock: Clock, actor: AuditActor, inpu
   if (!name.ok) return failure('name', name.message);
   const cc = parseCountryCode(input.countryCode);
   if (!cc.ok) return failure('country', cc.message);
-  const row = db.insert(organisations).values({ name: name.value, countryCode: cc.value, createdAt: clock.now() }).returning({ id: organisations.id }).get();
-  recordAudit(db, clock, actor, { action: 'organisation.create', organisationId: row.id, target: name.value, details: { countryCode: cc.value } });
-  return { ok: true, value: { id: row.id } };
+  return immediate(db, () => {
+    const taken = nameTaken(db, name.value, cc.value);
+    if (taken) return taken;
+    const row = db.insert(organisations).values({ name: name.value, countryCode: cc.value, createdAt: clock.now() }).returning({ id: organisations.id }).get();
+    recordAudit(db, clock, actor, { action: 'organisation.create', organisationId: row.id, target: name.value, details: { countryCode: cc.value } });
+    return { ok: true, value: { id: row.id } };
+  });
 }
 
 export function findOrganisation(db: Db, id: number) {
@@ -26,9 +39,13 @@ export function renameOrganisation(db: Db, clock: Clock, actor: AuditActor, id: 
   if (!org) return failure('organisation', 'No such organisation.', 404);
   const name = parseName(input.name, 'Organisation name', 200);
   if (!name.ok) return failure('name', name.message);
-  db.update(organisations).set({ name: name.value }).where(eq(organisations.id, id)).run();
-  recordAudit(db, clock, actor, { action: 'organisation.rename', organisationId: id, target: name.value, details: { from: org.name } });
-  return { ok: true, value: { id } };
+  return immediate(db, () => {
+    const taken = nameTaken(db, name.value, org.countryCode, id);
+    if (taken) return taken;
+    db.update(organisations).set({ name: name.value }).where(eq(organisations.id, id)).run();
+    recordAudit(db, clock, actor, { action: 'organisation.rename', organisationId: id, target: name.value, details: { from: org.name } });
+    return { ok: true, value: { id } };
+  });
 }
 
 // Organisations with their numbers of users, applications and active secrets.

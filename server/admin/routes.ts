@@ -15,6 +15,7 @@ import { createOrganisation, findOrganisation, listOrganisations, renameOrganisa
 import { findUser, inviteAdmin, inviteUser, reissueInvitation, resetMfa, setUserDisabled } from './users.ts';
 import { applicationsOf, createApplication, suggestApplicationName } from './applications.ts';
 import { listApis } from './api-catalogue.ts';
+import { freeApplicationName } from './names.ts';
 import { createConsole, type Errors } from './console.ts';
 import { applicationRoutes } from './application-routes.ts';
 import { oversightRoutes } from './oversight-routes.ts';
@@ -64,7 +65,8 @@ export function adminRoutes(deps: Deps): Router {
       users: usersView(org.id),
       apps,
       apis: apiList,
-      suggestion: suggestApplicationName(org.countryCode, org.name, apiList[0]?.code ?? 'API'),
+      // The convention's name, or the first free one after it: never a name that exists.
+      suggestion: freeApplicationName(db, suggestApplicationName(org.countryCode, org.name, apiList[0]?.code ?? 'API')),
       errors,
       values,
     }, status);
