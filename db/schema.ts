@@ -381,3 +381,16 @@ export const passwordResets = sqliteTable(
   },
   (t) => [uniqueIndex('password_resets_token_hash_unique').on(t.tokenHash), index('password_resets_user').on(t.userId, t.createdAt)],
 );
+
+// The same requests by hour, for "used N times in the last 24 hours": kept two days.
+export const credentialUsageHours = sqliteTable(
+  'credential_usage_hours',
+  {
+    applicationId: integer('application_id').notNull(),
+    kind: text('kind').notNull(),
+    credentialId: text('credential_id').notNull(),
+    hour: integer('hour').notNull(), // the hour's start, epoch milliseconds
+    requests: integer('requests').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.applicationId, t.kind, t.credentialId, t.hour] }), index('credential_usage_hours_hour').on(t.hour)],
+);
