@@ -62,9 +62,9 @@ export function createOAuthEndpoints(deps: Deps) {
     }),
     '/.well-known/jwks.json': discovery.jwks,
     '/.well-known/oauth-authorization-server': discovery.metadata,
-    // A JSON 404 that names the RFC 8414 document (OpenID Connect Discovery's required
-    // members would not be true of this server).
-    '/.well-known/openid-configuration': discovery.notAnOpenIdProvider,
+    // The same with OpenID Connect Discovery's required members: where openid-client,
+    // oauth4webapi and ASP.NET's JwtBearer look by default.
+    '/.well-known/openid-configuration': discovery.openidConfiguration,
   };
 
   // The error's JSON answer (no closure made per request: this is the hot path).

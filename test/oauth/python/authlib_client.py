@@ -5,11 +5,14 @@ Usage: authlib_client.py validate-metadata <url> [member ...]  -> "valid" or "in
        authlib_client.py validate-openid <url>        -> the same with OpenIDProviderMetadata
        authlib_client.py secret <token_url> <client_id> <secret>
        authlib_client.py private-key-jwt <token_url> <client_id> <private_key.pem>
-The token commands print the access token's JSON response, or "error: <text>" and exit 1.
+       authlib_client.py pyjwt-verify <jwks_url> <token> <issuer> <audience>
+The token commands print the access token's JSON response, or "error: <text>" and exit 1;
+pyjwt-verify prints the verified claims as JSON (PyJWT's PyJWKClient fetches the keys).
 """
 import json
 import sys
 
+import jwt
 import requests
 from authlib.integrations.requests_client import OAuth2Session
 from authlib.oauth2.rfc7523 import PrivateKeyJWT
@@ -51,6 +54,11 @@ def main(argv):
         session = OAuth2Session(client_id, key, token_endpoint_auth_method="private_key_jwt")
         session.register_client_auth_method(PrivateKeyJWT(token_url))
         token(session, token_url)
+    elif cmd == "pyjwt-verify":
+        jwks_url, token_, issuer, audience = argv[2:6]
+        key = jwt.PyJWKClient(jwks_url).get_signing_key_from_jwt(token_)
+        claims = jwt.decode(token_, key.key, algorithms=["ES256"], issuer=issuer, audience=audience)
+        print(json.dumps(claims))
     else:
         raise SystemExit("unknown command %s" % cmd)
 
