@@ -82,7 +82,7 @@ export function applicationViews(deps: ViewDeps, apps: Application[]) {
       })),
       jwksUrl: rows.jwksUrls.get(app.id) ?? null,
       base: applicationPath(app.clientId),
-      usage: usageOf(config, app.clientId, granted.map((g) => resourceOf(g, app.sandboxOnly))),
+      usage: usageOf(config, app.clientId, granted.map((g) => resourceOf(g, sandboxFirst(config, app)))),
     };
   });
 }
@@ -129,6 +129,10 @@ export function capOf(active: number, cap: number) {
   return { activeCount: active, cap, atCap: active >= cap, capLabel: `${active} of ${cap} active secret${cap === 1 ? '' : 's'}` };
 }
 
+// The examples (curl, "Test this secret", the key samples) ask for the sandbox resource of
+// a sandbox-only application, and of every application in the sandbox portal.
+const sandboxFirst = (config: Pick<Deps['config'], 'portalEnv'>, app: Pick<Application, 'sandboxOnly'>) => app.sandboxOnly || config.portalEnv === 'sandbox';
+
 // How to get a token: the endpoint, the resource values, the lifetime and a ready curl
 // command (client ID filled in; the secret too where the page may show it).
 export function usageOf(config: Pick<Deps['config'], 'baseUrl' | 'tokenLifetimeSeconds'>, clientId: string, resources: string[]) {
@@ -148,7 +152,7 @@ export function usageOf(config: Pick<Deps['config'], 'baseUrl' | 'tokenLifetimeS
 // in its default environment (as the page's usage section shows it).
 export function keyHelpModel(deps: ViewDeps, app: Application) {
   const [first] = readGrants(deps.db, app.id);
-  return { app: { name: app.name, clientId: app.clientId, usage: usageOf(deps.config, app.clientId, [first ? resourceOf(first, app.sandboxOnly) : '']) } };
+  return { app: { name: app.name, clientId: app.clientId, usage: usageOf(deps.config, app.clientId, [first ? resourceOf(first, sandboxFirst(deps.config, app)) : '']) } };
 }
 
 // The dialogs. Each names the application and posts below its address.

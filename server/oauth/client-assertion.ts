@@ -123,7 +123,7 @@ function claimsProblem(claims: Record<string, unknown>, clientId: string, audien
 // budget' when `afford` refused the checks the candidate keys would take; 'unavailable' when
 // a check could not be made (the signature thread full, failed or late), which says nothing
 // about the client.
-export type AssertionOutcome = KeyRow | null | { refused: string } | 'over budget' | 'unavailable';
+export type AssertionOutcome = KeyRow | null | { refused: string; key: KeyRow } | 'over budget' | 'unavailable';
 
 export function createAssertionVerifier(sqlite: Database.Database, audiences: string[], logger: Pick<Logger, 'warn'>, now: () => number, verifyBeside: Verify) {
   const used = createUsedAssertions(sqlite, logger, now);
@@ -152,10 +152,10 @@ export function createAssertionVerifier(sqlite: Database.Database, audiences: st
     }
     if (!key) return unchecked ? 'unavailable' : null;
     const problem = claimsProblem(parts.claims, clientId, audience ? [...audiences, audience] : audiences, now);
-    if (problem) return { refused: problem };
+    if (problem) return { refused: problem, key };
     const { exp, jti } = parts.claims as { exp: number; jti: string };
     // Single use: the first request with this jti wins; a replay is refused.
-    return used.claim(`${clientId} ${crypto.hash('sha256', jti, 'base64url')}`, exp * 1000 + SKEW_S * 1000) ? key : { refused: 'jti already used' };
+    return used.claim(`${clientId} ${crypto.hash('sha256', jti, 'base64url')}`, exp * 1000 + SKEW_S * 1000) ? key : { refused: 'jti already used', key };
   }
   return { verifyAssertion, flush: used.flush };
 }

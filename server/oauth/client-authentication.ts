@@ -34,6 +34,8 @@ import { credentialsInRequest } from './credentials-in-request.ts';
 import { authenticated, createClientRegistry, type AuthenticatedClient, type KeyRow, type RegisteredClient, type SecretRow } from './client-registry.ts';
 import { createRemoteKeyCache } from './remote-keys.ts';
 import { createLastUse } from './last-use.ts';
+import { createUsage, type Refusal } from './usage.ts';
+import { assertionWords, deletedWords, expiredWords, unverifiedWords, WRONG_SECRET, APPLICATION_DISABLED } from './refusal-words.ts';
 import { createFailureAudit } from './failure-audit.ts';
 import { createVerificationBudget, verificationCost } from './verification-budget.ts';
 import type { Verify } from './signatures/signatures.ts';
@@ -44,6 +46,7 @@ export const JWKS_CREDENTIAL = 'jwks';
 // A hash that no secret has, compared against when there is nothing real to compare,
 // so an unknown client costs the same as a wrong secret.
 const DUMMY: SecretRow = { id: '', hash: crypto.createHash('sha256').update(crypto.randomBytes(32)).digest(), expires_at: 0, expires_on: '', deleted_at: null };
+type SecretMatch = { row: SecretRow; fingerprint?: undefined; reason?: undefined; refusal?: undefined } | { row: null; fingerprint: string; reason?: string; refusal?: Refusal };
 const FAILED_ASSERTIONS_KEPT = 10_000;
 
 export interface ClientAuthenticationDeps {
@@ -64,30 +67,34 @@ export function createClientAuthentication({ sqlite, clock, config, logger, addr
   const perClientAndAddress = new RateLimiter(config.tokenFailuresPerMinute, 60_000, clock);
   const perAddress = new RateLimiter(config.tokenFailuresPerMinute * PER_ADDRESS_FACTOR, 60_000, clock);
   const budget = createVerificationBudget(() => clock.now());
-  const failedAssertions = new Map<string, { until: number; reason?: string }>(); // by fingerprint
+  const failedAssertions = new Map<string, { until: number; reason?: string; refusal?: Refusal }>(); // by fingerprint
   const failures = createFailureAudit(audit, clock, logger);
   const lastUse = createLastUse(sqlite, clock, logger);
+  const usage = createUsage(sqlite, clock, config.timezone, logger);
 
   function authenticateClient(req: IncomingMessage, params: URLSearchParams): AuthenticatedClient | Promise<AuthenticatedClient> {
     const presented = credentialsInRequest(req.headers.authorization, params);
     const ip = addressOf(req);
     checkLimits(`${ip} ${presented.clientId}`, ip);
-    const fail = (fingerprint: string, reason?: string): never => {
+    // `refusal`: what the application's managers see of it (its activity), when the application is known.
+    const fail = (fingerprint: string, reason?: string, refusal?: Refusal): never => {
       perClientAndAddress.hit(`${ip} ${presented.clientId}`, fingerprint);
       perAddress.hit(ip, `${presented.clientId} ${fingerprint}`);
       failures.record(ip, presented.clientId, req.url?.split('?')[0]);
+      if (refusal) usage.refused(refusal, ip, req.headers['user-agent']);
       throw reason ? refusedWithReason(reason) : invalidClient();
     };
     if (presented.method !== 'private_key_jwt') {
       const entry = registry.lookup(presented.clientId);
       const match = secretMatch(entry, presented.secret);
-      if (!match.row) return fail(match.fingerprint, match.reason);
+      if (!match.row) return fail(match.fingerprint, match.reason, match.refusal);
       lastUse.note('secret', match.row.id);
+      usage.used('secret', match.row.id, entry.app!.id, ip, req.headers['user-agent']);
       return authenticated(entry, 'secret', match.row.id);
     }
     // An assertion for introspection may name the introspection endpoint (Authlib's default).
     const audience = req.url?.startsWith('/oauth/introspect') ? `${config.baseUrl}/oauth/introspect` : undefined;
-    return byAssertion(ip, presented.read, presented.assertion, audience, fail);
+    return byAssertion(ip, req, presented.read, presented.assertion, audience, fail);
   }
 
   function checkLimits(pairKey: string, ip: string) {
@@ -102,7 +109,7 @@ export function createClientAuthentication({ sqlite, clock, config, logger, addr
   // matches; otherwise a short fingerprint of what was presented, so that the limits can
   // tell a repeated wrong secret from a new guess, and, when it is an expired or deleted
   // secret of this client (the caller knows it: it holds the secret), why it is refused.
-  function secretMatch(entry: RegisteredClient, secret: string): { row: SecretRow; fingerprint?: undefined; reason?: undefined } | { row: null; fingerprint: string; reason?: string } {
+  function secretMatch(entry: RegisteredClient, secret: string): SecretMatch {
     // crypto.hash: the one-shot digest, half the cost of createHash().update().digest() here.
     const presented = crypto.hash('sha256', secret, 'buffer') as unknown as Buffer;
     let match: SecretRow | null = null;
@@ -110,21 +117,26 @@ export function createClientAuthentication({ sqlite, clock, config, logger, addr
       if (crypto.timingSafeEqual(row.hash, presented) && row !== DUMMY && !match) match = row;
     }
     const fingerprint = presented.toString('base64', 0, 12);
-    if (!entry.app || !match) return { row: null, fingerprint };
-    if (match.deleted_at !== null) return { row: null, fingerprint, reason: `this client secret was deleted on ${formatDate(dateInZone(match.deleted_at, config.timezone))}` };
-    if (match.expires_at <= clock.now()) return { row: null, fingerprint, reason: `this client secret expired on ${formatDate(match.expires_on)}` };
+    if (!entry.app) return { row: null, fingerprint, refusal: entry.disabledApplicationId ? { applicationId: entry.disabledApplicationId, reason: APPLICATION_DISABLED } : undefined };
+    if (!match) return { row: null, fingerprint, refusal: { applicationId: entry.app.id, reason: WRONG_SECRET } };
+    const told = { applicationId: entry.app.id, kind: 'secret' as const, id: match.id, label: match.hint };
+    if (match.deleted_at !== null) {
+      const on = formatDate(dateInZone(match.deleted_at, config.timezone));
+      return { row: null, fingerprint, reason: `this client secret was deleted on ${on}`, refusal: { ...told, reason: deletedWords(on, match.deleted_by) } };
+    }
+    if (match.expires_at <= clock.now()) return { row: null, fingerprint, reason: `this client secret expired on ${formatDate(match.expires_on)}`, refusal: { ...told, reason: expiredWords(formatDate(match.expires_on)) } };
     return { row: match };
   }
 
-  async function byAssertion(ip: string, read: ReadAssertion | null, assertion: string, audience: string | undefined, fail: (fingerprint: string, reason?: string) => never): Promise<AuthenticatedClient> {
+  async function byAssertion(ip: string, req: IncomingMessage, read: ReadAssertion | null, assertion: string, audience: string | undefined, fail: (fingerprint: string, reason?: string, refusal?: Refusal) => never): Promise<AuthenticatedClient> {
     // A failure is counted by the assertion's hash: the same one sent again counts once,
     // and is refused at once.
     const fingerprint = crypto.hash('sha256', assertion, 'base64').slice(0, 16);
     const now = clock.now();
     const failedBefore = failedAssertions.get(fingerprint);
-    if (failedBefore && failedBefore.until > now) return fail(fingerprint, failedBefore.reason);
+    if (failedBefore && failedBefore.until > now) return fail(fingerprint, failedBefore.reason, failedBefore.refusal);
     const entry = read ? registry.lookup(read.clientId) : null;
-    if (!read || !entry?.app) return fail(fingerprint);
+    if (!read || !entry?.app) return fail(fingerprint, undefined, entry?.disabledApplicationId ? { applicationId: entry.disabledApplicationId, reason: APPLICATION_DISABLED } : undefined);
     const { keys, jwksUrl } = registry.keysOf(entry);
     let candidates: KeyRow[] = keys;
     // With keys published at the application's JWKS URL (credential id `jwks`), the
@@ -145,23 +157,29 @@ export function createClientAuthentication({ sqlite, clock, config, logger, addr
     // Not a failure of the client's: answered 503, neither counted nor remembered.
     if (key === 'unavailable') throw temporarilyUnavailable();
     if (!key || 'refused' in key) {
+      const refusal: Refusal = key
+        ? { applicationId: entry.app.id, kind: key.key.id === JWKS_CREDENTIAL ? 'jwks' : 'key', id: key.key.id, label: key.key.thumbprint, reason: assertionWords(key.refused) }
+        : { applicationId: entry.app.id, reason: unverifiedWords(read.kid, candidates, now) };
       if (failedAssertions.size >= FAILED_ASSERTIONS_KEPT) failedAssertions.delete(failedAssertions.keys().next().value!);
-      failedAssertions.set(fingerprint, { until: now + 10 * 60_000, reason: key?.refused });
-      return fail(fingerprint, key?.refused);
+      failedAssertions.set(fingerprint, { until: now + 10 * 60_000, reason: key?.refused, refusal });
+      return fail(fingerprint, key?.refused, refusal);
     }
     const kind = key.id === JWKS_CREDENTIAL ? 'jwks' : 'key';
     lastUse.note(kind, key.id);
+    usage.used(kind, key.id, entry.app.id, ip, req.headers['user-agent']);
     return authenticated(entry, kind, key.id);
   }
 
   const flush = () => {
     failures.flush();
     lastUse.flush();
+    usage.flush();
     assertions.flush();
   };
   const close = () => {
     failures.close();
     lastUse.flush();
+    usage.flush();
     assertions.flush();
   };
   return { authenticateClient, flush, close };

@@ -36,6 +36,8 @@ export interface SecretRow {
   expires_at: number;
   expires_on: string; // the date it expires at the end of (for the caller's error_description)
   deleted_at: number | null; // a deleted secret, kept to say so to a caller that still sends it
+  hint?: string;
+  deleted_by?: string | null; // who deleted it, for the managers' refusals ("its manager (name)")
 }
 export interface KeyRow {
   id: string;
@@ -47,6 +49,7 @@ export interface KeyRow {
 // A client as the cache holds it; `app` null for a client id that names no enabled application.
 export interface RegisteredClient {
   app: { id: number; organisation_id: number; client_id: string; sandbox_only: number } | null;
+  disabledApplicationId?: number; // the client id names a disabled application (refusals shown to its managers)
   secrets: SecretRow[]; // the live ones, then the twenty deleted last
   grants: Grant[];
   keys?: KeyRow[]; // loaded on its first private_key_jwt request
@@ -58,9 +61,11 @@ const MAX_CACHED_CLIENTS = 20_000;
 export const CROSS_PROCESS_CHECK_MS = 250;
 
 export function createClientRegistry(sqlite: Database.Database) {
-  const findApp = sqlite.prepare<[string], NonNullable<RegisteredClient['app']>>('select id, organisation_id, client_id, sandbox_only from applications where client_id = ? and disabled_at is null');
-  const findSecrets = sqlite.prepare<[number, number], { id: string; secret_hash: string; expires_at: number; expires_on: string; deleted_at: number | null }>(
-    'select * from (select id, secret_hash, expires_at, expires_on, deleted_at from client_secrets where application_id = ? and deleted_at is null) union all select * from (select id, secret_hash, expires_at, expires_on, deleted_at from client_secrets where application_id = ? and deleted_at is not null order by deleted_at desc limit 20)',
+  const findApp = sqlite.prepare<[string], NonNullable<RegisteredClient['app']> & { disabled_at: number | null }>('select id, organisation_id, client_id, sandbox_only, disabled_at from applications where client_id = ?');
+  const findSecrets = sqlite.prepare<[number, number], { id: string; secret_hash: string; expires_at: number; expires_on: string; deleted_at: number | null; hint: string; deleted_by: string | null }>(
+    `select * from (select id, secret_hash, expires_at, expires_on, deleted_at, hint, null as deleted_by from client_secrets where application_id = ? and deleted_at is null) union all select * from (select s.id, s.secret_hash, s.expires_at, s.expires_on, s.deleted_at, s.hint,
+       case when s.delete_reason is not null then 'an administrator (' || coalesce(nullif(u.display_name, ''), u.email, 'unknown') || ')' when u.id is null then 'the command line' when u.is_admin then 'an administrator (' || coalesce(nullif(u.display_name, ''), u.email) || ')' else 'its manager (' || coalesce(nullif(u.display_name, ''), u.email) || ')' end as deleted_by
+       from client_secrets s left join users u on u.id = s.deleted_by where s.application_id = ? and s.deleted_at is not null order by s.deleted_at desc limit 20)`,
   );
   const findGrants = sqlite.prepare<[number], Grant>(
     'select a.code as code, a.sandbox_resource as sandbox, a.production_resource as production from application_apis g join apis a on a.code = g.api_code where g.application_id = ? order by a.code',
@@ -90,11 +95,13 @@ export function createClientRegistry(sqlite: Database.Database) {
     if (cache.size > MAX_CACHED_CLIENTS) cache.clear();
     let entry = cache.get(clientId);
     if (!entry) {
-      const app = clientId.length <= 200 ? (findApp.get(clientId) ?? null) : null;
+      const found = clientId.length <= 200 ? (findApp.get(clientId) ?? null) : null;
+      const app = found && found.disabled_at === null ? { id: found.id, organisation_id: found.organisation_id, client_id: found.client_id, sandbox_only: found.sandbox_only } : null;
       entry = {
         app,
-        secrets: app ? findSecrets.all(app.id, app.id).map((r) => ({ id: r.id, hash: Buffer.from(r.secret_hash, 'hex'), expires_at: r.expires_at, expires_on: r.expires_on, deleted_at: r.deleted_at })) : [],
+        secrets: app ? findSecrets.all(app.id, app.id).map((r) => ({ id: r.id, hash: Buffer.from(r.secret_hash, 'hex'), expires_at: r.expires_at, expires_on: r.expires_on, deleted_at: r.deleted_at, hint: r.hint, deleted_by: r.deleted_by })) : [],
         grants: app ? findGrants.all(app.id) : [],
+        ...(found && !app ? { disabledApplicationId: found.id } : {}),
       };
       cache.set(clientId, entry);
     }

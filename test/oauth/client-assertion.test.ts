@@ -87,15 +87,15 @@ test('client assertions: algorithms bound to key types, claims, single use', asy
     ['no jti', { jti: undefined }, 'jti is missing'],
     ['iat in the future', { iat: s + 600, exp: s + 700 }, 'iat is in the future'],
   ];
-  for (const [name, extra, reason] of reasons) assert.deepEqual(await verify(await sign('ES256', p256.privateKey, extra), [row('a', p256.publicKey)]), { refused: reason }, name);
+  for (const [name, extra, reason] of reasons) assert.deepEqual(refusedOnly(await verify(await sign('ES256', p256.privateKey, extra), [row('a', p256.publicKey)])), { refused: reason, key: 'a' }, name);
   assert.equal(await verify(await sign('ES256', p256.privateKey, { exp: s + 3700 }), [row('a', pair('ec', 'P-256').publicKey)]), null, 'a bad signature with bad claims says nothing');
   const idOf = (r: AssertionOutcome) => (r && typeof r === 'object' && 'id' in r ? r.id : r);
   assert.equal(idOf(await verify(once, [row('a', p256.publicKey)])), 'a');
-  assert.deepEqual(await verify(once, [row('a', p256.publicKey)]), { refused: 'jti already used' }, 'a replay, named once the signature holds');
+  assert.deepEqual(refusedOnly(await verify(once, [row('a', p256.publicKey)])), { refused: 'jti already used', key: 'a' }, 'a replay, named once the signature holds');
   // Written to SQLite in a batch: a verifier started afresh (a restart) still refuses the replay.
   verifier.flush();
   const restarted = createAssertionVerifier(db.$client, [AUD], { warn() {} }, () => NOW, verifyText);
-  assert.deepEqual(await restarted.verifyAssertion(readAssertion(once), [row('a', p256.publicKey)], NOW), { refused: 'jti already used' }, 'a replay after a restart');
+  assert.deepEqual(refusedOnly(await restarted.verifyAssertion(readAssertion(once), [row('a', p256.publicKey)], NOW)), { refused: 'jti already used', key: 'a' }, 'a replay after a restart');
   assert.ok(await restarted.verifyAssertion(readAssertion(await sign('ES256', p256.privateKey)), [row('a', p256.publicKey)], NOW), 'a fresh one still passes');
   const chosen = await sign('ES256', p256.privateKey, {}, { kid: 'tp-b' });
   assert.equal(idOf(await verify(chosen, [row('a', p256.publicKey), row('b', p256.publicKey)])), 'b', 'the key named by kid');
@@ -116,3 +116,8 @@ test('client assertions: algorithms bound to key types, claims, single use', asy
     'whom an assertion names is read before its signature; a malformed one has no parts',
   );
 });
+
+// A refusal names the rule and the key that verified it (its id, for the managers' refusals).
+function refusedOnly(outcome: unknown) {
+  return outcome && typeof outcome === 'object' && 'refused' in outcome ? { refused: (outcome as { refused: string }).refused, key: (outcome as { key: { id: string } }).key.id } : outcome;
+}
