@@ -3,15 +3,18 @@
 // A failed write (a locked database) keeps what was not written and tries again a second
 // later; `onError` is told each time. Nothing here throws to its caller.
 import type Database from 'better-sqlite3';
+import { gauge } from '../server/lib/gauges.ts';
 
 export const RETRY_MS = 1000;
 
 export function createWriteBehind<K, V>(
   sqlite: Database.Database,
   write: (rows: Array<[K, V]>) => void,
-  options: { delayMs: number; onError: (err: unknown, rows: number) => void },
+  // `name`: what `kill -USR2` and the soak call its rows waiting (server/lib/gauges.ts).
+  options: { delayMs: number; onError: (err: unknown, rows: number) => void; name?: string },
 ) {
   const pending = new Map<K, V>();
+  gauge(`write-behind: ${options.name ?? 'other'}`, pending, (m) => m.size);
   let timer: NodeJS.Timeout | null = null;
 
   function schedule(ms: number) {

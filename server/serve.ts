@@ -3,6 +3,7 @@ import http from 'node:http';
 import { createPortalHandler } from './handler.ts';
 import type { Deps } from './deps.ts';
 import type { Config } from './lib/config.ts';
+import { gaugeSizes } from './lib/gauges.ts';
 
 // How often Node's HTTP server looks for requests past their deadline (its default is
 // every 30 s, which would let a slow request live up to 40 s).
@@ -51,6 +52,10 @@ export async function serve(deps: Deps) {
     }
   }, 10 * 60 * 1000);
   pruneTimer.unref();
+  // `kill -USR2 <pid>`: one log line with the size of every in-memory structure that grows
+  // with traffic (each is bounded; README, "Faults we survive"), and the process's RSS.
+  const logSizes = () => logger.info('in-memory sizes', { rssMiB: Math.round(process.memoryUsage.rss() / 2 ** 20), ...gaugeSizes() });
+  process.on('SIGUSR2', logSizes);
   const address = server.address();
   logger.info('listening', { address: typeof address === 'object' && address ? `${address.address}:${address.port}` : String(address), baseUrl: config.baseUrl, env: config.portalEnv });
   let closing: Promise<void> | null = null;
@@ -58,6 +63,7 @@ export async function serve(deps: Deps) {
   const closeServer = () =>
     (closing ??= new Promise<void>((resolve) => {
       clearInterval(pruneTimer);
+      process.off('SIGUSR2', logSizes);
       server.close(() => resolve());
       server.closeIdleConnections();
       setTimeout(() => {

@@ -7,6 +7,7 @@ import type Database from 'better-sqlite3';
 import type { Clock } from '../lib/clock.ts';
 import type { Logger } from '../lib/log.ts';
 import type { AuditActor, AuditEventInput } from './audit.ts';
+import { gauge } from '../lib/gauges.ts';
 
 export const MAX_QUEUED = 5000;
 const BATCH = 200;
@@ -68,7 +69,7 @@ export function createAuditQueue(sqlite: Database.Database, clock: Clock, logger
     return true;
   }
 
-  return {
+  const api: AuditQueue = {
     hasRoom: () => queue.length < MAX_QUEUED,
     push(actor, event, summary = false) {
       if (queue.length >= (summary ? 2 * MAX_QUEUED : MAX_QUEUED)) {
@@ -98,4 +99,6 @@ export function createAuditQueue(sqlite: Database.Database, clock: Clock, logger
       flush();
     },
   };
+  gauge('audit queue', api, (q) => q.stats().queued);
+  return api;
 }

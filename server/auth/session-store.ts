@@ -7,6 +7,7 @@ import { prepared, type Db } from '../../db/client.ts';
 import { sessions } from '../../db/schema.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { Logger } from '../lib/log.ts';
+import { gauge } from '../lib/gauges.ts';
 
 export const IDLE_TIMEOUT_MS = 30 * 60 * 1000;
 export const ABSOLUTE_TIMEOUT_MS = 12 * 60 * 60 * 1000;
@@ -30,6 +31,7 @@ export class SqliteSessionStore extends session.Store {
     private readonly logger?: Logger,
   ) {
     super();
+    gauge('session expiries (read, not yet touched)', this.expiries, (m) => m.size);
   }
 
   override get(sid: string, cb: (err: unknown, data?: session.SessionData | null) => void): void {

@@ -3,6 +3,8 @@
 // the database, the session, a log or a URL — bound to the session that made it, and
 // gone after the first read or ten minutes. A restart in between loses it: the page then
 // says the secret is no longer shown, and its hint remains.
+import { gauge } from '../lib/gauges.ts';
+
 const TTL_MS = 10 * 60 * 1000;
 const MAX_HELD = 1000;
 
@@ -14,6 +16,10 @@ interface Held {
 
 export class ShownOnce {
   private readonly held = new Map<string, Held>();
+
+  constructor() {
+    gauge('secrets held to be shown once', this.held, (m) => m.size);
+  }
 
   hold(secretId: string, sessionId: string, secret: string, now: number): void {
     for (const [id, h] of this.held) if (h.until <= now || this.held.size >= MAX_HELD) this.held.delete(id);

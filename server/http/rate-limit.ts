@@ -1,7 +1,12 @@
 // In-memory fixed-window counters, one per key (an address, a client id and address).
 // The portal is one process, so memory is the right place; a restart forgetting counts
-// is fine.
+// is fine. At most MAX_WINDOWS keys: past it, windows that are over go first, then the
+// oldest (a flood of ever new keys within one window forgets the earliest of them, and
+// the per-address limit beside each per-pair one still holds).
 import type { Clock } from '../lib/clock.ts';
+import { gauge } from '../lib/gauges.ts';
+
+export const MAX_WINDOWS = 50_000;
 
 export interface LimitResult {
   allowed: boolean;
@@ -24,13 +29,15 @@ export class RateLimiter {
     readonly max: number,
     readonly windowMs: number,
     private readonly clock: Clock,
-  ) {}
+  ) {
+    gauge('rate limiter windows', this, (l) => l.windows.size);
+  }
 
   private current(key: string): Window {
     const now = this.clock.now();
     let w = this.windows.get(key);
     if (!w || now - w.start >= this.windowMs) {
-      if (this.windows.size > 50_000) this.prune(now);
+      if (this.windows.size >= MAX_WINDOWS) this.prune(now);
       w = { start: now, count: 0 };
       this.windows.set(key, w);
     }
@@ -72,5 +79,12 @@ export class RateLimiter {
 
   private prune(now: number) {
     for (const [k, w] of this.windows) if (now - w.start >= this.windowMs) this.windows.delete(k);
+    // Still full: the oldest keys go (a Map iterates in insertion order), a tenth at a time.
+    if (this.windows.size < MAX_WINDOWS) return;
+    let drop = this.windows.size - MAX_WINDOWS + MAX_WINDOWS / 10;
+    for (const k of this.windows.keys()) {
+      if (drop-- <= 0) break;
+      this.windows.delete(k);
+    }
   }
 }

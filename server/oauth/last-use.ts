@@ -6,6 +6,7 @@ import type Database from 'better-sqlite3';
 import type { Clock } from '../lib/clock.ts';
 import type { Logger } from '../lib/log.ts';
 import { createWriteBehind } from '../../db/write-behind.ts';
+import { gauge } from '../lib/gauges.ts';
 import type { CredentialKind } from './client-registry.ts';
 
 const LAST_USE_EVERY_MS = 60_000;
@@ -25,8 +26,10 @@ export function createLastUse(sqlite: Database.Database, clock: Clock, logger: P
     }
   });
   const lastNoted = new Map<string, number>();
+  gauge('last use noted', lastNoted, (m) => m.size);
   const pending = createWriteBehind<string, number>(sqlite, writeAll, {
     delayMs: LAST_USE_FLUSH_MS,
+    name: 'last use',
     onError: (err, rows) => logger.warn('last use not recorded yet; retrying', { credentials: rows, error: String((err as Error)?.message ?? err) }),
   });
   return {

@@ -11,6 +11,7 @@
 // Bounded: MAX_URLS entries (each at most ten keys), the oldest dropped first.
 import type { FetchedJwks, RemoteKey } from '../credentials/jwks-url.ts';
 import type { Parsed } from '../lib/validation.ts';
+import { gauge } from '../lib/gauges.ts';
 
 export const UNKNOWN_KID_REFETCH_MS = 60_000;
 export const MIN_AGE_MS = 10_000;
@@ -32,6 +33,7 @@ export interface RemoteKeyCacheOptions {
 
 export function createRemoteKeyCache({ fetch, maxAgeMs, now }: RemoteKeyCacheOptions) {
   const entries = new Map<string, Entry>();
+  gauge('JWKS URLs cached', entries, (m) => m.size);
   const knows = (keys: RemoteKey[], kid: string) => keys.some((k) => k.kid === kid || k.thumbprint === kid);
 
   function refresh(url: string, entry: Entry): Promise<void> {

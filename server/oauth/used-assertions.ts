@@ -3,12 +3,23 @@
 // to SQLite in one batch within USED_FLUSH_MS, so that a restart still refuses a replay
 // (a write per request would cost as much as the signature check). The one gap: a crash
 // inside those 50 ms forgets the assertions accepted in them (each lives an hour at most).
+// Bounded without forgetting: at most MAX_USED unexpired assertions, and a tenth of that
+// for one client; past either, once the expired ones are gone, a new assertion is answered
+// 503 temporarily_unavailable (Retry-After) and is not accepted: one tenant signing
+// hour-long assertions at full speed cannot fill it for the others.
 import type Database from 'better-sqlite3';
 import type { Logger } from '../lib/log.ts';
 import { createWriteBehind } from '../../db/write-behind.ts';
+import { gauge } from '../lib/gauges.ts';
+import { OAuthError } from './errors.ts';
 
 const USED_FLUSH_MS = 50;
 const USED_PRUNE_EVERY_MS = 10_000;
+export const MAX_USED = 200_000;
+export const MAX_USED_PER_CLIENT = MAX_USED / 10;
+const FULL_PRUNE_EVERY_MS = 1000;
+const full = (whose: string) =>
+  new OAuthError(503, 'temporarily_unavailable', `${whose} client assertions are unexpired and remembered as used; try again in a minute, or sign assertions that expire sooner.`, { 'Retry-After': '60' });
 
 export function createUsedAssertions(sqlite: Database.Database, logger: Pick<Logger, 'warn'>, now: () => number) {
   // Appended: a key is claimed once in memory, so it reaches the table once per process.
@@ -25,22 +36,47 @@ export function createUsedAssertions(sqlite: Database.Database, logger: Pick<Log
   });
   // In insertion order, so a jti used again after it expired keeps its latest expiry.
   const used = new Map<string, number>(sqlite.prepare<[number], { key: string; expires_at: number }>('select key, expires_at from used_assertions where expires_at >= ? order by rowid').all(now()).map((r) => [r.key, r.expires_at]));
+  // Unexpired assertions per client (the key starts with the client id and a space).
+  const perClient = new Map<string, number>();
+  const clientOf = (key: string) => key.slice(0, key.indexOf(' '));
+  const count = (key: string, by: number) => {
+    const c = clientOf(key);
+    const n = (perClient.get(c) ?? 0) + by;
+    if (n > 0) perClient.set(c, n);
+    else perClient.delete(c);
+  };
+  for (const k of used.keys()) count(k, 1);
+  gauge('used assertions (jti)', used, (m) => m.size);
   const pending = createWriteBehind<string, number>(sqlite, writeAll, {
     delayMs: USED_FLUSH_MS,
+    name: 'used assertions',
     onError: (err, rows) => logger.warn('used client assertions not written yet; retrying', { assertions: rows, error: String((err as Error)?.message ?? err) }),
   });
   let prunedAt = now();
+  const prune = (t: number) => {
+    prunedAt = t;
+    for (const [k, e] of used) {
+      if (e >= t) continue;
+      used.delete(k);
+      count(k, -1);
+    }
+  };
 
   return {
     // True the first time a key is presented before it expires; false for a replay.
+    // Throws a 503 OAuthError when it could not be remembered (see MAX_USED).
     claim(key: string, expiresAt: number): boolean {
       const t = now();
-      if (t - prunedAt > USED_PRUNE_EVERY_MS) {
-        prunedAt = t;
-        for (const [k, e] of used) if (e < t) used.delete(k);
-      }
+      if (t - prunedAt > USED_PRUNE_EVERY_MS) prune(t);
       const seen = used.get(key);
       if (seen !== undefined && seen >= t) return false;
+      if (seen === undefined) {
+        const atCap = () => used.size >= MAX_USED || (perClient.get(clientOf(key)) ?? 0) >= MAX_USED_PER_CLIENT;
+        if (atCap() && t - prunedAt >= FULL_PRUNE_EVERY_MS) prune(t);
+        if (used.size >= MAX_USED) throw full(`${MAX_USED.toLocaleString('en-GB')}`);
+        if ((perClient.get(clientOf(key)) ?? 0) >= MAX_USED_PER_CLIENT) throw full(`This client's ${MAX_USED_PER_CLIENT.toLocaleString('en-GB')}`);
+        count(key, 1);
+      }
       used.set(key, expiresAt);
       pending.put(key, expiresAt);
       return true;

@@ -7,6 +7,7 @@
 // with a kid may get 200 tokens a second from one address; ten P-521 keys tried in turn,
 // one and a half. Past the budget: 429 with Retry-After, nothing verified.
 import type crypto from 'node:crypto';
+import { gauge } from '../lib/gauges.ts';
 
 export const BUDGET_PER_SECOND = 200;
 export const BURST = 400;
@@ -26,6 +27,7 @@ export function verificationCost(key: crypto.KeyObject): number {
 
 export function createVerificationBudget(now: () => number) {
   const buckets = new Map<string, { level: number; at: number }>();
+  gauge('verification budget buckets', buckets, (m) => m.size);
   return {
     // Takes `cost` from the bucket of `key`, or says how many seconds until it could.
     spend(key: string, cost: number): { allowed: true } | { allowed: false; retryAfterSeconds: number } {
