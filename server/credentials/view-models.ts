@@ -142,6 +142,8 @@ export function usageOf(config: Pick<Deps['config'], 'baseUrl' | 'tokenLifetimeS
     issuer: config.baseUrl,
     tokenEndpoint,
     resource,
+    // The samples must run as pasted: Node's openid-client refuses plain http unless told.
+    plainHttp: config.baseUrl.startsWith('http:'),
     lifetimeMinutes: Math.round(config.tokenLifetimeSeconds / 60),
     curl: (secret = 'YOUR_CLIENT_SECRET') =>
       `curl -s -u '${clientId}:${secret}' -d grant_type=client_credentials${resource ? ` -d 'resource=${resource}'` : ''} '${tokenEndpoint}'`,

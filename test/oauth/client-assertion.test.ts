@@ -119,5 +119,5 @@ test('client assertions: algorithms bound to key types, claims, single use', asy
 
 // A refusal names the rule and the key that verified it (its id, for the managers' refusals).
 function refusedOnly(outcome: unknown) {
-  return outcome && typeof outcome === 'object' && 'refused' in outcome ? { refused: (outcome as { refused: string }).refused, key: (outcome as { key: { id: string } }).key.id } : outcome;
+  return outcome && typeof outcome === 'object' && 'refused' in outcome ? { refused: (outcome as { refused: string }).refused, key: (outcome as unknown as { key: { id: string } }).key.id } : outcome;
 }
