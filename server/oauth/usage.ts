@@ -13,6 +13,7 @@ import type { Clock } from '../lib/clock.ts';
 import type { Logger } from '../lib/log.ts';
 import { dateInZone, endOfDateInZone, startOfDateInZone } from '../lib/dates.ts';
 import { createWriteBehind } from '../../db/write-behind.ts';
+import { gauge } from '../lib/gauges.ts';
 import type { CredentialKind } from './client-registry.ts';
 
 export const USAGE_FLUSH_MS = 1000;
@@ -86,6 +87,8 @@ export function createUsage(sqlite: Database.Database, clock: Clock, timezone: s
   // One counter per credential ("kind id"; a JWKS URL's by its application).
   const counters = new Map<string | number, Counter>();
   const refusals = new Map<string, RefusalCount>();
+  gauge('usage counters', counters, (m) => m.size);
+  gauge('usage refusal counts', refusals, (m) => m.size);
   let hour = 0;
   let keysThisHour = new Set<string>();
 
@@ -110,6 +113,7 @@ export function createUsage(sqlite: Database.Database, clock: Clock, timezone: s
   });
   const pending = createWriteBehind<Counter | RefusalCount, Counter | RefusalCount>(sqlite, writeAll, {
     delayMs: USAGE_FLUSH_MS,
+    name: 'usage counters',
     onError: (err, rows) => logger.warn('credential usage not recorded yet; retrying', { rows, error: String((err as Error)?.message ?? err) }),
   });
 
