@@ -34,6 +34,30 @@
     return (err && err.message) || 'Something went wrong with the passkey. Try again.';
   }
 
+  // WebAuthn refuses an IP address as relying party: at such an address every passkey
+  // button would fail. Each one is disabled with the reason beside it (the portal's
+  // passkeysUnavailable says the same on the account page and from the endpoints).
+  function unavailableReason() {
+    var host = location.hostname.replace(/^\[|\]$/g, '');
+    if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(host) && host.indexOf(':') < 0) return '';
+    return 'Passkeys are not available at this address: browsers accept passkeys only at a domain name (such as portal.example.org), and this portal is reached at the IP address ' + host + '. Use your password and authenticator app.';
+  }
+  function markUnavailable() {
+    var reason = unavailableReason();
+    if (!reason) return;
+    Array.prototype.forEach.call(document.querySelectorAll('[data-passkey-sign-in]'), function (button, i) {
+      var note = document.createElement('p');
+      note.className = 'passkey-unavailable';
+      note.id = 'passkey-unavailable-' + i;
+      note.textContent = reason;
+      button.disabled = true;
+      button.setAttribute('aria-describedby', note.id);
+      button.insertAdjacentElement('afterend', note);
+    });
+  }
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', markUnavailable);
+  else markUnavailable();
+
   document.addEventListener('click', function (event) {
     var signIn = event.target.closest('[data-passkey-sign-in]');
     if (signIn && W) {

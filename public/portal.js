@@ -5,6 +5,33 @@
   // Controls marked js-only (copy, test) are shown only when this file runs.
   document.documentElement.classList.add('js');
 
+  // What copying or downloading an element gives: a list one item a line, anything else its text.
+  function textOf(target) {
+    if (target.matches('ol, ul')) return Array.prototype.map.call(target.querySelectorAll('li'), function (li) { return li.textContent.trim(); }).join('\n');
+    return target.textContent.trim();
+  }
+
+  // Download buttons: <button data-download-target="id" data-download-name="x.txt"
+  // data-download-heading="…">. The file is made here, from the page (a blob: link): what
+  // it holds (recovery codes) is never put in a URL or sent anywhere.
+  document.addEventListener('click', function (event) {
+    var button = event.target.closest('[data-download-target]');
+    if (!button) return;
+    var target = document.getElementById(button.getAttribute('data-download-target'));
+    if (!target || !window.Blob || !window.URL || !URL.createObjectURL) return;
+    var heading = button.getAttribute('data-download-heading') || '';
+    var text = (heading ? heading + ' (' + location.origin + ')\r\n' : '') +
+      'Each code works once, instead of a code from your authenticator app. Keep this file somewhere safe.\r\n\r\n' +
+      textOf(target).split('\n').join('\r\n') + '\r\n';
+    var link = document.createElement('a');
+    link.href = URL.createObjectURL(new Blob([text], { type: 'text/plain;charset=utf-8' }));
+    link.download = button.getAttribute('data-download-name') || 'download.txt';
+    link.hidden = true;
+    document.body.appendChild(link);
+    link.click();
+    setTimeout(function () { URL.revokeObjectURL(link.href); link.remove(); }, 1000);
+  });
+
   // Copy buttons: <button data-copy-target="id">.
   document.addEventListener('click', function (event) {
     var button = event.target.closest('[data-copy-target]');
@@ -15,7 +42,7 @@
       var holder = button.closest('dialog, section, body');
       if (holder) holder.setAttribute('data-secret-copied', 'true');
     }
-    navigator.clipboard.writeText(target.textContent.trim()).then(function () {
+    navigator.clipboard.writeText(textOf(target)).then(function () {
       var label = button.textContent;
       button.textContent = 'Copied';
       setTimeout(function () { button.textContent = label; }, 2000);
@@ -129,12 +156,36 @@
   });
 
   // A file chooser that fills a textarea (the public key upload): the file is read here.
+  // A text file (PEM, JWK) goes in as it is; a binary one (a DER .cer/.crt, a .pfx) as
+  // base64, which the server reads (and refuses a .pfx with how to export the certificate).
+  // A file over data-max-bytes is not read: its error shows in the dialog, at the field.
   document.addEventListener('change', function (event) {
     var input = event.target;
     if (!input || !input.hasAttribute || !input.hasAttribute('data-fills') || !input.files || !input.files[0]) return;
     var target = document.getElementById(input.getAttribute('data-fills'));
     if (!target) return;
-    input.files[0].text().then(function (text) { target.value = text; target.focus(); });
+    var file = input.files[0];
+    var max = Number(input.getAttribute('data-max-bytes') || 0);
+    var error = document.getElementById(input.getAttribute('data-fills') + '-file-error');
+    if (error) { error.hidden = true; error.textContent = ''; }
+    if (max && file.size > max) {
+      if (error) { error.textContent = 'The file is too large (' + Math.ceil(file.size / 1024) + ' KB; at most ' + Math.floor(max / 1024) + ' KB); a public key or certificate is a few KB.'; error.hidden = false; }
+      input.value = '';
+      target.focus();
+      return;
+    }
+    file.arrayBuffer().then(function (buffer) {
+      var bytes = new Uint8Array(buffer);
+      var text = new TextDecoder().decode(bytes);
+      if (/^\s*(-----BEGIN |\{)/.test(text)) {
+        target.value = text;
+      } else {
+        var binary = '';
+        for (var i = 0; i < bytes.length; i++) binary += String.fromCharCode(bytes[i]);
+        target.value = btoa(binary).replace(/(.{64})/g, '$1\n');
+      }
+      target.focus();
+    });
   });
 
   // Quick choices for a date field: <button data-date-target="id" data-date="YYYY-MM-DD">.

@@ -44,6 +44,9 @@ export function createApp(deps: Deps): Express & { sessionStore: SqliteSessionSt
   app.get('/favicon.ico', (_req, res) => res.type('image/svg+xml').sendFile(resourcePath('public', 'favicon.svg'), { maxAge: '1d' }));
   app.use('/assets', express.static(resourcePath('public'), { maxAge: '1h', index: false }));
 
+  // An uploaded key or certificate may be up to 64 KB of text (MAX_UPLOAD_BYTES), so that
+  // form may be larger: its own error then shows in the dialog instead of a 413 page.
+  app.use(/\/applications\/[^/]+\/keys$/, express.urlencoded({ extended: false, limit: '160kb', parameterLimit: 100 }));
   app.use(express.urlencoded({ extended: false, limit: '32kb', parameterLimit: 100 }));
 
   const sessionStore = new SqliteSessionStore(db, clock, logger);

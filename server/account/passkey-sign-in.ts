@@ -10,7 +10,7 @@ import type { Deps } from '../deps.ts';
 import { recordAudit } from '../audit/audit.ts';
 import { homeFor, toSessionUser } from '../auth/guards.ts';
 import { pendingUserId, startSignedInSession } from '../auth/sessions.ts';
-import { authenticationOptions, takeChallenge, verifyPasskey } from './passkeys.ts';
+import { authenticationOptions, passkeysUnavailable, takeChallenge, verifyPasskey } from './passkeys.ts';
 
 export function passkeySignInRoutes(deps: Deps): Router {
   const { db, clock } = deps;
@@ -21,6 +21,8 @@ export function passkeySignInRoutes(deps: Deps): Router {
     const base = step === 'sign-in' ? '/login/passkey' : '/login/verify/passkey';
 
     router.post(`${base}/options`, json, async (req, res) => {
+      const unavailable = passkeysUnavailable(deps.config.baseUrl);
+      if (unavailable) return res.status(409).json({ error: 'invalid_request', error_description: unavailable });
       const userId = step === 'sign-in' ? null : pendingUserId(req, clock.now());
       if (step === 'second-step' && userId === null) return res.status(401).json({ error: 'invalid_request', error_description: 'Sign in with your password first.' });
       const { options, pending } = await authenticationOptions(deps, userId);

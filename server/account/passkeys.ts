@@ -7,6 +7,7 @@
 // http://localhost works for development. A challenge is single-use and lives two
 // minutes, in the session of the browser that asked for it; the signature counter must
 // grow; a credential of another user, or one removed, is refused.
+import net from 'node:net';
 import { and, eq } from 'drizzle-orm';
 import type { AuthenticationResponseJSON, RegistrationResponseJSON, AuthenticatorTransportFuture, PublicKeyCredentialCreationOptionsJSON } from '@simplewebauthn/server';
 import { passkeys, users } from '../../db/schema.ts';
@@ -40,6 +41,15 @@ const relyingParty = (baseUrl: string) => {
   const url = new URL(baseUrl);
   return { rpID: url.hostname, origin: url.origin };
 };
+// WebAuthn takes a domain name as relying party, never an IP address: at a BASE_URL such
+// as http://10.0.0.5:3000 the browser refuses every ceremony. Why, for the pages and the
+// endpoints to say (public/passkeys.js says the same for the sign-in pages); null where
+// passkeys work.
+export function passkeysUnavailable(baseUrl: string): string | null {
+  const host = new URL(baseUrl).hostname.replace(/^\[|\]$/g, '');
+  if (net.isIP(host) === 0) return null;
+  return `Passkeys are not available at this address: browsers accept passkeys only at a domain name (such as portal.example.org), and this portal is reached at the IP address ${host}. Use your password and authenticator app.`;
+}
 const b64 = (u: Uint8Array) => Buffer.from(u).toString('base64url');
 const fromB64 = (s: string) => new Uint8Array(Buffer.from(s, 'base64url'));
 

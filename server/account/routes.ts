@@ -15,6 +15,7 @@ import { formatDateTime } from '../lib/dates.ts';
 import { formatSeedForDisplay, generateTotpSeed, totpQrCode, totpUri } from '../auth/totp.ts';
 import type { FieldErrors } from '../lib/result.ts';
 import { describeAccountEvent } from './activity.ts';
+import { browserName } from './browser-name.ts';
 import {
   changePassword,
   confirmNewAuthenticator,
@@ -27,7 +28,7 @@ import {
   regenerateRecoveryCodes,
   remainingRecoveryCodes,
 } from './account.ts';
-import { listPasskeys, registerPasskey, removePasskey, startPasskeyRegistration, takeChallenge, type PendingChallenge } from './passkeys.ts';
+import { listPasskeys, passkeysUnavailable, registerPasskey, removePasskey, startPasskeyRegistration, takeChallenge, type PendingChallenge } from './passkeys.ts';
 
 declare module 'express-session' {
   interface SessionData {
@@ -63,8 +64,9 @@ export function accountRoutes(deps: Deps, passwordLimiter: RateLimiter): Router 
         fewCodes: remaining <= 2,
         codes: extra.codes ?? [],
         newSeed: seed ? { qr: await totpQrCode(totpUri(seed, user.email), 200), key: formatSeedForDisplay(seed) } : null,
-        sessions: listSessions(deps, user.id, req.sessionID).map((s) => ({ ...s, started: formatDateTime(s.startedAt, config.timezone), lastSeen: formatDateTime(s.lastSeenAt, config.timezone) })),
+        sessions: listSessions(deps, user.id, req.sessionID).map((s) => ({ ...s, browser: browserName(s.userAgent), started: formatDateTime(s.startedAt, config.timezone), lastSeen: formatDateTime(s.lastSeenAt, config.timezone) })),
         activity: recentActivity(deps, user).map((e) => ({ when: formatDateTime(e.at, config.timezone), text: describeAccountEvent(e), ip: e.ip ?? '' })),
+        passkeysUnavailable: passkeysUnavailable(config.baseUrl),
         passkeys: listPasskeys(deps, user.id).map((p) => ({ id: p.id, name: p.name, added: formatDateTime(p.createdAt, config.timezone), lastUsed: p.lastUsedAt ? formatDateTime(p.lastUsedAt, config.timezone) : 'never' })),
       }),
       status,
@@ -136,6 +138,8 @@ export function accountRoutes(deps: Deps, passwordLimiter: RateLimiter): Router 
   router.post('/account/passkeys/options', json, async (req, res) => {
     const body = (req.body ?? {}) as { name?: unknown; proof?: unknown };
     delete req.session.webauthn; // an earlier challenge never outlives a new request
+    const unavailable = passkeysUnavailable(config.baseUrl);
+    if (unavailable) return res.status(409).set('Cache-Control', 'no-store').json({ error: 'invalid_request', error_description: unavailable });
     const r = await startPasskeyRegistration(deps, account(req), { name: body.name, proof: body.proof }, actorOf(req), passwordLimiter);
     if (!r.ok) return res.status(r.status).set('Cache-Control', 'no-store').json({ error: 'invalid_request', error_description: r.message, errors: r.errors });
     req.session.webauthn = r.value.pending;

@@ -4,7 +4,8 @@ import { Router, type Request, type Response } from 'express';
 import type { Deps } from '../deps.ts';
 import { actorOf } from '../auth/guards.ts';
 import { recordAudit } from '../audit/audit.ts';
-import { auditCsv, auditFilterOptions, COUNT_CAP, parseAuditFilter, queryAudit } from '../audit/query.ts';
+import { actionsInLog, auditCsv, auditFilterOptions, COUNT_CAP, parseAuditFilter, queryAudit } from '../audit/query.ts';
+import { actionChoices, actionLabel } from '../audit/actions.ts';
 import { HttpError } from '../http/errors.ts';
 import { formField } from '../http/form.ts';
 import { dateInZone, formatDate, formatDateTime } from '../lib/dates.ts';
@@ -77,7 +78,7 @@ export function oversightRoutes(deps: Deps, { page, back }: Console): Router {
   // ---- Audit log -------------------------------------------------------------------
 
   router.get('/admin/audit', (req, res) => {
-    const { filter, errors } = parseAuditFilter(req.query as Record<string, unknown>);
+    const { filter, errors, values } = parseAuditFilter(req.query as Record<string, unknown>);
     const { total, rows, next } = queryAudit(db, filter, config.timezone);
     const params = new URLSearchParams();
     for (const [k, v] of Object.entries({ organisation: filter.organisationId ?? '', application: filter.applicationId ?? '', user: filter.user, action: filter.action, from: filter.from, to: filter.to })) {
@@ -86,11 +87,13 @@ export function oversightRoutes(deps: Deps, { page, back }: Console): Router {
     page(req, res, 'audit', 'Audit log', {
       filter,
       errors,
+      values,
+      actionChoices: actionChoices(actionsInLog(db)),
       total: total > COUNT_CAP ? `More than ${COUNT_CAP.toLocaleString('en-GB')}` : String(total),
       next,
       query: params.toString(),
       ...auditFilterOptions(db),
-      rows: rows.map((r) => ({ ...r.event, when: formatDateTime(r.event.at, config.timezone), iso: new Date(r.event.at).toISOString(), organisation: r.organisation ?? '', application: r.application ?? '' })),
+      rows: rows.map((r) => ({ ...r.event, label: actionLabel(r.event.action), when: formatDateTime(r.event.at, config.timezone), iso: new Date(r.event.at).toISOString(), organisation: r.organisation ?? '', application: r.application ?? '' })),
     });
   });
 

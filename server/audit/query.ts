@@ -2,7 +2,8 @@
 import { and, desc, eq, gte, lt, lte, or, sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../../db/client.ts';
 import { applications, auditEvents, organisations } from '../../db/schema.ts';
-import { addDays, isValidDateString, startOfDateInZone } from '../lib/dates.ts';
+import { addDays, formatDate, isValidDateString, startOfDateInZone } from '../lib/dates.ts';
+import { actionFromInput } from './actions.ts';
 import { parseId } from '../lib/validation.ts';
 
 export interface AuditFilter {
@@ -24,26 +25,44 @@ export interface AuditCursor {
 export const PAGE_SIZE = 50;
 export const COUNT_CAP = 10_000;
 
-export function parseAuditFilter(query: Record<string, unknown>): { filter: AuditFilter; errors: Record<string, string> } {
+// The filter as the page and the CSV use it, the messages for the fields that were not
+// understood (shown next to them; those fields are left out of the filter), and the
+// values as typed, so a refused one stays in its field.
+export function parseAuditFilter(query: Record<string, unknown>): { filter: AuditFilter; errors: Record<string, string>; values: { action: string; from: string; to: string } } {
   const str = (k: string) => (typeof query[k] === 'string' ? (query[k] as string).trim() : '');
   const errors: Record<string, string> = {};
-  const from = str('from');
-  const to = str('to');
+  const from = str('from').slice(0, 30);
+  const to = str('to').slice(0, 30);
   if (from && !isValidDateString(from)) errors.from = 'Use a date like 2027-01-31.';
   if (to && !isValidDateString(to)) errors.to = 'Use a date like 2027-01-31.';
+  if (!errors.from && !errors.to && from && to && from > to) errors.from = `From (${formatDate(from)}) is after To (${formatDate(to)}): no event can match. Choose a From date on or before the To date.`;
+  const typed = str('action').slice(0, 80);
+  const action = typed ? actionFromInput(typed) : '';
+  if (action === null) errors.action = `No action is called “${typed}”. Choose one from the list.`;
   const cursor = /^(\d{1,15})_(\d{1,15})$/.exec(str('before'));
   return {
     filter: {
       organisationId: parseId(str('organisation')),
       applicationId: parseId(str('application')),
       user: str('user').slice(0, 254),
-      action: str('action').slice(0, 60),
+      action: action ?? '',
       from: errors.from ? '' : from,
       to: errors.to ? '' : to,
       before: cursor ? { at: Number(cursor[1]), id: Number(cursor[2]) } : null,
     },
     errors,
+    values: { action: action ?? typed, from, to },
   };
+}
+
+// The actions the log holds, each found with one index search (a skip through the
+// audit_action index), not a scan of every event.
+export function actionsInLog(db: Db): string[] {
+  return db
+    .all<{ action: string }>(
+      sql`with recursive seen(action) as (select min(action) from ${auditEvents} union all select (select min(action) from ${auditEvents} where action > seen.action) from seen where seen.action is not null) select action from seen where action is not null`,
+    )
+    .map((r) => r.action);
 }
 
 function conditions(f: AuditFilter, timeZone: string): SQL | undefined {

@@ -16,7 +16,7 @@ import { ShownOnce } from './shown-once.ts';
 import { KEY_DELETED, keyRoutes } from './key-routes.ts';
 import { holdsManagerRole, managedApplication, managedApplications, type Application } from './applications.ts';
 import { showDialog, showPart } from './dialog.ts';
-import { applicationEvents, applicationPath, applicationView, applicationViews, keyHelpModel, pageModel, secretCreatedModel, secretDeleteModel, secretFormModel } from './view-models.ts';
+import { applicationEvents, applicationPath, applicationRefusals, applicationView, applicationViews, keyHelpModel, pageModel, secretCreatedModel, secretDeleteModel, secretFormModel } from './view-models.ts';
 
 const APP = applicationPath(':clientId');
 
@@ -98,7 +98,7 @@ export function credentialRoutes(deps: Deps): Router {
   // "Recent activity" (htmx), or as a page of their own (without JavaScript).
   router.get(`${APP}/events`, signedIn, loadApplication, (req, res) => {
     const app = res.locals.application as Application;
-    const model = { app: { name: app.name }, events: applicationEvents(deps, app) };
+    const model = { app: { name: app.name }, events: applicationEvents(deps, app), refusals: applicationRefusals(deps, app) };
     showPart(deps, req, res, `Recent activity of ${app.name}`, '/partials/credentials/events-list', '/partials/credentials/events-page', model);
   });
 

@@ -7,10 +7,12 @@ import { CREDENTIALS_PAGE } from '../lib/paths.ts';
 import { addDays, dateInZone, formatDate, formatDateTime } from '../lib/dates.ts';
 import type { Application } from './applications.ts';
 import { activeSecretCount, capMessage, expiryRules, type ClientSecret } from './secrets.ts';
-import type { ClientKey } from './public-keys.ts';
+import { MAX_UPLOAD_BYTES, type ClientKey } from './public-keys.ts';
 import { describeEvent, recentEvents } from './events.ts';
 import { readApplications, readGrants, readSecretCounts, resourceOf } from './reads.ts';
 import { EXPIRING_DAYS, lastUsedLabel, statusOn } from './status.ts';
+import { readRefusals, readUsage, usageKey } from './usage.ts';
+import { deleteEvidence, usageViews, type UsageView } from './usage-views.ts';
 
 type ViewDeps = Pick<Deps, 'db' | 'clock' | 'config'>;
 
@@ -39,9 +41,16 @@ export function applicationViews(deps: ViewDeps, apps: Application[]) {
   const now = clock.now();
   const today = dateInZone(now, config.timezone);
   const rows = readApplications(db, apps.map((a) => a.id));
+  const usage = readUsage(db, apps.map((a) => a.id), now, config.timezone);
   return apps.map((app) => {
     const granted = rows.grants.get(app.id) ?? [];
-    const secrets = (rows.secrets.get(app.id) ?? []).map(([, id, name, hint, createdAt, expiresOn, expiresAt, lastUsedAt, createdByEmail, createdByName]) => ({
+    const secretRows = rows.secrets.get(app.id) ?? [];
+    const keyRows = rows.keys.get(app.id) ?? [];
+    const used = usageViews(usage, app.id, [
+      ...secretRows.map(([, id, name, , createdAt, , expiresAt, lastUsedAt]) => ({ kind: 'secret', id, name, createdAt, expiresAt, lastUsedAt })),
+      ...keyRows.map(([, id, name, , , , , expiresAt, lastUsedAt, createdAt]) => ({ kind: 'key', id, name, createdAt, expiresAt, lastUsedAt })),
+    ], now, config.idleDays);
+    const secrets = secretRows.map(([, id, name, hint, createdAt, expiresOn, expiresAt, , createdByEmail, createdByName]) => ({
       id,
       name,
       hint,
@@ -50,8 +59,7 @@ export function applicationViews(deps: ViewDeps, apps: Application[]) {
       expires: formatDate(expiresOn),
       expiresOn,
       status: statusOn({ expiresOn, expiresAt }, now, today),
-      lastUsed: lastUsedLabel(lastUsedAt, now),
-      lastUsedTitle: lastUsedAt === null ? '' : formatDateTime(lastUsedAt, config.timezone),
+      ...lastUseOf(used.get(usageKey('secret', id))!, now, config.timezone),
     }));
     return {
       name: app.name,
@@ -69,7 +77,7 @@ export function applicationViews(deps: ViewDeps, apps: Application[]) {
       })),
       secrets,
       ...capOf(secrets.filter((s) => s.status.kind !== 'expired').length, config.maxSecretsPerApplication),
-      keys: (rows.keys.get(app.id) ?? []).map(([, id, name, kind, thumbprint, keyType, expiresOn, expiresAt, lastUsedAt]) => ({
+      keys: keyRows.map(([, id, name, kind, thumbprint, keyType, expiresOn, expiresAt]) => ({
         id,
         name,
         kind: kind === 'certificate' ? 'Certificate' : kind === 'jwk' ? 'JWK' : 'Public key',
@@ -78,13 +86,19 @@ export function applicationViews(deps: ViewDeps, apps: Application[]) {
         expires: formatDate(expiresOn),
         expiresOn,
         status: statusOn({ expiresOn, expiresAt }, now, today),
-        lastUsed: lastUsedLabel(lastUsedAt, now),
+        ...lastUseOf(used.get(usageKey('key', id))!, now, config.timezone),
       })),
       jwksUrl: rows.jwksUrls.get(app.id) ?? null,
       base: applicationPath(app.clientId),
+      idleDays: config.idleDays,
       usage: usageOf(config, app.clientId, granted.map((g) => resourceOf(g, sandboxFirst(config, app)))),
     };
   });
+}
+
+// Last used, its sparkline and whether it is safe to delete.
+function lastUseOf(u: UsageView, now: number, timeZone: string) {
+  return { lastUsed: lastUsedLabel(u.lastUsedAt, now), lastUsedTitle: u.lastUsedAt === null ? '' : formatDateTime(u.lastUsedAt, timeZone), usage: u };
 }
 
 // Each application in a line: name, client ID, how many secrets are active, expiring
@@ -110,7 +124,7 @@ export function applicationSummaries(deps: ViewDeps, apps: Application[]) {
 
 // One application's view (after a change to it), with its recent activity.
 export function applicationView(deps: ViewDeps, app: Application) {
-  return { ...applicationViews(deps, [app])[0]!, events: applicationEvents(deps, app) };
+  return { ...applicationViews(deps, [app])[0]!, events: applicationEvents(deps, app), refusals: applicationRefusals(deps, app) };
 }
 
 // The last 20 events of the application, as sentences.
@@ -121,6 +135,20 @@ export function applicationEvents(deps: Pick<Deps, 'db' | 'config'>, app: Applic
     actor: e.actor,
     text: describeEvent(e),
     ip: e.ip ?? '',
+  }));
+}
+
+// Refused token requests (last 30 days, 20 rows), for the managers: time, address, client
+// software, the credential where it can be told, the reason in plain words, how many.
+export function applicationRefusals(deps: Pick<Deps, 'db' | 'config' | 'clock'>, app: Application) {
+  return readRefusals(deps.db, app.id, deps.clock.now()).map((r) => ({
+    at: formatDateTime(r.last_at, deps.config.timezone),
+    iso: new Date(r.last_at).toISOString(),
+    count: r.count,
+    address: r.address,
+    client: r.client,
+    credential: r.credential_label ? `${r.kind === 'secret' ? 'secret' : 'key'} ${r.kind === 'secret' ? `${r.credential_label}•••••` : r.credential_label.slice(0, 16)}` : '',
+    reason: r.reason,
   }));
 }
 
@@ -179,11 +207,18 @@ export function secretCreatedModel(deps: ViewDeps, app: Application, row: Client
 export function secretDeleteModel(deps: ViewDeps, app: Application, secret: ClientSecret) {
   const now = deps.clock.now();
   const lastActive = secret.expiresAt > now && activeSecretCount(deps.db, app.id, now) === 1;
-  return { app: dialogApp(app), secret, lastUsed: lastUsedLabel(secret.lastUsedAt, now), lastActive };
+  return { app: dialogApp(app), secret, lastUsed: lastUsedLabel(secret.lastUsedAt, now), lastActive, evidence: evidenceOf(deps, app, 'secret', secret.id) };
+}
+
+// What the credential is doing, for its delete dialog (usage-views.ts deleteEvidence).
+function evidenceOf(deps: ViewDeps, app: Application, kind: 'secret' | 'key', id: string) {
+  const [view] = applicationViews(deps, [app]);
+  const item = (kind === 'secret' ? view?.secrets : view?.keys)?.find((c) => c.id === id);
+  return item ? deleteEvidence(deps, app.id, item.usage, deps.clock.now()) : null;
 }
 
 export function keyFormModel(deps: ViewDeps, app: Application, values: { name?: string; key?: string; expires?: string }, errors: FieldErrors = {}) {
-  return { app: dialogApp(app), rules: expiryRules(deps.config, deps.clock), values: { name: '', key: '', expires: '', ...values }, errors };
+  return { app: dialogApp(app), rules: expiryRules(deps.config, deps.clock), values: { name: '', key: '', expires: '', ...values }, errors, maxUploadBytes: MAX_UPLOAD_BYTES };
 }
 
 export function keyAddedModel(deps: ViewDeps, app: Application, key: ClientKey, notice: string, oob: boolean) {
@@ -191,5 +226,5 @@ export function keyAddedModel(deps: ViewDeps, app: Application, key: ClientKey, 
 }
 
 export function keyDeleteModel(deps: ViewDeps, app: Application, key: ClientKey) {
-  return { app: dialogApp(app), key, lastUsed: lastUsedLabel(key.lastUsedAt, deps.clock.now()) };
+  return { app: dialogApp(app), key, lastUsed: lastUsedLabel(key.lastUsedAt, deps.clock.now()), evidence: evidenceOf(deps, app, 'key', key.id) };
 }

@@ -54,7 +54,7 @@ async function postJson(c: Client, path: string, body: unknown) {
 
 test('adding a passkey needs the current password or a code entered for it; a session cookie alone is refused', async (t) => {
   const smtp = await startSmtp(t);
-  const portal = await startPortal(t, { SMTP_URL: smtp.url });
+  const portal = await startPortal(t, { SMTP_URL: smtp.url }, Date.now(), { hostname: 'localhost' });
   const account = await createAdmin(portal);
   const c = await signIn(portal, account);
   await c.get('/account');
@@ -116,7 +116,7 @@ test('adding a passkey needs the current password or a code entered for it; a se
 
 test('removing a passkey needs the current password or a code in the same form; without, nothing is removed', async (t) => {
   const smtp = await startSmtp(t);
-  const portal = await startPortal(t, { SMTP_URL: smtp.url });
+  const portal = await startPortal(t, { SMTP_URL: smtp.url }, Date.now(), { hostname: 'localhost' });
   const account = await createAdmin(portal);
   const c = await signIn(portal, account);
   await c.get('/account');

@@ -3,8 +3,8 @@
 // refusals counted per credential, reason, address and hour.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import { startPortal, type TestPortal } from '../helpers/portal.ts';
+import { tokenFrom } from '../helpers/token-from.ts';
 import { makeApplication, makeOrganisation } from '../helpers/fixtures.ts';
 import { createUser } from '../helpers/accounts.ts';
 import { cliActor } from '../../server/audit/audit.ts';
@@ -12,20 +12,6 @@ import { createClientSecret, deleteClientSecret } from '../../server/credentials
 import { findApplicationByClientId, setApplicationDisabled } from '../../server/admin/applications.ts';
 import { addDays, dateInZone } from '../../server/lib/dates.ts';
 import { createUsage, MAX_REFUSAL_KEYS_PER_HOUR, OTHER_ADDRESSES, shortClient } from '../../server/oauth/usage.ts';
-
-const basic = (id: string, secret: string) => 'Basic ' + Buffer.from(`${id}:${secret}`).toString('base64');
-
-function tokenFrom(portal: TestPortal, from: string, clientId: string, secret: string, userAgent: string): Promise<{ status: number; body: Record<string, string> }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(`${portal.baseUrl}/oauth/token`, { method: 'POST', localAddress: from, headers: { 'Content-Type': 'application/x-www-form-urlencoded', Authorization: basic(clientId, secret), 'User-Agent': userAgent } }, (res) => {
-      let text = '';
-      res.on('data', (d) => (text += d));
-      res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(text) }));
-    });
-    req.on('error', reject);
-    req.end('grant_type=client_credentials');
-  });
-}
 
 function secretFor(portal: TestPortal, clientId: string, name: string, days = 30) {
   const app = findApplicationByClientId(portal.deps.db, clientId)!;

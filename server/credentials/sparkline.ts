@@ -1,0 +1,32 @@
+// A credential's last 30 days as a picture (issue 28, point 3): an inline SVG of one bar
+// a day, drawn on the server (no JavaScript), with its text alternative ("240 requests in
+// the last 30 days, last 3 minutes ago") as the image's accessible name and tooltip.
+import { relativeTime } from '../lib/dates.ts';
+import type { CredentialUsage } from './usage.ts';
+
+const WIDTH = 90; // 3 px a day
+const HEIGHT = 20;
+
+const escape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+
+// "240 requests in the last 30 days, last 3 minutes ago"; "No requests in the last 30 days".
+export function usageText(u: CredentialUsage, now: number): string {
+  const last = u.lastUsedAt === null ? '' : `, last ${relativeTime(u.lastUsedAt, now)}`;
+  if (u.requests === 0) return `No requests in the last ${u.days.length} days${last}`;
+  return `${u.requests} request${u.requests === 1 ? '' : 's'} in the last ${u.days.length} days${last}`;
+}
+
+// The SVG (already escaped: the templates include it raw). Bars scale to the busiest day;
+// a day with any request is at least one pixel high, a day without none.
+export function sparkline(u: CredentialUsage, now: number): string {
+  const text = escape(usageText(u, now));
+  const max = Math.max(...u.days);
+  const step = WIDTH / u.days.length;
+  let bars = '';
+  u.days.forEach((n, i) => {
+    if (n === 0) return;
+    const h = Math.max(1, Math.round((n / max) * (HEIGHT - 1)));
+    bars += `<rect x="${(i * step).toFixed(1)}" y="${HEIGHT - h}" width="${(step - 0.6).toFixed(1)}" height="${h}"/>`;
+  });
+  return `<svg class="sparkline" role="img" aria-label="${text}" viewBox="0 0 ${WIDTH} ${HEIGHT}" width="${WIDTH}" height="${HEIGHT}" focusable="false"><title>${text}</title><line x1="0" y1="${HEIGHT - 0.5}" x2="${WIDTH}" y2="${HEIGHT - 0.5}"/>${bars}</svg>`;
+}

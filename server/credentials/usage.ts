@@ -1,0 +1,128 @@
+// What each credential is doing, as the page, its dialogs, the mails and the CLI show it
+// (issue 28): requests on each of the last 30 days, refusals in 30 days, last use (when,
+// from which address, which client software), requests in the last 24 hours, and whether
+// it is "safe to delete": not used for IDLE_DAYS days while a newer credential of the same
+// application has been used since its last use. Read from credential_usage (one row per
+// credential per day, written by the token endpoint, server/oauth/usage.ts) for all the
+// applications shown at once: four queries.
+import type { Deps } from '../deps.ts';
+import { addDays, dateInZone, daysBetween } from '../lib/dates.ts';
+
+export const USAGE_DAYS = 30;
+const DAY_MS = 86_400_000;
+
+// A credential: a secret, a key, the JWKS URL ('jwks', one per application), later a federated one.
+export type UsageKind = string;
+export const usageKey = (kind: UsageKind, id: string) => `${kind} ${id}`;
+
+export interface CredentialUsage {
+  days: number[]; // requests on each of the last USAGE_DAYS days, oldest first (today last)
+  requests: number; // in the last USAGE_DAYS days
+  refusals: number;
+  last24h: number;
+  lastUsedAt: number | null;
+  lastAddress: string;
+  lastClient: string;
+}
+
+const EMPTY: CredentialUsage = Object.freeze({ days: Object.freeze(new Array<number>(USAGE_DAYS).fill(0)) as number[], requests: 0, refusals: 0, last24h: 0, lastUsedAt: null, lastAddress: '', lastClient: '' });
+
+type DayRow = [applicationId: number, kind: string, credentialId: string, day: string, requests: number, refusals: number];
+type LastRow = [applicationId: number, kind: string, credentialId: string, lastUsedAt: number, lastAddress: string | null, lastClient: string | null];
+type HourRow = [applicationId: number, kind: string, credentialId: string, requests: number];
+
+const IDS = 'in (select value from json_each(?))';
+const statements = new WeakMap<object, ReturnType<typeof prepare>>();
+function prepare(sqlite: Deps['db']['$client']) {
+  return {
+    days: sqlite.prepare<[string, string], DayRow>(`select application_id, kind, credential_id, day, requests, refusals from credential_usage where application_id ${IDS} and day >= ?`).raw(),
+    // SQLite takes the bare columns from the row with the max (its documented min/max rule).
+    last: sqlite.prepare<[string], LastRow>(`select application_id, kind, credential_id, max(last_used_at), last_address, last_client from credential_usage where application_id ${IDS} and last_used_at is not null group by application_id, kind, credential_id`).raw(),
+    hours: sqlite.prepare<[string, number], HourRow>(`select application_id, kind, credential_id, sum(requests) from credential_usage_hours where application_id ${IDS} and hour >= ? group by application_id, kind, credential_id`).raw(),
+    firstUse: sqlite.prepare<[number, string, string, string], { day: string | null }>('select min(day) as day from credential_usage where application_id = ? and kind = ? and credential_id = ? and requests > 0 and day >= ?'),
+  };
+}
+function statementsOf(db: Deps['db']) {
+  let s = statements.get(db.$client);
+  if (!s) statements.set(db.$client, (s = prepare(db.$client)));
+  return s;
+}
+
+export type UsageByCredential = Map<string, CredentialUsage>; // by application id, then usageKey
+export interface UsageReader {
+  of(applicationId: number, kind: UsageKind, id: string): CredentialUsage;
+}
+
+// Usage of every credential of these applications, today being `now` in `timeZone`.
+export function readUsage(db: Deps['db'], applicationIds: number[], now: number, timeZone: string): UsageReader {
+  const byCredential = new Map<string, CredentialUsage>();
+  const at = (applicationId: number, kind: string, id: string) => {
+    const key = `${applicationId} ${kind} ${id}`;
+    let u = byCredential.get(key);
+    if (!u) byCredential.set(key, (u = { ...EMPTY, days: new Array<number>(USAGE_DAYS).fill(0) }));
+    return u;
+  };
+  if (applicationIds.length) {
+    const ids = JSON.stringify(applicationIds);
+    const q = statementsOf(db);
+    const today = dateInZone(now, timeZone);
+    const from = addDays(today, -(USAGE_DAYS - 1));
+    for (const [applicationId, kind, id, day, requests, refusals] of q.days.all(ids, from)) {
+      const u = at(applicationId, kind, id);
+      const index = USAGE_DAYS - 1 - daysBetween(day, today);
+      if (index >= 0 && index < USAGE_DAYS) u.days[index]! += requests;
+      u.requests += requests;
+      u.refusals += refusals;
+    }
+    for (const [applicationId, kind, id, lastUsedAt, lastAddress, lastClient] of q.last.all(ids)) {
+      Object.assign(at(applicationId, kind, id), { lastUsedAt, lastAddress: lastAddress ?? '', lastClient: lastClient ?? '' });
+    }
+    const hourStart = now - (now % 3_600_000) - 23 * 3_600_000;
+    for (const [applicationId, kind, id, requests] of q.hours.all(ids, hourStart)) at(applicationId, kind, id).last24h = requests;
+  }
+  return { of: (applicationId, kind, id) => byCredential.get(`${applicationId} ${kind} ${id}`) ?? EMPTY };
+}
+
+// The application's refused token requests of the last 30 days, the latest first: one row
+// per credential, reason, address and hour, with its count.
+export function readRefusals(db: Deps['db'], applicationId: number, now: number, limit = 20) {
+  return db.$client
+    .prepare<[number, number, number], { last_at: number; first_at: number; count: number; address: string; client: string; kind: string; credential_label: string; reason: string }>(
+      'select last_at, first_at, count, address, client, kind, credential_label, reason from token_refusals where application_id = ? and last_at >= ? order by last_at desc limit ?',
+    )
+    .all(applicationId, now - USAGE_DAYS * DAY_MS, limit);
+}
+
+// The first day (portal zone) the credential was used on or after `since` (within 90 days), or null.
+export function firstUseSince(db: Deps['db'], applicationId: number, kind: UsageKind, id: string, since: number, timeZone: string): string | null {
+  return statementsOf(db).firstUse.get(applicationId, kind, id, dateInZone(since, timeZone))?.day ?? null;
+}
+
+// A credential as the "safe to delete" rule sees it.
+export interface Candidate {
+  kind: UsageKind;
+  id: string;
+  name: string;
+  createdAt: number;
+  expiresAt: number;
+  lastUsedAt: number | null; // the latest of the credential's own column and its usage rows
+}
+
+// Whether `c` is safe to delete among its application's credentials `all`: active, not used
+// (or, never used, not created) for idleDays days, while a newer active credential has been
+// used since. Returns that newer credential (the one used last), or null.
+export function tookOver(c: Candidate, all: Candidate[], now: number, idleDays: number): Candidate | null {
+  if (c.expiresAt <= now) return null;
+  const since = c.lastUsedAt ?? c.createdAt;
+  if (now - since < idleDays * DAY_MS) return null;
+  let newer: Candidate | null = null;
+  for (const n of all) {
+    if (n === c || n.createdAt <= c.createdAt || n.expiresAt <= now || n.lastUsedAt === null || n.lastUsedAt <= since) continue;
+    if (!newer || n.lastUsedAt > newer.lastUsedAt!) newer = n;
+  }
+  return newer;
+}
+
+// The latest of two last-use times (a credential's own column, written once a minute, and
+// its usage rows, kept 90 days).
+export const latest = (a: number | null | undefined, b: number | null | undefined): number | null => (a == null ? (b ?? null) : b == null ? a : Math.max(a, b));
