@@ -10,6 +10,7 @@ import { createLogger, type Logger } from './lib/log.ts';
 import { createViews } from './http/views.ts';
 import type { Deps } from './deps.ts';
 import { createMailer, type SmtpTimeouts } from './mail/mailer.ts';
+import { createFailedMailStore } from './mail/failures.ts';
 
 export function bootstrap(options: { env?: Record<string, string | undefined>; clock?: Clock; logger?: Logger; mailTimeouts?: SmtpTimeouts; busyTimeoutMs?: number } = {}): Deps {
   const config: Config = loadConfig(options.env ?? process.env);
@@ -19,6 +20,7 @@ export function bootstrap(options: { env?: Record<string, string | undefined>; c
   const masterKey = loadMasterKey(config.dataDir, config.masterKey);
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger();
-  const mailer = createMailer(config, logger, options.mailTimeouts);
+  // Failed background mail is kept in the database for retries (mail/failures.ts).
+  const mailer = createMailer(config, logger, options.mailTimeouts, createFailedMailStore(db, masterKey, clock));
   return { config, db, clock, logger, masterKey, views: createViews(), mailer };
 }

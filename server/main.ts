@@ -4,6 +4,8 @@ import { bootstrap } from './bootstrap.ts';
 import { recordBaseUrl } from './settings.ts';
 import { serve } from './serve.ts';
 import { startReminderSchedule } from './reminders/schedule.ts';
+import { startMailRetries } from './mail/failures.ts';
+import { outboxWarning } from './mail/mailer.ts';
 import { prepareSandbox, SANDBOX_ADMIN_EMAIL } from './sandbox.ts';
 import type { Deps } from './deps.ts';
 
@@ -35,7 +37,10 @@ export async function runServer(): Promise<void> {
     process.exit(1);
   }
   process.stdout.write(`Credentials Portal is running at ${deps.config.baseUrl}\n`);
+  // Nothing leaves the machine without SMTP_URL: said at start, not discovered weeks later.
+  if (deps.mailer.kind === 'outbox') process.stdout.write(`${outboxWarning(deps.config)}\n`);
   const reminders = startReminderSchedule(deps);
+  const mailRetries = startMailRetries(deps);
   let stopping = false;
   const stop = (signal: string, code = 0) => {
     if (stopping) return;
@@ -43,7 +48,7 @@ export async function runServer(): Promise<void> {
     deps.logger.info('shutting down', { signal });
     // Stop accepting and let in-flight requests finish (bounded), stop the cron job, let
     // mail under way settle, and only then close the database.
-    Promise.all([running.closeServer(), reminders.stop()])
+    Promise.all([running.closeServer(), reminders.stop(), mailRetries.stop()])
       .then(() => Promise.race([deps.mailer.idle(), new Promise((r) => setTimeout(r, 5000).unref())]))
       .then(() => {
         deps.mailer.close();

@@ -6,6 +6,7 @@ import type { Deps } from '../deps.ts';
 import { HttpError } from '../http/errors.ts';
 import { layoutModel, sendHtml, setFlash } from '../http/views.ts';
 import { relativeTime } from '../lib/dates.ts';
+import { mailBanner } from '../mail/status.ts';
 import { parseId } from '../lib/validation.ts';
 import type { DomainResult } from '../lib/result.ts';
 import { invitationMail, type InvitationKind } from './invitation-mail.ts';
@@ -18,7 +19,8 @@ export function createConsole(deps: Deps) {
   const { db, clock, config, views } = deps;
   return {
     page(req: Request, res: Response, template: string, title: string, model: object, status = 200) {
-      sendHtml(res, views.render(`/pages/admin/${template}`, { ...layoutModel(req, config, title, 'admin'), errors: {}, values: {}, ...model }), status);
+      // Every console page says when mail is not sent or deliveries failed (mail/status.ts).
+      sendHtml(res, views.render(`/pages/admin/${template}`, { ...layoutModel(req, config, title, 'admin'), mailBanner: mailBanner(deps), errors: {}, values: {}, ...model }), status);
     },
     back(req: Request, res: Response, to: string, message: string) {
       setFlash(req, message);

@@ -17,6 +17,7 @@ import { fixedClock } from '../lib/clock.ts';
 import { recordedBaseUrl } from '../settings.ts';
 import { createLogger } from '../lib/log.ts';
 import { formatSummary, sendExpiryReminders } from '../reminders/run.ts';
+import { sendTestMailCommand } from './mail.ts';
 import { addPublicKeyCommand, deleteCredentialCommand } from './keys.ts';
 import { applicationOf, one, parseArgs, unwrap, UsageError, type CommandSpec } from './args.ts';
 import { createApiCommand, listApisCommand, listApplicationsCommand, listOrganisationsCommand, listUsersCommand } from './listings.ts';
@@ -90,9 +91,10 @@ export const commands: Record<string, CommandSpec> = {
         if (Number.isNaN(t)) throw new UsageError(`--now must be an ISO-8601 date or time such as 2027-03-01T07:00:00Z, got "${raw}"`);
         clock = fixedClock(t);
       }
-      return formatSummary(await sendExpiryReminders({ ...deps, clock }));
+      return formatSummary(await sendExpiryReminders({ ...deps, clock }), deps.mailer);
     },
   },
+  'send-test-mail': { usage: 'send-test-mail --to E', flags: { to: 'value' }, required: ['to'], run: sendTestMailCommand },
   backup: {
     usage: 'backup --to FILE',
     flags: { to: 'value' },

@@ -5,7 +5,7 @@
 import type { Deps } from '../deps.ts';
 import { actorName, type AuditActor } from '../audit/audit.ts';
 import { formatDate, formatDateTime } from '../lib/dates.ts';
-import { renderEmail } from '../mail/emails.ts';
+import { hintOf, renderEmail } from '../mail/emails.ts';
 import { managersOf, type Application } from './applications.ts';
 import { CREDENTIALS_PAGE } from '../lib/paths.ts';
 
@@ -42,7 +42,7 @@ export function sendCredentialNotice(deps: NoticeDeps, kind: Kind, change: Chang
     applicationName: app.name,
     clientId: app.clientId,
     secretName: credential.name,
-    hint: credential.hint,
+    hint: hintOf(credential.hint),
     expires: change === 'created' || change === 'added' ? formatDate(credential.expiresOn) : '',
     actor: who,
     when: formatDateTime(clock.now(), config.timezone),

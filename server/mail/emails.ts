@@ -11,3 +11,6 @@ export function renderEmail(name: string, model: object): { html: string; text: 
   const { html, text } = engines;
   return { html: html.render(`/emails/${name}.html.eta`, model), text: text.render(`/emails/${name}.txt.eta`, model) };
 }
+
+// One hint format in every mail: the first characters, then dots (`i9B•••••`).
+export const hintOf = (hint: string) => `${hint}•••••`;

@@ -1,7 +1,9 @@
 // The expiry reminder job. For each active secret, the nearest REMINDER_DAYS threshold
 // it has reached (and, once, the day after it expired) is claimed in a transaction,
-// mailed to the application's credential managers, then marked sent; a failed send
-// releases the claim so the next run retries. Two runs at once cannot both claim.
+// mailed to the application's credential managers, then marked sent once the SMTP server
+// accepted it (never before); a failed send releases the claim so the next run retries
+// (schedule.ts runs again with backoff) and is listed in the console (mail/failures.ts).
+// Two runs at once cannot both claim.
 import { and, eq, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../../db/client.ts';
 import { applications, clientKeys, clientSecrets } from '../../db/schema.ts';
@@ -10,13 +12,12 @@ import type { Clock } from '../lib/clock.ts';
 import type { Config } from '../lib/config.ts';
 import type { Logger } from '../lib/log.ts';
 import { addDays, dateInZone, daysBetween, formatDate } from '../lib/dates.ts';
-import { renderEmail } from '../mail/emails.ts';
-import type { Mailer } from '../mail/mailer.ts';
+import { hintOf, renderEmail } from '../mail/emails.ts';
+import { expiryEvent } from './calendar.ts';
+import { deliveryNote, type Mailer } from '../mail/mailer.ts';
+import { errorText } from '../mail/failures.ts';
 import { managersOf } from '../credentials/applications.ts';
-import { lazy } from '../lib/lazy.ts';
 import { CREDENTIALS_PAGE } from '../lib/paths.ts';
-
-const loadIcal = lazy(() => import('ical-generator'));
 
 // The day after expiry, as a threshold value.
 export const EXPIRED_THRESHOLD = -1;
@@ -141,9 +142,11 @@ export async function sendExpiryReminders(deps: ReminderDeps): Promise<ReminderS
       continue;
     }
     const { subject, model } = reminderModel(db, config, c, today, now);
+    const to = recipients.map((r) => ({ name: r.name, address: r.email }));
+    let rejected: string[];
     try {
-      const attachments = [await expiryEvent(c.app, c, model.link)];
-      await beforeDeadline(mailer.send({ to: recipients.map((r) => ({ name: r.name, address: r.email })), subject, ...renderEmail('reminder', model), attachments }), deadline);
+      const attachments = [await expiryEvent(c.app, c, model.link, daysBetween(today, c.expiresOn))];
+      ({ rejected } = await beforeDeadline(mailer.send({ to, subject, ...renderEmail('reminder', model), attachments }), deadline));
     } catch (err) {
       if (err instanceof DeadlineReached) {
         stopped = 'deadline reached';
@@ -151,11 +154,21 @@ export async function sendExpiryReminders(deps: ReminderDeps): Promise<ReminderS
         logger.warn('expiry reminders: deadline reached; the rest is left for the next run', { credentialId: c.id, threshold });
       } else {
         summary.failed++;
-        logger.error('expiry reminder failed', { credentialId: c.id, threshold, error: String((err as Error)?.message ?? err) });
+        logger.error('expiry reminder failed', { credentialId: c.id, threshold, error: errorText(err) });
+        listFailure(deps, `${c.kind}:${c.id}:${threshold}`, to, subject, errorText(err));
       }
       // Release the claim: the next run tries again.
       claims.release(c.kind, c.id, threshold);
       continue;
+    }
+    // Accepted by the SMTP server (or written to the outbox): from here on it counts as sent.
+    listFailure(deps, `${c.kind}:${c.id}`, null);
+    if (rejected.length) {
+      // The others have it; the refused addresses are listed, not retried (a retry would
+      // send it to everyone again).
+      const error = `refused by the SMTP server for ${rejected.join(', ')}; the other managers received it`;
+      logger.warn('expiry reminder refused for some recipients', { credentialId: c.id, threshold, rejected: rejected.length });
+      listFailure(deps, `${c.kind}:${c.id}:${threshold}`, to.filter((r) => rejected.includes(r.address)), subject, error);
     }
     try {
       claims.markSent(c.kind, c.id, threshold, clock.now());
@@ -166,8 +179,19 @@ export async function sendExpiryReminders(deps: ReminderDeps): Promise<ReminderS
       logger.warn('expiry reminder sent but not marked sent', { credentialId: c.id, threshold, error: String((err as Error)?.message ?? err) });
     }
   }
-  logger.info('expiry reminders', { ...summary, ...(stopped ? { stopped } : {}) });
+  logger.info('expiry reminders', { ...summary, ...(mailer.kind === 'outbox' ? { outbox: true } : {}), ...(stopped ? { stopped } : {}) });
   return summary;
+}
+
+// The console's list of failed deliveries: a failure listed (with its recipients), or with
+// `to` null, a credential's earlier failures cleared once one of its reminders was accepted.
+function listFailure(deps: ReminderDeps, key: string, to: Array<{ name: string; address: string }> | null, subject = '', error = ''): void {
+  try {
+    if (to === null) deps.mailer.failures?.reminderSent(key);
+    else deps.mailer.failures?.recordReminderFailure(key, { to, subject }, error);
+  } catch (err) {
+    deps.logger.warn('expiry reminder failure not listed', { key, error: errorText(err) });
+  }
 }
 
 function reminderModel(db: Db, config: Config, c: DueCredential, today: string, now: number) {
@@ -195,35 +219,19 @@ function reminderModel(db: Db, config: Config, c: DueCredential, today: string, 
     credentialLabel: c.label,
     noun,
     secretName: c.name,
-    hint: c.hint,
+    hint: hintOf(c.hint),
     expires: formatDate(c.expiresOn),
     daysText,
-    newerSecret: newer ? `“${newer.name}” (${newer.hint}…), expires ${formatDate(newer.expiresOn)}` : '',
+    newerSecret: newer ? `“${newer.name}” (${hintOf(newer.hint)}), expires ${formatDate(newer.expiresOn)}` : '',
     link: `${config.baseUrl}${CREDENTIALS_PAGE}`,
     supportEmail: config.supportEmail,
   };
   return { subject, model };
 }
 
-// An all-day calendar event on the expiry date (ical-generator, loaded on first use), so
-// the rotation lands in the managers' calendars.
-async function expiryEvent(app: { name: string; clientId: string }, secret: { id: string; name: string; hint: string; expiresOn: string; label: string }, link: string) {
-  const { default: ical } = await loadIcal();
-  const calendar = ical({ name: 'Credentials Portal', prodId: { company: 'Credentials Portal', product: 'expiry reminders' } });
-  calendar.createEvent({
-    id: `secret-${secret.id}@credentials-portal`,
-    // Noon UTC of the date: the same calendar day in every zone the event is read in.
-    start: new Date(`${secret.expiresOn}T12:00:00Z`),
-    allDay: true,
-    summary: `${secret.label} “${secret.name}” of ${app.name} expires`,
-    description: `Rotate it before it expires: add a new one, put it in your systems, confirm they connect, delete the old one (${secret.hint}…).\n${link}`,
-    url: link,
-  });
-  return { filename: 'secret-expiry.ics', content: calendar.toString(), contentType: 'text/calendar; charset=utf-8; method=PUBLISH' };
-}
-
-
-export function formatSummary(s: ReminderSummary): string {
+// The CLI's line: "sent" only when an SMTP server took the mails.
+export function formatSummary(s: ReminderSummary, mailer: Pick<Mailer, 'kind'> = { kind: 'smtp' }): string {
   const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
-  return `considered ${plural(s.considered, 'secret')}, sent ${plural(s.sent, 'mail')}, ${plural(s.failed, 'failure')}, ${s.left} left for the next run`;
+  const done = mailer.kind === 'smtp' ? `sent ${plural(s.sent, 'mail')}` : `${plural(s.sent, 'mail')} ${deliveryNote(mailer)}`;
+  return `considered ${plural(s.considered, 'secret')}, ${done}, ${plural(s.failed, 'failure')}, ${s.left} left for the next run`;
 }

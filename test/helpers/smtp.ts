@@ -15,12 +15,23 @@ export type SmtpMode = 'accept' | 'refuse';
 export async function startSmtp(t: TestContext) {
   const messages: CapturedMail[] = [];
   let mode: SmtpMode = 'accept';
+  // Addresses refused at RCPT TO (550), while the others are accepted.
+  const refused = new Set<string>();
   const server = new SMTPServer({
     authOptional: true,
+    // Any user name and password, over plain loopback (SMTP_URL with credentials).
+    allowInsecureAuth: true,
+    onAuth(auth, _session, callback) {
+      callback(null, { user: auth.username });
+    },
     // The portal's pooled SMTP connections may still be open when a test ends.
     closeTimeout: 200,
     disabledCommands: ['STARTTLS'],
     logger: false,
+    onRcptTo(address, _session, callback) {
+      if (refused.has(address.address)) return callback(Object.assign(new Error('No such user here'), { responseCode: 550 }));
+      callback();
+    },
     onData(stream, session, callback) {
       const chunks: Buffer[] = [];
       stream.on('data', (c: Buffer) => chunks.push(c));
@@ -46,6 +57,9 @@ export async function startSmtp(t: TestContext) {
     messages,
     setMode(m: SmtpMode) {
       mode = m;
+    },
+    refuseRecipient(address: string) {
+      refused.add(address);
     },
   };
 }
