@@ -6,6 +6,7 @@ import { htmxFile, resourcePath, simpleWebAuthnBrowserFile } from './lib/paths.t
 import { RateLimiter } from './http/rate-limit.ts';
 import { accountRoutes } from './account/routes.ts';
 import { passkeySignInRoutes } from './account/passkey-sign-in.ts';
+import { passwordResetRoutes } from './account/reset-routes.ts';
 import type { Deps } from './deps.ts';
 import { SqliteSessionStore, IDLE_TIMEOUT_MS } from './auth/session-store.ts';
 import { authRoutes, PASSWORD_ATTEMPTS_PER_IP, PASSWORD_WINDOW_MS } from './auth/routes.ts';
@@ -87,6 +88,7 @@ export function createApp(deps: Deps): Express & { sessionStore: SqliteSessionSt
   app.use(auth);
   app.use(accountRoutes(deps, passwordLimiter));
   app.use(passkeySignInRoutes(deps));
+  app.use(passwordResetRoutes(deps));
   app.use(credentialRoutes(deps));
   app.use(adminRoutes(deps));
 

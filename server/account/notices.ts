@@ -6,10 +6,11 @@ import type { AuditActor } from '../audit/audit.ts';
 import { formatDateTime } from '../lib/dates.ts';
 import { renderEmail } from '../mail/emails.ts';
 
-export type AccountChange = 'password' | 'authenticator' | 'recovery-codes' | 'passkey-added' | 'passkey-removed' | 'sessions-ended';
+export type AccountChange = 'password' | 'password-reset' | 'authenticator' | 'recovery-codes' | 'passkey-added' | 'passkey-removed' | 'sessions-ended';
 
 const SUBJECTS: Record<AccountChange, string> = {
   password: 'Your password was changed',
+  'password-reset': 'Your password was reset',
   authenticator: 'Your authenticator app was replaced',
   'recovery-codes': 'New recovery codes were made for your account',
   'passkey-added': 'A passkey was added to your account',

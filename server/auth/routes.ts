@@ -14,7 +14,7 @@ import { RateLimiter } from '../http/rate-limit.ts';
 import { formatSeedForDisplay, generateTotpSeed, totpQrCode, totpUri } from './totp.ts';
 import { findInvitation } from './invitations.ts';
 import { actorOf, currentUser, homeFor, toSessionUser } from './guards.ts';
-import { verifySecondStep } from './second-step.ts';
+import { verifySecondStep, wrongCodeMessage } from './second-step.ts';
 import { completeSetup } from './setup.ts';
 import { pendingUserId, regenerate, saveSession, startSignedInSession } from './sessions.ts';
 
@@ -55,7 +55,13 @@ export function authRoutes(deps: Deps, passport: InstanceType<typeof Passport>, 
   router.get('/login', (req, res) => {
     const user = currentUser(req);
     if (user && req.session.authAt) return res.redirect(303, homeFor(user));
-    const notice = req.query.expired ? 'Your session ended. Please sign in again.' : req.query.signedout ? 'You have signed out.' : '';
+    const notice = req.query.expired
+      ? 'Your session ended. Please sign in again.'
+      : req.query.signedout
+        ? 'You have signed out.'
+        : req.query.reset
+          ? 'Your password was changed and every session of your account was ended. Sign in with your new password.'
+          : '';
     renderLogin(req, res, { notice });
   });
 
@@ -130,7 +136,7 @@ export function authRoutes(deps: Deps, passport: InstanceType<typeof Passport>, 
       return renderVerify(req, res, { error: `Too many wrong codes. Verification is locked; try again in ${minutes} minutes.` }, 429);
     }
     if (outcome.kind === 'wrong') {
-      return renderVerify(req, res, { error: 'That code is not valid. Enter the current 6-digit code from your authenticator app, or a recovery code.' }, 401);
+      return renderVerify(req, res, { error: wrongCodeMessage(outcome) }, 401);
     }
     const now = clock.now();
     db.update(users).set({ lastSignInAt: now }).where(eq(users.id, user.id)).run();

@@ -18,7 +18,13 @@ type UserRow = typeof users.$inferSelect;
 export type SecondStepOutcome =
   | { kind: 'accepted'; method: 'totp' | 'recovery_code' }
   | { kind: 'locked'; retryAfterSeconds: number; justNow: boolean }
-  | { kind: 'wrong' };
+  | { kind: 'wrong'; triesLeft: number };
+
+// What a person is told after a wrong code: how many tries are left before the lock.
+export function wrongCodeMessage(outcome: { triesLeft: number }): string {
+  const n = outcome.triesLeft;
+  return `That code is not valid. Enter the current 6-digit code from your authenticator app, or a recovery code. ${n} ${n === 1 ? 'try' : 'tries'} left before verification is locked for ${TOTP_LOCK_MS / 60_000} minutes.`;
+}
 
 export function verifySecondStep(deps: Pick<Deps, 'db' | 'clock' | 'masterKey' | 'logger'>, user: UserRow, codeInput: unknown, actor: AuditActor): SecondStepOutcome {
   const { db, clock, logger } = deps;
@@ -42,6 +48,7 @@ export function verifySecondStep(deps: Pick<Deps, 'db' | 'clock' | 'masterKey' |
     db.update(users).set({ failedTotpCount: 0, totpLockedUntil: null }).where(eq(users.id, user.id)).run();
     return { kind: 'accepted', method };
   }
+  let count = 0;
   const locked = immediate(db, () => {
     const row = db
       .update(users)
@@ -49,6 +56,7 @@ export function verifySecondStep(deps: Pick<Deps, 'db' | 'clock' | 'masterKey' |
       .where(eq(users.id, user.id))
       .returning({ count: users.failedTotpCount })
       .get();
+    count = row?.count ?? 0;
     if (row && row.count >= MAX_TOTP_FAILURES) {
       db.update(users).set({ failedTotpCount: 0, totpLockedUntil: now + TOTP_LOCK_MS }).where(eq(users.id, user.id)).run();
       return true;
@@ -56,7 +64,7 @@ export function verifySecondStep(deps: Pick<Deps, 'db' | 'clock' | 'masterKey' |
     return false;
   });
   recordAudit(db, clock, actor, { action: 'login.mfa_failed', organisationId: user.organisationId, details: { locked } });
-  if (!locked) return { kind: 'wrong' };
+  if (!locked) return { kind: 'wrong', triesLeft: Math.max(1, MAX_TOTP_FAILURES - count) };
   logger.warn('second step locked after failures', { userId: user.id });
   return { kind: 'locked', retryAfterSeconds: TOTP_LOCK_MS / 1000, justNow: true };
 }

@@ -1,11 +1,12 @@
 // One log line per request: method, path, status, duration, request id. Never the
-// query string or body; setup links carry a token in the path, so that part is masked.
+// query string or body; setup and password-reset links carry a token in the path, so that
+// part is masked.
 import crypto from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from '../lib/log.ts';
 
 export function safePath(path: string): string {
-  return path.replace(/^\/setup\/[^/]+/, '/setup/[token]');
+  return path.replace(/^\/setup\/[^/]+/, '/setup/[token]').replace(/^\/password\/reset\/(?!(?:verify|passkey)(?:\/|$))[^/]+/, '/password/reset/[token]');
 }
 
 export function requestLog(logger: Logger) {
