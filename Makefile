@@ -4,7 +4,7 @@ SHELL := /bin/bash
 NODE_TEST := node --import tsx --test --test-concurrency=2
 export PORTAL_ENV ?= sandbox
 
-.PHONY: install run test test-fast typecheck bench profile migrations clean binary
+.PHONY: install run test test-fast typecheck bench profile migrations clean binary drill soak
 
 node_modules/.installed: package-lock.json package.json
 	npm ci --no-audit --no-fund
@@ -41,6 +41,15 @@ bench: install binary
 	node --import tsx test/bench/token-bench.ts
 	node --import tsx test/bench/pages-bench.ts
 	node --import tsx test/bench/tenant-bench.ts
+
+# Proof under fire (README, "Faults we survive"), not part of `make test`: minutes each.
+# kill -9 at DRILL_ROUNDS (100) random moments under mixed load, checking the data after each restart.
+drill: install
+	node --import tsx test/bench/drill.ts
+
+# SOAK_MINUTES (10) at 1,000 requests a second: errors, RSS, p99 and the bounded structures' sizes.
+soak: install
+	node --import tsx test/bench/soak.ts
 
 # The token endpoint under load with node --cpu-prof; PROFILE=success|wrong|pkjwt.
 profile: install
