@@ -11,11 +11,11 @@ import { passwordResets, users } from '../../db/schema.ts';
 import type { Deps } from '../deps.ts';
 import { randomToken, sha256Hex } from '../lib/crypto.ts';
 import { parseEmail } from '../lib/validation.ts';
-import { invalid, refused, success, type DomainResult, type FieldErrors } from '../lib/result.ts';
+import { invalid, refused, success, type DomainResult } from '../lib/result.ts';
 import { recordAudit, type AuditActor } from '../audit/audit.ts';
 import { renderEmail } from '../mail/emails.ts';
 import { sendAccountNotice } from './notices.ts';
-import { hashPassword, passwordProblem } from '../auth/passwords.ts';
+import { hashPassword, newPasswordProblem } from '../auth/passwords.ts';
 import { revokeUserSessions } from '../auth/session-store.ts';
 
 export const RESET_LIFETIME_MS = 30 * 60 * 1000;
@@ -96,13 +96,9 @@ export async function completePasswordReset(
 ): Promise<DomainResult<{ endedSessions: number }>> {
   const { db, clock } = deps;
   const { user } = reset;
-  const password = typeof input.password === 'string' ? input.password : '';
-  const errors: FieldErrors = {};
-  const problem = passwordProblem(password, user.email);
-  if (problem) errors.password = problem;
-  else if (password !== input.confirm) errors.password = 'The two passwords do not match.';
-  if (errors.password) return invalid(errors);
-  const passwordHash = await hashPassword(password);
+  const problem = newPasswordProblem(input.password, input.confirm, user.email);
+  if (problem) return invalid({ password: problem });
+  const passwordHash = await hashPassword(input.password as string);
   const now = clock.now();
   const endedSessions = immediate(db, () => {
     const used = db

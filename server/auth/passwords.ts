@@ -62,6 +62,13 @@ export function commonPasswordList(): Set<string> {
   return commonPasswords;
 }
 
+// A new password and its repetition, as every page that sets one checks them (setup, the
+// forgotten password): the reason to refuse them, or null.
+export function newPasswordProblem(password: unknown, confirm: unknown, email: string): string | null {
+  const value = typeof password === 'string' ? password : '';
+  return passwordProblem(value, email) ?? (value !== confirm ? 'The two passwords do not match.' : null);
+}
+
 // Returns the reason a password is refused, or null when it is acceptable.
 export function passwordProblem(password: string, email: string): string | null {
   if (password.length < MIN_PASSWORD_LENGTH) return `Use at least ${MIN_PASSWORD_LENGTH} characters.`;

@@ -9,7 +9,6 @@ import { simpleParser, type ParsedMail } from 'mailparser';
 import { startPortal } from '../helpers/portal.ts';
 import { createUser } from '../helpers/accounts.ts';
 import { makeApplication, makeOrganisation } from '../helpers/fixtures.ts';
-import { cliActor } from '../../server/audit/audit.ts';
 import { findApplicationByClientId } from '../../server/admin/applications.ts';
 import { createClientSecret } from '../../server/credentials/secrets.ts';
 import { sendExpiryReminders } from '../../server/reminders/run.ts';
