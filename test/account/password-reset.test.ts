@@ -13,7 +13,8 @@ import { decodeHtml, type Client } from '../helpers/http.ts';
 import { cliActor } from '../../server/audit/audit.ts';
 import { inviteUser } from '../../server/admin/users.ts';
 import { sha256Hex } from '../../server/lib/crypto.ts';
-import { auditEvents, passwordResets, recoveryCodes, users } from '../../db/schema.ts';
+import { auditEvents, passkeys, passwordResets, recoveryCodes, users } from '../../db/schema.ts';
+import { softAuthenticator, type ChallengeOptions } from './soft-authenticator.ts';
 import { MAX_LINKS_PER_HOUR, RESET_LIFETIME_MS } from '../../server/account/password-reset.ts';
 import { RESET_REQUESTS_PER_IP } from '../../server/account/reset-routes.ts';
 
@@ -198,4 +199,35 @@ test('a wrong code on sign-in says how many tries are left before the lock-out',
   const locked = await c.post('/login/verify', { code: '000000' });
   assert.equal(locked.status, 429);
   assert.match(locked.text, /Too many wrong codes/);
+});
+
+test('a passkey proves it instead of a code (over the JSON endpoints public/passkeys.js uses); a passkey of another account does not', async (t) => {
+  const smtp = await startSmtp(t);
+  const portal = await startPortal(t, { SMTP_URL: smtp.url, PORTAL_ENV: 'production' }, Date.now(), { hostname: 'localhost' });
+  const org = makeOrganisation(portal, 'Hospital A');
+  const account = await createUser(portal, org, 'vera@hospital-a.example', [makeApplication(portal, org, 'Partner-NL-HospitalA-DM')]);
+  const other = await createUser(portal, org, 'max@hospital-a.example');
+  const idOf = (email: string) => portal.deps.db.select({ id: users.id }).from(users).where(eq(users.email, email)).get()!.id;
+  const mine = softAuthenticator();
+  const theirs = softAuthenticator();
+  for (const [key, email] of [[mine, account.email], [theirs, other.email]] as const) {
+    portal.deps.db.insert(passkeys).values({ id: key.id, userId: idOf(email), name: 'Laptop', publicKey: key.publicKeyCose, counter: 0, transports: '["internal"]', createdAt: portal.clock.now() }).run();
+  }
+  const c = await openLink(portal, smtp, account);
+  const page = await c.get('/password/reset');
+  assert.match(page.text, /data-passkey-sign-in="\/password\/reset\/passkey">Use a passkey/);
+  const post = (path: string, body: unknown) => c.request('POST', path, { body: JSON.stringify(body), headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': c.csrf } });
+
+  let options = JSON.parse((await post('/password/reset/passkey/options', {})).text) as ChallengeOptions;
+  const refused = await post('/password/reset/passkey', { response: theirs.authenticate(options, portal.baseUrl) });
+  assert.equal(refused.status, 401, 'another account\'s passkey');
+  assert.doesNotMatch((await c.get('/password/reset')).text, /second factor was accepted/);
+
+  options = JSON.parse((await post('/password/reset/passkey/options', {})).text) as ChallengeOptions;
+  const accepted = await post('/password/reset/passkey', { response: mine.authenticate(options, portal.baseUrl) });
+  assert.equal(accepted.status, 200, accepted.text);
+  assert.deepEqual(JSON.parse(accepted.text), { ok: true, redirect: '/password/reset' });
+  assert.match((await c.get('/password/reset')).text, /Your second factor was accepted/);
+  assert.equal((await c.post('/password/reset', { password: NEW_PASSWORD, password_confirm: NEW_PASSWORD })).status, 303);
+  await signIn(portal, { ...account, password: NEW_PASSWORD });
 });

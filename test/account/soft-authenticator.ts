@@ -35,7 +35,8 @@ export interface ChallengeOptions {
 }
 
 export function softAuthenticator() {
-  const { publicKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const { publicKey, privateKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  let counter = 0;
   const jwk = publicKey.export({ format: 'jwk' });
   const rawId = crypto.randomBytes(16);
   const id = rawId.toString('base64url');
@@ -50,6 +51,26 @@ export function softAuthenticator() {
   );
   return {
     id,
+    // The public key as the portal stores it (COSE, base64url), for a test that inserts the row itself.
+    publicKeyCose: coseKey.toString('base64url'),
+    // The browser's answer to navigator.credentials.get() for these options: user present
+    // and verified, the counter one higher each time, signed with the private key.
+    authenticate(options: ChallengeOptions, origin: string) {
+      const rpId = typeof options.rpId === 'string' ? options.rpId : new URL(origin).hostname;
+      const count = Buffer.alloc(4);
+      count.writeUInt32BE(++counter);
+      const authenticatorData = Buffer.concat([sha256(rpId), Buffer.from([0x01 | 0x04]), count]);
+      const clientDataJSON = Buffer.from(JSON.stringify({ type: 'webauthn.get', challenge: options.challenge, origin, crossOrigin: false }));
+      const signature = crypto.sign('sha256', Buffer.concat([authenticatorData, sha256(clientDataJSON)]), privateKey);
+      return {
+        id,
+        rawId: id,
+        type: 'public-key',
+        response: { clientDataJSON: clientDataJSON.toString('base64url'), authenticatorData: authenticatorData.toString('base64url'), signature: signature.toString('base64url') },
+        clientExtensionResults: {},
+        authenticatorAttachment: 'platform',
+      };
+    },
     // The browser's answer to navigator.credentials.create() for these options, as JSON.
     register(options: ChallengeOptions, origin: string) {
       const rpId = options.rp?.id ?? (typeof options.rpId === 'string' ? options.rpId : new URL(origin).hostname);
