@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import { startPortal, type TestPortal } from '../helpers/portal.ts';
 import { startSmtp, header, readable } from '../helpers/smtp.ts';
 import { makeApplication, makeOrganisation, withoutNotices } from '../helpers/fixtures.ts';
-import { createAdmin, signIn } from '../helpers/accounts.ts';
+import { createAdmin, createUser, signIn } from '../helpers/accounts.ts';
 import { cliActor } from '../../server/audit/audit.ts';
 import { inviteUser } from '../../server/admin/users.ts';
 import { invitationMail } from '../../server/admin/invitation-mail.ts';
@@ -16,7 +16,7 @@ import { findApplicationByClientId } from '../../server/admin/applications.ts';
 import { createClientSecret } from '../../server/credentials/secrets.ts';
 import { sendExpiryReminders } from '../../server/reminders/run.ts';
 import { startReminderSchedule } from '../../server/reminders/schedule.ts';
-import { MAX_ATTEMPTS, RETRY_DELAYS_MS, retryFailedMail } from '../../server/mail/failures.ts';
+import { MAX_ATTEMPTS, RETRY_DELAYS_MS, retryFailedMail, startMailRetries } from '../../server/mail/failures.ts';
 import { bootstrap } from '../../server/bootstrap.ts';
 import { memoryLogger } from '../../server/lib/log.ts';
 import { fixedClock } from '../../server/lib/clock.ts';
@@ -186,4 +186,23 @@ test('production without SMTP_URL: the console says mail is not sent, the outbox
   const cli = await cliInProcess(['send-expiry-reminders', '--now', new Date(portal.clock.now() + 86_400_000).toISOString()], { DATA_DIR: portal.dataDir, BASE_URL: portal.baseUrl, PORTAL_TIMEZONE: 'Europe/Amsterdam' });
   assert.equal(cli.code, 0, cli.stderr);
   assert.match(cli.stdout, /^considered 1 secret, 0 mails written to the outbox, not sent \(no SMTP_URL is set\), 0 failures, 0 left for the next run$/);
+});
+
+test('the server\'s retry pass runs on its own timer and sends what is due; the Mail page is for administrators only', async (t) => {
+  const smtp = await startSmtp(t);
+  const portal = await startPortal(t, { SMTP_URL: smtp.url, PORTAL_ENV: 'production' });
+  const org = makeOrganisation(portal, 'Hospital A');
+  smtp.setMode('refuse');
+  inviteInBackground(portal, org, 'nina@hospital-a.example');
+  await portal.deps.mailer.idle();
+  assert.equal(failureRows(portal).length, 1);
+  smtp.setMode('accept');
+  portal.clock.advance(RETRY_DELAYS_MS[0]!);
+  const retries = startMailRetries(portal.deps, 50);
+  t.after(() => retries.stop());
+  await waitFor(() => smtp.messages.length === 1 && failureRows(portal).length === 0, 'the timer\'s pass to send it');
+
+  const manager = await createUser(portal, org, 'm@hospital-a.example');
+  const c = await signIn(portal, manager);
+  assert.equal((await c.get('/admin/outbox')).status, 403, 'not for a member');
 });
