@@ -70,7 +70,9 @@
     var dialog = host.querySelector('dialog');
     if (!dialog) return;
     if (!dialog.open) dialog.showModal();
-    var first = dialog.querySelector('[autofocus], [aria-invalid="true"], input:not([type=hidden]), button');
+    // A field in error first, then the control marked autofocus (Cancel, in a confirmation),
+    // then the first field or button.
+    var first = dialog.querySelector('[aria-invalid="true"]') || dialog.querySelector('[autofocus]') || dialog.querySelector('input:not([type=hidden]), button');
     if (first) first.focus();
     dialog.addEventListener('close', function () {
       host.innerHTML = '';

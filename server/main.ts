@@ -7,6 +7,7 @@ import { startReminderSchedule } from './reminders/schedule.ts';
 import { startMailRetries } from './mail/failures.ts';
 import { outboxWarning } from './mail/mailer.ts';
 import { prepareSandbox, SANDBOX_ADMIN_EMAIL } from './sandbox.ts';
+import { firstAdminHint } from './admin/users.ts';
 import type { Deps } from './deps.ts';
 
 export async function runServer(): Promise<void> {
@@ -37,6 +38,11 @@ export async function runServer(): Promise<void> {
     process.exit(1);
   }
   process.stdout.write(`Credentials Portal is running at ${deps.config.baseUrl}\n`);
+  // A first start in production: how to make the first administrator.
+  if (deps.config.portalEnv === 'production') {
+    const hint = firstAdminHint(deps.db, process.argv[1]?.endsWith('.ts') ? 'npm run -s portal --' : process.execPath);
+    if (hint) process.stdout.write(hint);
+  }
   // Nothing leaves the machine without SMTP_URL: said at start, not discovered weeks later.
   if (deps.mailer.kind === 'outbox') process.stdout.write(`${outboxWarning(deps.config)}\n`);
   const reminders = startReminderSchedule(deps);

@@ -15,6 +15,8 @@ import { formatDateTime } from '../lib/dates.ts';
 import { formatSeedForDisplay, generateTotpSeed, totpQrCode, totpUri } from '../auth/totp.ts';
 import type { FieldErrors } from '../lib/result.ts';
 import { describeAccountEvent } from './activity.ts';
+import { showConfirmation } from '../http/confirm.ts';
+import { redirectTo } from '../http/htmx.ts';
 import { browserName } from './browser-name.ts';
 import {
   changePassword,
@@ -158,12 +160,34 @@ export function accountRoutes(deps: Deps, passwordLimiter: RateLimiter): Router 
     res.json({ ok: true, redirect: '/account' });
   });
 
+  // GET /account/passkeys/:id/remove — the confirmation (a dialog, or a page without
+  // JavaScript), with the proof this change asks for.
+  const removeConfirmation = (req: Request, res: Response, id: string, errors: FieldErrors = {}, status = 200) => {
+    const passkey = listPasskeys(deps, account(req).id).find((p) => p.id === id);
+    if (!passkey) throw new HttpError(404, 'That passkey does not exist, or it was already removed.');
+    const others = listPasskeys(deps, account(req).id).length - 1;
+    showConfirmation(deps, req, res, 'account', {
+      title: `Remove the passkey “${passkey.name}”?`,
+      lead: `Added ${formatDateTime(passkey.createdAt, config.timezone)}, last used ${passkey.lastUsedAt ? formatDateTime(passkey.lastUsedAt, config.timezone) : 'never'}.`,
+      stops: [
+        `It stops signing you in at once, on every device that holds it. ${others ? `Your ${others === 1 ? 'other passkey' : `${others} other passkeys`}, your` : 'Your'} password with your authenticator app, and your recovery codes keep working.`,
+      ],
+      action: `/account/passkeys/${encodeURIComponent(passkey.id)}/remove`,
+      button: 'Remove passkey',
+      cancel: '/account',
+      back: { href: '/account', label: 'Your account' },
+      fields: '/partials/account/passkey-proof',
+    }, { errors, passkeyName: passkey.name }, status);
+  };
+  router.get('/account/passkeys/:id/remove', (req, res) => removeConfirmation(req, res, String(req.params.id)));
+
   // POST /account/passkeys/:id/remove — with the current password or a code in the same form.
   router.post('/account/passkeys/:id/remove', async (req, res) => {
     const id = String(req.params.id);
     const r = await removePasskey(deps, account(req), id, formField(req.body, 'proof'), actorOf(req), passwordLimiter);
-    if (!r.ok) return render(req, res, { errors: { [`remove:${id}`]: r.message } }, r.status);
-    done(req, res, r.value ? 'The passkey was removed.' : 'That passkey was already removed.');
+    if (!r.ok) return removeConfirmation(req, res, id, { proof: r.message }, r.status);
+    setFlash(req, r.value ? 'The passkey was removed.' : 'That passkey was already removed.');
+    redirectTo(req, res, '/account');
   });
 
   return router;

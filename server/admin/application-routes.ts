@@ -24,6 +24,9 @@ import {
 import { createApi, deleteApi, listApis } from './api-catalogue.ts';
 import { liveSecretsOf } from './secrets-overview.ts';
 import type { Console, Errors } from './console.ts';
+import { showConfirmation } from '../http/confirm.ts';
+import { disableApplicationConfirmation } from './confirmations.ts';
+import { delivery, sendApplicationStateNotice, sendRoleNotice } from './role-mail.ts';
 
 export function applicationRoutes(deps: Deps, { page, back, fail, loader }: Console): Router {
   const { db, clock, config } = deps;
@@ -76,16 +79,34 @@ export function applicationRoutes(deps: Deps, { page, back, fail, loader }: Cons
     setSandboxOnly(db, clock, actorOf(req), app, on);
     return on ? 'The application is now sandbox only.' : 'The application may now use production.';
   });
+  const told = (n: number) => (n ? `The mail to its ${n === 1 ? 'credential manager' : `${n} credential managers`} was ${delivery(deps.mailer)}.` : 'It has no credential manager who can sign in to tell.');
+
+  // GET …/disable — the confirmation (a dialog, or a page without JavaScript).
+  router.get('/admin/applications/:appId/disable', loadApplication, (req, res) => {
+    const app = res.locals.app as typeof applications.$inferSelect;
+    showConfirmation(deps, req, res, 'admin', disableApplicationConfirmation(db, app));
+  });
   appAction('disable', (req, app) => {
+    if (app.disabledAt !== null) return 'The application was already disabled.';
     setApplicationDisabled(db, clock, actorOf(req), app, true);
-    return 'Application disabled: its secrets no longer get tokens.';
+    return `Application disabled: its secrets and keys no longer get tokens. ${told(sendApplicationStateNotice(deps, app, true, actorOf(req)))}`;
   });
   appAction('enable', (req, app) => {
+    if (app.disabledAt === null) return 'The application was already enabled.';
     setApplicationDisabled(db, clock, actorOf(req), app, false);
-    return 'Application enabled.';
+    return `Application enabled. ${told(sendApplicationStateNotice(deps, app, false, actorOf(req)))}`;
   });
-  appAction('managers', (req, app) => assignManager(db, clock, actorOf(req), app, formField(req.body, 'user_id')));
-  appAction('managers/:userId/remove', (req, app) => removeManager(db, clock, actorOf(req), app, parseId(req.params.userId) ?? 0));
+  appAction('managers', (req, app) => {
+    const r = assignManager(db, clock, actorOf(req), app, formField(req.body, 'user_id'));
+    if (r.ok && r.value.added) sendRoleNotice(deps, r.value.user.id, app, 'granted', actorOf(req));
+    if (!r.ok) return r;
+    return r.value.added ? `${r.value.user.email} is now a credential manager of ${app.name}; the mail telling them was ${delivery(deps.mailer)}.` : `${r.value.user.email} was already a credential manager of ${app.name}.`;
+  });
+  appAction('managers/:userId/remove', (req, app) => {
+    const r = removeManager(db, clock, actorOf(req), app, parseId(req.params.userId) ?? 0);
+    if (r.ok) sendRoleNotice(deps, r.value.user.id, app, 'revoked', actorOf(req));
+    return r.ok ? `${r.value.user.email} is no longer a credential manager of ${app.name}; the mail telling them was ${delivery(deps.mailer)}.` : r;
+  });
 
   // ---- API catalogue -------------------------------------------------------------
 

@@ -105,23 +105,26 @@ export function setApplicationDisabled(db: Db, clock: Clock, actor: AuditActor, 
 }
 
 // The role is granted per application, to users of the application's own organisation.
-export function assignManager(db: Db, clock: Clock, actor: AuditActor, app: App, userIdInput: unknown): DomainResult<null> {
+// `added` is false when the user held it already (nothing changed, nothing to tell).
+type UserRow = typeof users.$inferSelect;
+export function assignManager(db: Db, clock: Clock, actor: AuditActor, app: App, userIdInput: unknown): DomainResult<{ user: UserRow; added: boolean }> {
   const userId = parseId(userIdInput);
   const user = userId === null ? undefined : db.select().from(users).where(eq(users.id, userId)).get();
   if (!user || user.organisationId !== app.organisationId) {
     return failure('user', 'Choose a user of the application’s organisation.');
   }
-  const added = db.insert(credentialManagers).values({ userId: user.id, applicationId: app.id, createdAt: clock.now() }).onConflictDoNothing().run().changes;
+  if (user.disabledAt !== null) return failure('user', `${user.email} is disabled; enable the user first.`, 409);
+  const added = db.insert(credentialManagers).values({ userId: user.id, applicationId: app.id, createdAt: clock.now() }).onConflictDoNothing().run().changes > 0;
   if (added) audit(db, clock, actor, app, 'manager.assign', user.email);
-  return { ok: true, value: null };
+  return { ok: true, value: { user, added } };
 }
 
-export function removeManager(db: Db, clock: Clock, actor: AuditActor, app: App, userId: number): DomainResult<null> {
+export function removeManager(db: Db, clock: Clock, actor: AuditActor, app: App, userId: number): DomainResult<{ user: UserRow }> {
   const user = db.select().from(users).where(eq(users.id, userId)).get();
   const removed = db.delete(credentialManagers).where(and(eq(credentialManagers.applicationId, app.id), eq(credentialManagers.userId, userId))).run().changes;
   if (!removed || !user) return failure('user', 'That user is not a credential manager of this application.', 404);
   audit(db, clock, actor, app, 'manager.remove', user.email);
-  return { ok: true, value: null };
+  return { ok: true, value: { user } };
 }
 
 

@@ -29,7 +29,7 @@ export function invitationMail(deps: { db: Db; config: Config }, userId: number,
   const lead =
     kind === 'reset'
       ? `${capitalise(who)} reset the two-step verification of your Credentials Portal account. Use the link below to choose a password and connect your authenticator app again.`
-      : `${capitalise(who)} invited you to the Credentials Portal${organisation ? ` for ${organisation}` : ''}, as ${role}.${kind === 'resend' ? ' This link replaces the one sent before.' : ''}`;
+      : `${capitalise(who)} invited you to the Credentials Portal${organisation ? ` for ${organisation}` : ''}, as ${role}.${kind === 'resend' ? ' This is a new link: any setup link you may have had before no longer works.' : ''}`;
   const model = {
     subject,
     lead,

@@ -16,6 +16,9 @@ import { findUser, inviteAdmin, inviteUser, reissueInvitation, resetMfa, setUser
 import { applicationsOf, createApplication, suggestApplicationName } from './applications.ts';
 import { listApis } from './api-catalogue.ts';
 import { freeApplicationName } from './names.ts';
+import { showConfirmation } from '../http/confirm.ts';
+import { disableUserConfirmation, resetMfaConfirmation, userHome } from './confirmations.ts';
+import { delivery } from './role-mail.ts';
 import { createConsole, type Errors } from './console.ts';
 import { applicationRoutes } from './application-routes.ts';
 import { oversightRoutes } from './oversight-routes.ts';
@@ -36,6 +39,11 @@ export function adminRoutes(deps: Deps): Router {
   router.use('/admin', requireSignedIn(deps), adminOnly);
 
   const consoleHelpers = createConsole(deps);
+  // "sent" only when an SMTP server takes mail.
+  const invited = (email: string) => {
+    const to = email.trim().toLowerCase();
+    return deps.mailer.kind === 'smtp' ? `Invitation sent to ${to}.` : `Invitation for ${to} ${delivery(deps.mailer)}.`;
+  };
   const { page, back, fail, loader, mailInvitation, usersView } = consoleHelpers;
 
   // ---- Organisations -------------------------------------------------------------
@@ -87,10 +95,13 @@ export function adminRoutes(deps: Deps): Router {
   router.post('/admin/organisations/:orgId/users', loadOrganisation, (req, res) => {
     const org = res.locals.organisation;
     const values = { email: formField(req.body, 'email') ?? '', name: formField(req.body, 'name') ?? '' };
-    const r = inviteUser(db, clock, actorOf(req), { organisationId: org.id, email: values.email, name: values.name, managerOf: [] });
-    if (fail(r)) return renderOrganisation(req, res, renameFields(r.errors, { organisation: 'name' }), values, r.status);
+    // The applications chosen on the form: the role is granted with the invitation.
+    const raw = (req.body as Record<string, unknown>).manager_of;
+    const managerOf = (Array.isArray(raw) ? raw : raw === undefined ? [] : [raw]).map(String);
+    const r = inviteUser(db, clock, actorOf(req), { organisationId: org.id, email: values.email, name: values.name, managerOf });
+    if (fail(r)) return renderOrganisation(req, res, renameFields(r.errors, { organisation: 'name', 'manager-of': 'managerOf' }), { ...values, managerOf: managerOf.join(' ') }, r.status);
     mailInvitation(r.value.userId, r.value.token, 'invite', actorOf(req));
-    back(req, res, `/admin/organisations/${org.id}`, `Invitation sent to ${values.email.trim().toLowerCase()}.`);
+    back(req, res, `/admin/organisations/${org.id}`, invited(values.email));
   });
 
   // POST /admin/organisations/:orgId/applications — create an application.
@@ -108,7 +119,6 @@ export function adminRoutes(deps: Deps): Router {
   // ---- Users -------------------------------------------------------------------
 
   const loadUser = loader('userId', 'target', (id) => findUser(db, id), 'No such user.');
-  const userHome = (u: { organisationId: number | null }) => (u.organisationId === null ? '/admin/administrators' : `/admin/organisations/${u.organisationId}`);
 
   const userAction = (path: string, act: (req: Request, user: NonNullable<ReturnType<typeof findUser>>) => DomainResult<string>) =>
     router.post(`/admin/users/:userId/${path}`, loadUser, (req, res) => {
@@ -121,13 +131,18 @@ export function adminRoutes(deps: Deps): Router {
       back(req, res, userHome(user), r.value);
     });
 
+  // GET …/disable and …/reset-mfa — the confirmations (a dialog, or a page without JavaScript).
+  router.get('/admin/users/:userId/disable', loadUser, (req, res) => showConfirmation(deps, req, res, 'admin', disableUserConfirmation(db, res.locals.target)));
+  router.get('/admin/users/:userId/reset-mfa', loadUser, (req, res) => showConfirmation(deps, req, res, 'admin', resetMfaConfirmation(db, res.locals.target, delivery(deps.mailer))));
+
   userAction('resend', (req, user) => {
     const r = reissueInvitation(db, clock, actorOf(req), user.id);
     if (fail(r)) return r;
     mailInvitation(user.id, r.value.token, 'resend', actorOf(req));
-    return success(`A new setup link was sent to ${user.email}; the old one no longer works.`);
+    return success(`A new setup link for ${user.email} was ${delivery(deps.mailer)}; any earlier link no longer works.`);
   });
   userAction('disable', (req, user) => {
+    if (user.disabledAt !== null) return success(`${user.email} was already disabled.`);
     const r = setUserDisabled(db, clock, actorOf(req), user.id, true);
     return fail(r) ? r : success(`${user.email} is disabled and signed out everywhere.`);
   });
@@ -139,7 +154,7 @@ export function adminRoutes(deps: Deps): Router {
     const r = resetMfa(db, clock, actorOf(req), user.id);
     if (fail(r)) return r;
     mailInvitation(user.id, r.value.token, 'reset', actorOf(req));
-    return success(`Two-step verification of ${user.email} was reset; a new setup link was mailed.`);
+    return success(`Two-step verification of ${user.email} was reset; the new setup link was ${delivery(deps.mailer)}.`);
   });
 
   // GET /admin/administrators — the association's administrators.
@@ -152,7 +167,7 @@ export function adminRoutes(deps: Deps): Router {
     const r = inviteAdmin(db, clock, actorOf(req), values);
     if (fail(r)) return renderAdmins(req, res, r.errors, values, r.status);
     mailInvitation(r.value.userId, r.value.token, 'invite', actorOf(req));
-    back(req, res, '/admin/administrators', `Invitation sent to ${values.email.trim().toLowerCase()}.`);
+    back(req, res, '/admin/administrators', invited(values.email));
   });
 
   router.use(applicationRoutes(deps, consoleHelpers));

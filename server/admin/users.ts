@@ -63,6 +63,7 @@ export function inviteUser(
     if (app.organisationId !== organisationId) {
       return failure('manager-of', `The application ${app.name} belongs to another organisation.`);
     }
+    if (app.disabledAt !== null) return failure('manager-of', `The application ${app.name} is disabled.`);
   }
   return immediate(db, () => {
     if (db.select({ id: users.id }).from(users).where(eq(users.email, email.value)).get()) {
@@ -90,6 +91,12 @@ export function findUser(db: Db, id: number): UserRow | undefined {
   return db.select().from(users).where(eq(users.id, id)).get();
 }
 
+export function findUserByEmail(db: Db, email: string): UserRow | undefined {
+  return db.select().from(users).where(eq(users.email, email.trim().toLowerCase())).get();
+}
+
+export const isSetUp = (u: UserRow) => u.passwordHash !== null && u.totpSecret !== null;
+
 // Administrators who can sign in: enabled and set up.
 function activeAdminCount(db: Db): number {
   return db
@@ -97,6 +104,13 @@ function activeAdminCount(db: Db): number {
     .from(users)
     .where(and(eq(users.isAdmin, true), isNull(users.disabledAt), isNotNull(users.passwordHash), isNotNull(users.totpSecret)))
     .all().length;
+}
+
+// What a production start says when no administrator can sign in yet (main.ts): the
+// command that invites one (for someone invited before, it issues a new link).
+export function firstAdminHint(db: Db, command: string): string | null {
+  if (activeAdminCount(db) > 0) return null;
+  return `No administrator can sign in yet. Invite one; the setup link is printed, and mailed when SMTP_URL is set:\n  ${command} invite-admin --email you@example.org --name "Your Name"\n`;
 }
 
 function wouldLeaveNoAdmin(db: Db, user: UserRow): boolean {

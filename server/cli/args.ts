@@ -4,7 +4,11 @@ import { parseArgs as parseNodeArgs } from 'node:util';
 import type { Deps } from '../deps.ts';
 import type { DomainResult } from '../lib/result.ts';
 import { findApplicationByClientId } from '../admin/applications.ts';
+import { recordedBaseUrl } from '../settings.ts';
 export class UsageError extends Error {}
+
+// A line for the operator on stderr (what happened beside the result: a mail sent or not).
+export type Say = (line: string) => void;
 
 // A command's options by name; each holds every value given.
 export type Flags = Map<string, string[]>;
@@ -29,7 +33,7 @@ export interface CommandSpec {
   usage: string;
   flags: Record<string, 'value' | 'repeat' | 'boolean'>;
   required: string[];
-  run(deps: Deps, flags: Flags): string | Promise<string>;
+  run(deps: Deps, flags: Flags, say: Say): string | Promise<string>;
 }
 
 export function parseArgs(spec: CommandSpec, args: string[]): Flags {
@@ -68,4 +72,11 @@ export function applicationOf(deps: Pick<Deps, 'db'>, flags: Flags) {
   if (!app) return fail(`--client-id: no application has the client ID "${clientId}"`);
   if (app.disabledAt !== null) return fail(`--client-id: the application ${app.name} is disabled`);
   return app;
+}
+
+// Commands that send mail need a real BASE_URL: given, or recorded by the server.
+export function requireMailableBaseUrl(deps: Deps): void {
+  if (!deps.config.baseUrlSet && !recordedBaseUrl(deps.db)) {
+    throw new UsageError('no BASE_URL: set BASE_URL, or start the portal once so that it records its own, before sending mail from the command line');
+  }
 }

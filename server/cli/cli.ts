@@ -7,11 +7,9 @@ import { bootstrap } from '../bootstrap.ts';
 import { CLI_BUSY_TIMEOUT_MS } from '../../db/client.ts';
 import { cliActor, recordAudit } from '../audit/audit.ts';
 import { rotateSigningKey } from '../oauth/keys.ts';
-import { inviteAdmin, inviteUser } from '../admin/users.ts';
 import { createOrganisation } from '../admin/organisations.ts';
 import { createApplication } from '../admin/applications.ts';
 import { createClientSecret } from '../credentials/secrets.ts';
-import { setupUrl } from '../auth/invitations.ts';
 import type { Deps } from '../deps.ts';
 import { fixedClock } from '../lib/clock.ts';
 import { recordedBaseUrl } from '../settings.ts';
@@ -19,16 +17,12 @@ import { createLogger } from '../lib/log.ts';
 import { formatSummary, sendExpiryReminders } from '../reminders/run.ts';
 import { sendTestMailCommand } from './mail.ts';
 import { addPublicKeyCommand, deleteCredentialCommand } from './keys.ts';
-import { applicationOf, one, parseArgs, unwrap, UsageError, type CommandSpec } from './args.ts';
+import { applicationOf, one, parseArgs, requireMailableBaseUrl, unwrap, UsageError, type CommandSpec } from './args.ts';
+import { userCommands } from './users.ts';
 import { createApiCommand, listApisCommand, listApplicationsCommand, listOrganisationsCommand, listUsersCommand } from './listings.ts';
 
 export const commands: Record<string, CommandSpec> = {
-  'invite-admin': {
-    usage: 'invite-admin --email E [--name N]',
-    flags: { email: 'value', name: 'value' },
-    required: ['email'],
-    run: (deps, f) => setupUrl(deps.config.baseUrl, unwrap(inviteAdmin(deps.db, deps.clock, cliActor, { email: one(f, 'email'), name: one(f, 'name') })).token),
-  },
+  ...userCommands,
   'create-organisation': {
     usage: 'create-organisation --name N --country CC',
     flags: { name: 'value', country: 'value' },
@@ -48,23 +42,6 @@ export const commands: Record<string, CommandSpec> = {
           sandboxOnly: f.has('sandbox-only'),
         }),
       ).clientId,
-  },
-  'invite-user': {
-    usage: 'invite-user --organisation ID --email E [--name N] [--manager-of CLIENT_ID ...]',
-    flags: { organisation: 'value', email: 'value', name: 'value', 'manager-of': 'repeat' },
-    required: ['organisation', 'email'],
-    run: (deps, f) =>
-      setupUrl(
-        deps.config.baseUrl,
-        unwrap(
-          inviteUser(deps.db, deps.clock, cliActor, {
-            organisationId: one(f, 'organisation'),
-            email: one(f, 'email'),
-            name: one(f, 'name'),
-            managerOf: f.get('manager-of') ?? [],
-          }),
-        ).token,
-      ),
   },
   'create-secret': {
     usage: 'create-secret --client-id ID --name N --expires YYYY-MM-DD',
@@ -167,13 +144,6 @@ export function withRecordedBaseUrl(env: Record<string, string | undefined>, ope
   return open({ ...env, BASE_URL: recorded });
 }
 
-// Commands that send mail need a real BASE_URL: given, or recorded by the server.
-function requireMailableBaseUrl(deps: Deps): void {
-  if (!deps.config.baseUrlSet && !recordedBaseUrl(deps.db)) {
-    throw new UsageError('no BASE_URL: set BASE_URL, or start the portal once so that it records its own, before sending mail from the command line');
-  }
-}
-
 export interface CliOutput {
   out(text: string): void;
   err(text: string): void;
@@ -199,7 +169,7 @@ export async function runCli(argv: string[], makeDeps: () => Deps = cliDeps, io:
   try {
     const flags = parseArgs(spec, rest);
     deps = makeDeps();
-    const output = await spec.run(deps, flags);
+    const output = await spec.run(deps, flags, (line) => io.err(line + '\n'));
     if (output !== '') io.out(output + '\n');
     return 0;
   } catch (err) {

@@ -1,6 +1,6 @@
 // The command line's catalogue and read-only listings, so that a deployment can be set
 // up and audited by script: `create-api`, and `list-organisations`, `list-applications`,
-// `list-apis`, `list-users`, each one line per row (tab-separated) or `--json`.
+// `list-apis`, `list-users`, each a header row and one line per row (tab-separated) or `--json`.
 import type { Deps } from '../deps.ts';
 import { cliActor } from '../audit/audit.ts';
 import { createApi, listApis } from '../admin/api-catalogue.ts';
@@ -12,10 +12,11 @@ import { parseId } from '../lib/validation.ts';
 import { fail, one, unwrap, type Flags } from './args.ts';
 
 
-// Rows as JSON, or one tab-separated line each.
+// Rows as JSON, or a header row (the columns' names, as in the JSON) and one
+// tab-separated line each.
 function print(flags: Flags, rows: Array<Record<string, unknown>>, columns: string[]): string {
   if (flags.has('json')) return JSON.stringify(rows, null, 2);
-  return rows.map((r) => columns.map((c) => String(Array.isArray(r[c]) ? (r[c] as unknown[]).join(',') : (r[c] ?? ''))).join('\t')).join('\n');
+  return [columns.join('\t'), ...rows.map((r) => columns.map((c) => String(Array.isArray(r[c]) ? (r[c] as unknown[]).join(',') : (r[c] ?? ''))).join('\t'))].join('\n');
 }
 
 function organisationFilter(deps: Deps, flags: Flags): number | null {

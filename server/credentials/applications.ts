@@ -1,6 +1,6 @@
 // The applications a credential manager may act on (their own organisation's, with the
 // role, enabled), the APIs granted to one, and who manages it.
-import { and, asc, eq, isNull, sql } from 'drizzle-orm';
+import { and, asc, eq, isNotNull, isNull, sql } from 'drizzle-orm';
 import { prepared, type Db } from '../../db/client.ts';
 import { apis, applicationApis, applications, credentialManagers, users } from '../../db/schema.ts';
 
@@ -51,10 +51,13 @@ export function grantedApis(db: Db, applicationId: number) {
 }
 
 // An application's credential managers. With `toldBy`, only those who are told about
-// its secrets: enabled, and of the application's own organisation (`toldBy` is its id).
-export function managersOf(db: Db, applicationId: number, toldBy?: { organisationId: number }) {
+// its secrets: enabled, and of the application's own organisation (`toldBy` is its id);
+// with `setUpOnly` too, only those who finished setup (security notices are not sent to
+// someone who cannot sign in yet).
+export function managersOf(db: Db, applicationId: number, toldBy?: { organisationId: number; setUpOnly?: boolean }) {
   const where = [eq(credentialManagers.applicationId, applicationId)];
   if (toldBy) where.push(isNull(users.disabledAt), eq(users.organisationId, toldBy.organisationId));
+  if (toldBy?.setUpOnly) where.push(isNotNull(users.passwordHash), isNotNull(users.totpSecret));
   return db
     .select({ id: users.id, email: users.email, name: users.displayName, disabledAt: users.disabledAt })
     .from(credentialManagers)

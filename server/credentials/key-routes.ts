@@ -3,7 +3,7 @@
 import { Router, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { and, eq, isNull } from 'drizzle-orm';
 import type { Deps } from '../deps.ts';
-import { clientKeys } from '../../db/schema.ts';
+import { clientJwksUrls, clientKeys } from '../../db/schema.ts';
 import { actorOf } from '../auth/guards.ts';
 import { recordAudit } from '../audit/audit.ts';
 import { HttpError } from '../http/errors.ts';
@@ -16,6 +16,7 @@ import { registerJwksUrl, removeJwksUrl } from './jwks-url.ts';
 import type { Application } from './applications.ts';
 import { addPublicKey, deletePublicKey } from './public-keys.ts';
 import { sectionPage, showDialog } from './dialog.ts';
+import { showConfirmation } from '../http/confirm.ts';
 import { applicationPath, applicationView, keyAddedModel, keyDeleteModel, keyFormModel } from './view-models.ts';
 
 export const KEY_DELETED = 'The key was deleted. Systems that sign with it can no longer get tokens.';
@@ -85,6 +86,26 @@ export function keyRoutes(deps: Deps, signedIn: RequestHandler, loadApplication:
     }
     setFlash(req, `JWKS URL registered: ${r.value.keys} key${r.value.keys === 1 ? '' : 's'} found.`);
     redirectTo(req, res, `${CREDENTIALS_PAGE}#app-${app.clientId}`);
+  });
+
+  // GET …/jwks-url/remove — the confirmation (a dialog, or a page without JavaScript).
+  router.get(`${APP}/jwks-url/remove`, signedIn, loadApplication, (req, res) => {
+    const app = res.locals.application as Application;
+    const url = db.select({ url: clientJwksUrls.url }).from(clientJwksUrls).where(eq(clientJwksUrls.applicationId, app.id)).get()?.url;
+    if (!url) throw new HttpError(404, 'There is no JWKS URL to remove.');
+    const back = `${CREDENTIALS_PAGE}#app-${app.clientId}`;
+    showConfirmation(deps, req, res, 'credentials', {
+      title: `Remove the JWKS URL of ${app.name}?`,
+      lead: `The registered JWKS URL is ${url}.`,
+      stops: [
+        `Systems of ${app.name} that sign with keys published there stop getting tokens at once: the portal no longer fetches or trusts those keys.`,
+        'Client secrets and the keys added on this page keep working. To use the URL again, register it again.',
+      ],
+      action: `${applicationPath(app.clientId)}/jwks-url/remove`,
+      button: 'Remove the JWKS URL',
+      cancel: back,
+      back: { href: CREDENTIALS_PAGE, label: 'Manage API credentials' },
+    });
   });
 
   // POST …/jwks-url/remove

@@ -27,7 +27,8 @@ const LABELS: Record<Kind, { label: string; noun: string; credentialLabel: strin
 
 export function sendCredentialNotice(deps: NoticeDeps, kind: Kind, change: Change, app: Application, credential: NoticeCredential, actor: AuditActor, reason?: string): void {
   const { db, clock, config, mailer } = deps;
-  const recipients = managersOf(db, app.id, { organisationId: app.organisationId }).filter((m) => m.id !== actor.userId);
+  // Not to someone who has not finished setup: they cannot look, and did not expect it.
+  const recipients = managersOf(db, app.id, { organisationId: app.organisationId, setUpOnly: true }).filter((m) => m.id !== actor.userId);
   if (recipients.length === 0) return;
   const { label, noun, credentialLabel } = LABELS[kind];
   const subject = `${label} ${change} for ${app.name}`;

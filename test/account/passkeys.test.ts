@@ -125,16 +125,26 @@ test('removing a passkey needs the current password or a code in the same form; 
   const [row] = portal.deps.db.select().from(passkeys).all();
   assert.ok(row);
   const page = await c.get('/account');
-  assert.match(page.text, /<label for="remove-proof-0">Current password or a code<span class="visually-hidden">, to remove passkey Work laptop<\/span><\/label>/);
   const path = `/account/passkeys/${row.id}/remove`;
+  // A link to the confirmation (a dialog with JavaScript), which asks for the proof.
+  assert.ok(decodeHtml(page.text).includes(`<a class="button small" href="${path}" data-opens-dialog>Remove<span class="visually-hidden"> passkey Work laptop</span></a>`));
+  const confirm = decodeHtml((await c.get(path)).text);
+  assert.match(confirm, /<h2 id="dialog-title">Remove the passkey “Work laptop”\?<\/h2>/);
+  assert.match(confirm, /It stops signing you in at once, on every device that holds it\. Your password with your authenticator app, and your recovery codes keep working\./);
+  assert.match(confirm, /<label for="remove-proof">Current password or a code from your authenticator app<span class="visually-hidden">, to remove passkey Work laptop<\/span><\/label>/);
+  assert.match(confirm, /<a class="button" href="\/account" data-close-dialog autofocus>Cancel<\/a>/);
 
   const bare = await c.post(path);
   assert.equal(bare.status, 422, 'the session cookie alone');
-  assert.match(decodeHtml(bare.text), /<p class="field-error" id="remove-proof-0-error">Enter your current password or a code from your authenticator app\.<\/p>/);
+  assert.match(decodeHtml(bare.text), /<p class="field-error" id="remove-proof-error">Enter your current password or a code from your authenticator app\.<\/p>/);
   const wrong = await c.post(path, { proof: 'not my password at all' });
   assert.equal(wrong.status, 401);
-  assert.match(decodeHtml(wrong.text), /id="remove-proof-0-error">That is neither your current password nor a valid code\.</);
-  assert.match(wrong.text, /id="remove-proof-0" name="proof" type="password" required autocomplete="current-password" aria-describedby="remove-proof-0-error" aria-invalid="true" autofocus>/);
+  assert.match(decodeHtml(wrong.text), /id="remove-proof-error">That is neither your current password nor a valid code\.</);
+  assert.match(wrong.text, /id="remove-proof" name="proof" type="password" required autocomplete="current-password" aria-describedby="remove-proof-error" aria-invalid="true" autofocus>/);
+  // In the dialog (htmx), the refusal replaces the dialog's content only.
+  const inDialog = await c.post(path, { proof: 'still wrong' }, { 'HX-Request': 'true', 'HX-Target': 'dialog-content' });
+  assert.equal(inDialog.status, 401);
+  assert.match(inDialog.text, /^<h2 id="dialog-title">/);
   const wrongWithCode = await c.post(path, { proof: '123456' });
   assert.equal(wrongWithCode.status, 401);
   assert.equal(portal.deps.db.select().from(passkeys).all().length, 1, 'nothing removed');

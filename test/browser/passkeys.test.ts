@@ -82,11 +82,13 @@ test('register a passkey on /account, sign out, sign in with the passkey alone, 
   assert.equal(replay.status, 401);
   assert.equal(replay.body.error_description, 'The passkey request has expired. Try again.');
 
-  // Removing it (a plain form) asks for the proof in the same form too.
+  // Removing it asks first (a dialog), and for the proof in the same dialog.
   await page.goto(`${portal.baseUrl}/account`);
-  await page.getByRole('button', { name: 'Remove passkey Work laptop' }).click();
-  const removeProof = page.getByLabel('Current password or a code, to remove passkey Work laptop');
-  await page.locator('#remove-proof-0-error', { hasText: 'Enter your current password or a code from your authenticator app.' }).waitFor();
+  await page.getByRole('link', { name: 'Remove passkey Work laptop' }).click();
+  await page.locator('dialog[open]').waitFor();
+  await page.getByRole('button', { name: 'Remove passkey' }).click();
+  const removeProof = page.getByLabel('Current password or a code from your authenticator app, to remove passkey Work laptop');
+  await page.locator('#remove-proof-error', { hasText: 'Enter your current password or a code from your authenticator app.' }).waitFor();
   assert.equal(await removeProof.evaluate((el) => el === document.activeElement), true, 'the field in error has the focus');
   assert.equal(portal.deps.db.select().from(passkeys).all().length, 1, 'nothing removed');
   await removeProof.fill(PASSWORD);

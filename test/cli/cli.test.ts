@@ -52,7 +52,8 @@ test('CLI: invite-admin, create-organisation, create-application, invite-user', 
     ['unknown command', ['make-coffee'], /unknown command/],
     ['missing email', ['invite-admin'], /--email is required/],
     ['bad email', ['invite-admin', '--email', 'not-an-email'], /valid email/],
-    ['duplicate email', ['invite-admin', '--email', 'ops@example.org'], /already exists/],
+    ['a member is not an administrator', ['invite-admin', '--email', 'tech@erasmus.example'], /tech@erasmus\.example is a user of an organisation, not an administrator/],
+    ['duplicate email', ['invite-user', '--organisation', org.stdout, '--email', 'ops@example.org'], /already exists/],
     ['unknown option', ['invite-admin', '--email', 'x@example.org', '--admin'], /unknown option --admin/],
     ['flag without value', ['create-organisation', '--name', '--country', 'NL'], /--name needs a value/],
     ['bad country', ['create-organisation', '--name', 'X', '--country', 'Netherlands'], /two-letter country code/],
@@ -130,7 +131,7 @@ test('CLI: a production deployment set up and audited by script — create-api, 
   const users = JSON.parse((await inProcess(['list-users', '--json'], env)).stdout);
   assert.deepEqual(users.map((u: { email: string; setUp: boolean }) => [u.email, u.setUp]), [['tech@erasmusmc.example', false]]);
   const text = await inProcess(['list-applications'], env);
-  assert.equal(text.stdout, `${app.stdout}\tPartner-NL-ErasmusMC-DM\t${org.stdout}\tDM\tfalse\tfalse`);
+  assert.equal(text.stdout, `clientId\tname\torganisationId\tapis\tsandboxOnly\tdisabled\n${app.stdout}\tPartner-NL-ErasmusMC-DM\t${org.stdout}\tDM\tfalse\tfalse`);
 
   const bad: Array<[string, string[], RegExp]> = [
     ['duplicate code', ['create-api', '--code', 'DM', '--name', 'X', '--production-resource', 'https://a/x', '--sandbox-resource', 'https://b/x'], /The code DM is taken/],
