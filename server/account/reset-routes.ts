@@ -37,9 +37,12 @@ export function passwordResetRoutes(deps: Deps): Router {
   const { db, clock, config, views } = deps;
   const router = Router();
   const limiter = new RateLimiter(RESET_REQUESTS_PER_IP, RESET_WINDOW_MS, clock);
+  // In production without SMTP_URL a link would never arrive: the page says so instead of
+  // pretending (in the sandbox the outbox is where mail is read).
+  const noMail = config.portalEnv === 'production' && deps.mailer.kind === 'outbox';
   const page = (req: Request, res: Response, template: string, title: string, model: object, status = 200) => {
     res.set('Cache-Control', 'no-store');
-    sendHtml(res, views.render(`/pages/auth/${template}`, { ...layoutModel(req, config, title), error: '', ...model }), status);
+    sendHtml(res, views.render(`/pages/auth/${template}`, { ...layoutModel(req, config, title), error: '', noMail, ...model }), status);
   };
 
   // GET /password/forgot — the address to mail a link to.
@@ -48,6 +51,7 @@ export function passwordResetRoutes(deps: Deps): Router {
   // POST /password/forgot — the same answer whether or not the address has an account.
   router.post('/password/forgot', (req, res) => {
     const email = formField(req.body, 'email') ?? '';
+    if (noMail) return page(req, res, 'forgot', 'Forgot your password?', { email, sent: false }, 503);
     const limit = limiter.hit(req.ip ?? 'unknown');
     if (!limit.allowed) {
       res.set('Retry-After', String(limit.retryAfterSeconds));

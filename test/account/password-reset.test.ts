@@ -231,3 +231,18 @@ test('a passkey proves it instead of a code (over the JSON endpoints public/pass
   assert.equal((await c.post('/password/reset', { password: NEW_PASSWORD, password_confirm: NEW_PASSWORD })).status, 303);
   await signIn(portal, { ...account, password: NEW_PASSWORD });
 });
+
+test('in production without SMTP_URL the page says a link cannot reach you and names SUPPORT_EMAIL, instead of pretending to mail one', async (t) => {
+  const portal = await startPortal(t, { PORTAL_ENV: 'production', SUPPORT_EMAIL: 'help@association.example' });
+  const org = makeOrganisation(portal, 'Hospital A');
+  const account = await createUser(portal, org, 'vera@hospital-a.example');
+  const c = portal.client();
+  const page = await c.get('/password/forgot');
+  assert.match(page.text, /This portal cannot send mail at the moment, so a link to choose a new password would not reach you\. Contact <a href="mailto:help@association.example">/);
+  assert.doesNotMatch(page.text, /action="\/password\/forgot"/);
+  await c.get('/login'); // a CSRF token, as a form posted from elsewhere on the site would carry
+  const posted = await c.post('/password/forgot', { email: account.email });
+  assert.equal(posted.status, 503);
+  assert.doesNotMatch(posted.text, /we have mailed it a link/);
+  assert.equal(portal.deps.db.select().from(passwordResets).all().length, 0, 'no link made');
+});
