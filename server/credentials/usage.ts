@@ -93,6 +93,18 @@ export function readRefusals(db: Deps['db'], applicationId: number, now: number,
     .all(applicationId, now - USAGE_DAYS * DAY_MS, limit);
 }
 
+// Usage and refusals older than KEPT_DAYS, and hours older than two days, deleted (the daily job).
+export const KEPT_DAYS = 90;
+export function pruneUsage(db: Deps['db'], now: number, timeZone: string): number {
+  const sqlite = db.$client;
+  const before = addDays(dateInZone(now, timeZone), -KEPT_DAYS);
+  return (
+    sqlite.prepare('delete from credential_usage where day < ?').run(before).changes +
+    sqlite.prepare('delete from token_refusals where last_at < ?').run(now - KEPT_DAYS * DAY_MS).changes +
+    sqlite.prepare('delete from credential_usage_hours where hour < ?').run(now - 2 * DAY_MS).changes
+  );
+}
+
 // The first day (portal zone) the credential was used on or after `since` (within 90 days), or null.
 export function firstUseSince(db: Deps['db'], applicationId: number, kind: UsageKind, id: string, since: number, timeZone: string): string | null {
   return statementsOf(db).firstUse.get(applicationId, kind, id, dateInZone(since, timeZone))?.day ?? null;

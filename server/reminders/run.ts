@@ -18,6 +18,7 @@ import { deliveryNote, type Mailer } from '../mail/mailer.ts';
 import { errorText } from '../mail/failures.ts';
 import { managersOf } from '../credentials/applications.ts';
 import { CREDENTIALS_PAGE } from '../lib/paths.ts';
+import { safeToDeleteText } from '../credentials/safe-to-delete.ts';
 
 // The day after expiry, as a threshold value.
 export const EXPIRED_THRESHOLD = -1;
@@ -222,6 +223,8 @@ function reminderModel(db: Db, config: Config, c: DueCredential, today: string, 
     hint: hintOf(c.hint),
     expires: formatDate(c.expiresOn),
     daysText,
+    // Safe to delete (issue 28): said instead of asking to rotate.
+    safeToDelete: expired ? '' : safeToDeleteText({ db, config }, c.app.id, c.kind, c.id, now),
     newerSecret: newer ? `“${newer.name}” (${hintOf(newer.hint)}), expires ${formatDate(newer.expiresOn)}` : '',
     link: `${config.baseUrl}${CREDENTIALS_PAGE}`,
     supportEmail: config.supportEmail,

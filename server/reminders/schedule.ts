@@ -5,7 +5,8 @@
 // next delay, up to the last): the failed reminders' claims were released, so only they
 // go out again. A restart loses nothing: the start-up run finds them unsent.
 import cron from 'node-cron';
-import { sendExpiryReminders, type ReminderDeps, type ReminderSummary } from './run.ts';
+import { type ReminderDeps, type ReminderSummary } from './run.ts';
+import { runDailyJob } from './daily.ts';
 
 export const RETRY_AFTER_MS = [5 * 60_000, 30 * 60_000, 2 * 3_600_000];
 
@@ -33,7 +34,7 @@ export function startReminderSchedule(deps: ReminderDeps, options: { startupDela
       deps.logger.warn('expiry reminders still running; this run is skipped', { reason });
       return running;
     }
-    running = sendExpiryReminders(deps)
+    running = runDailyJob(deps)
       .then(afterRun)
       .catch((err: unknown) => deps.logger.error('expiry reminder run failed', { reason, error: String((err as Error)?.message ?? err) }))
       .finally(() => {

@@ -4,43 +4,15 @@
 // the application's activity. Real token requests from real loopback addresses.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startPortal, type TestPortal } from '../helpers/portal.ts';
+import { startPortal } from '../helpers/portal.ts';
 import { signIn } from '../helpers/accounts.ts';
 import { buildWorld } from '../helpers/fixtures.ts';
 import { decodeHtml } from '../helpers/http.ts';
-import { tokenFrom } from '../helpers/token-from.ts';
-import { cliActor } from '../../server/audit/audit.ts';
-import { createClientSecret } from '../../server/credentials/secrets.ts';
-import { findApplicationByClientId } from '../../server/admin/applications.ts';
-import { addDays, dateInZone } from '../../server/lib/dates.ts';
+import { takeOver, tokenFrom } from '../helpers/token-from.ts';
 
 const HX = { 'HX-Request': 'true' };
 const PAGE = '/manage-api-credentials';
 const base = (clientId: string) => `${PAGE}/applications/${clientId}`;
-const DAY = 86_400_000;
-
-function secretFor(portal: TestPortal, clientId: string, name: string) {
-  const app = findApplicationByClientId(portal.deps.db, clientId)!;
-  const r = createClientSecret(portal.deps, cliActor, app, { name, expires: addDays(dateInZone(portal.clock.now(), 'UTC'), 90) });
-  assert.ok(r.ok);
-  return { secret: r.value.secret, id: r.value.row.id };
-}
-
-// "Old" used on 10 Nov; "Secret by VM 2026" created on 12 Nov and used since, last on 19 Nov.
-export async function takeOver(portal: TestPortal, clientId: string) {
-  const old = secretFor(portal, clientId, 'Old');
-  for (let i = 0; i < 2; i++) assert.equal((await tokenFrom(portal, '127.0.0.2', clientId, old.secret, 'python-requests/2.31')).status, 200);
-  portal.settle();
-  portal.clock.advance(2 * DAY);
-  const vm = secretFor(portal, clientId, 'Secret by VM 2026');
-  assert.equal((await tokenFrom(portal, '127.0.0.3', clientId, vm.secret, 'curl/8.5.0')).status, 200);
-  portal.settle();
-  portal.clock.advance(7 * DAY);
-  for (let i = 0; i < 3; i++) assert.equal((await tokenFrom(portal, '127.0.0.3', clientId, vm.secret, 'curl/8.5.0')).status, 200);
-  for (let i = 0; i < 3; i++) assert.equal((await tokenFrom(portal, '127.0.0.4', clientId, 'not-a-secret', 'curl/8.5.0')).status, 401);
-  portal.settle();
-  return { old, vm };
-}
 
 test('the page: a sparkline per credential with its text, last address and client, "Safe to delete" on the idle one; the delete dialog says what deleting does; refusals in the activity', async (t) => {
   const portal = await startPortal(t, {}, '2026-11-10T10:00:00Z');
