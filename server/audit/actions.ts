@@ -71,6 +71,8 @@ export const ACTION_GROUPS: ActionGroup[] = [
     ],
   },
   { prefix: 'organisation.', label: 'Organisations', all: 'Any organisation event', actions: [['organisation.create', 'Organisation created'], ['organisation.rename', 'Organisation renamed']] },
+  { prefix: 'password.', label: 'Forgotten passwords', all: 'Any forgotten-password event', actions: [['password.reset_requested', 'Link to reset a password asked for'], ['password.reset', 'Password reset with a mailed link'], ['password.reset_passkey_failed', 'Password reset: passkey refused']] },
+  { prefix: 'mail.', label: 'Mail', all: 'Any mail event', actions: [['mail.test', 'Test mail accepted (command line)']] },
   { prefix: 'api.', label: 'API catalogue', all: 'Any API catalogue change', actions: [['api.create', 'API added'], ['api.delete', 'API removed']] },
   {
     prefix: '',
