@@ -4,7 +4,7 @@
 // focused; disabling or enabling an application mails its credential managers; the invite
 // form grants applications; granting or revoking the role mails the person; people who
 // have not finished setup get no credential notices; "Resend" says nothing untrue.
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { eq } from 'drizzle-orm';
 import { startPortal, type TestPortal } from '../helpers/portal.ts';
@@ -46,14 +46,18 @@ async function confirmation(c: Client, path: string, title: RegExp, cancel: stri
   return html;
 }
 
-test('console confirmations: disable an application (its managers mailed, and again on enable), disable a user, reset MFA', async (t) => {
+// A portal with SMTP on loopback, an administrator signed in, and an organisation.
+async function signedInAdmin(t: TestContext) {
   const smtp = await startSmtp(t);
   const portal = await startPortal(t, { SMTP_URL: smtp.url });
-  const { db } = portal.deps;
   const admin = await createAdmin(portal);
   const c = await signIn(portal, admin);
   await c.get('/admin');
-  const org = makeOrganisation(portal, 'Erasmus MC');
+  return { smtp, portal, db: portal.deps.db, c, org: makeOrganisation(portal, 'Erasmus MC') };
+}
+
+test('console confirmations: disable an application (its managers mailed, and again on enable), disable a user, reset MFA', async (t) => {
+  const { smtp, portal, db, c, org } = await signedInAdmin(t);
   const clientId = makeApplication(portal, org, 'Partner-NL-ErasmusMC-DM');
   const app = findApplicationByClientId(db, clientId)!;
   await createUser(portal, org, 'vera@erasmusmc.example', [clientId]);
@@ -113,13 +117,7 @@ test('console confirmations: disable an application (its managers mailed, and ag
 });
 
 test('invitations: the invite form grants applications, the role mails the person when granted or revoked, resend is honest; without SMTP the console says not sent', async (t) => {
-  const smtp = await startSmtp(t);
-  const portal = await startPortal(t, { SMTP_URL: smtp.url });
-  const { db } = portal.deps;
-  const admin = await createAdmin(portal);
-  const c = await signIn(portal, admin);
-  await c.get('/admin');
-  const org = makeOrganisation(portal, 'Erasmus MC');
+  const { smtp, portal, db, c, org } = await signedInAdmin(t);
   const dm = makeApplication(portal, org, 'Partner-NL-ErasmusMC-DM');
   const smc = makeApplication(portal, org, 'Partner-NL-ErasmusMC-SMC', ['SMC']);
   const other = makeApplication(portal, makeOrganisation(portal, 'Radboudumc'), 'Partner-NL-Radboudumc-DM');
