@@ -15,7 +15,7 @@ import { startPortal, type TestPortal } from '../helpers/portal.ts';
 import { makeApplication, makeOrganisation } from '../helpers/fixtures.ts';
 import { createAdmin, createUser, nextCode, signIn, PASSWORD, type Account } from '../helpers/accounts.ts';
 import { inviteUser } from '../../server/admin/users.ts';
-import { cliActor } from '../../server/audit/audit.ts';
+import { cliActor, recordAudit } from '../../server/audit/audit.ts';
 
 const PHONE = { width: 390, height: 844 };
 const activeId = (page: Page) => page.evaluate(() => document.activeElement?.id ?? '');
@@ -181,17 +181,22 @@ test('focus, the 390 px secret dialog, recovery codes, quick choices without Jav
 
   await t.test('the audit log: filtered by a label, When on one line at 1280 and 390 px', async () => {
     const admin = await createAdmin(portal);
+    // A long word (a name without spaces) must break, not push the table into a scroll.
+    recordAudit(portal.deps.db, portal.clock, { label: `someone.with.a.very.long.address@${'sub.'.repeat(8)}example.org`, ip: '2001:db8::1234:5678:9abc:def0' }, { action: 'secret.create', target: `Nightly-sync-${'x'.repeat(90)}` });
+    portal.settle();
     const context = await signedInContext(browser, t, portal, admin);
     const page = await context.newPage();
     await page.goto(`${portal.baseUrl}/admin/audit`);
     await page.getByLabel('Action').selectOption({ label: 'Secret created' });
     await page.getByRole('button', { name: 'Filter' }).click();
     await page.waitForURL(/action=secret\.create/);
-    assert.equal(await page.locator('tbody tr').count(), 2, 'the two secrets created above');
+    assert.equal(await page.locator('tbody tr').count(), 3, 'the two secrets created above, and the long one');
     for (const viewport of [{ width: 1280, height: 800 }, PHONE]) {
       await page.setViewportSize(viewport);
       const lines = await page.locator('td.when time').evaluateAll((times) => times.map((el) => el.getClientRects().length));
-      assert.deepEqual(lines, [1, 1], `When on one line at ${viewport.width} px`);
+      assert.deepEqual(lines, [1, 1, 1], `When on one line at ${viewport.width} px`);
+      const overflow = await page.locator('.table-scroll').evaluate((el) => el.scrollWidth - el.clientWidth);
+      assert.ok(overflow <= 0, `the table fits at ${viewport.width} px (${overflow} px too wide)`);
       const heights = await page.locator('td.when time').evaluateAll((times) => times.map((el) => el.getBoundingClientRect().height / parseFloat(getComputedStyle(el).lineHeight)));
       for (const h of heights) assert.ok(h < 1.5, `one line high at ${viewport.width} px (${h.toFixed(2)} lines)`);
     }
