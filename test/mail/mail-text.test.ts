@@ -8,6 +8,9 @@ import path from 'node:path';
 import { simpleParser } from 'mailparser';
 import { startPortal } from '../helpers/portal.ts';
 import { cliInProcess } from '../helpers/cli.ts';
+import { completeSetup } from '../helpers/accounts.ts';
+import { eq } from 'drizzle-orm';
+import { users } from '../../db/schema.ts';
 import { makeApplication, makeOrganisation } from '../helpers/fixtures.ts';
 import { cliActor } from '../../server/audit/audit.ts';
 import { inviteUser } from '../../server/admin/users.ts';
@@ -46,6 +49,7 @@ test('every plain-text mail: one "Label: value" a line, every link on a line of 
     assert.ok(r.ok);
     ids.push(r.value.userId);
     await portal.deps.mailer.send(invitationMail(portal.deps, r.value.userId, r.value.token, 'invite', { userId: null, label: 'it@association.example', name: 'Ida IT' }));
+    await completeSetup(portal, `/setup/${r.value.token}`, email); // notices go to people who finished setup
   }
   const person = { userId: ids[0]!, label: 'vm@a.example', name: 'Vera Manager', ip: '192.0.2.7' };
   const expires = addDays(dateInZone(portal.clock.now(), 'UTC'), 10);
@@ -96,6 +100,8 @@ test('a mail sent by the CLI without BASE_URL links to the running server\'s BAS
   const clientId = makeApplication(portal, org, 'Partner-NL-A-DM');
   const r = inviteUser(portal.deps.db, portal.clock, cliActor, { organisationId: org, email: 'm@a.example', name: 'M', managerOf: [clientId] });
   assert.ok(r.ok);
+  // Notices go to people who finished setup (this portal's https BASE_URL keeps the setup page's cookie from plain http).
+  portal.deps.db.update(users).set({ passwordHash: 'set up', totpSecret: 'set up' }).where(eq(users.id, r.value.userId)).run();
   const env = { DATA_DIR: portal.dataDir }; // no BASE_URL
   const args = ['create-secret', '--client-id', clientId, '--name', 'From the CLI', '--expires', addDays(dateInZone(Date.now(), 'UTC'), 30)];
   const refused = await cliInProcess(args, env);
