@@ -14,9 +14,10 @@ import type { Deps } from '../deps.ts';
 import { fixedClock } from '../lib/clock.ts';
 import { recordedBaseUrl } from '../settings.ts';
 import { createLogger } from '../lib/log.ts';
-import { formatSummary, sendExpiryReminders } from '../reminders/run.ts';
+import { formatDailySummary, runDailyJob } from '../reminders/daily.ts';
 import { sendTestMailCommand } from './mail.ts';
 import { addPublicKeyCommand, deleteCredentialCommand } from './keys.ts';
+import { credentialCommands } from './credentials.ts';
 import { applicationOf, one, parseArgs, requireMailableBaseUrl, unwrap, UsageError, type CommandSpec } from './args.ts';
 import { userCommands } from './users.ts';
 import { createApiCommand, listApisCommand, listApplicationsCommand, listOrganisationsCommand, listUsersCommand } from './listings.ts';
@@ -68,7 +69,7 @@ export const commands: Record<string, CommandSpec> = {
         if (Number.isNaN(t)) throw new UsageError(`--now must be an ISO-8601 date or time such as 2027-03-01T07:00:00Z, got "${raw}"`);
         clock = fixedClock(t);
       }
-      return formatSummary(await sendExpiryReminders({ ...deps, clock }), deps.mailer);
+      return formatDailySummary(await runDailyJob({ ...deps, clock }), deps.mailer);
     },
   },
   'send-test-mail': { usage: 'send-test-mail --to E', flags: { to: 'value' }, required: ['to'], run: sendTestMailCommand },
@@ -87,6 +88,7 @@ export const commands: Record<string, CommandSpec> = {
       return to;
     },
   },
+  ...credentialCommands,
   'add-public-key': {
     usage: 'add-public-key --client-id ID --name N --file PATH [--expires YYYY-MM-DD]',
     flags: { 'client-id': 'value', name: 'value', file: 'value', expires: 'value' },

@@ -20,6 +20,8 @@ export function describeEvent(e: AuditRow): string {
       return `Created secret ${secret}, expires ${typeof d.expiresOn === 'string' && isValidDateString(d.expiresOn) ? formatDate(d.expiresOn) : ''}`;
     case 'secret.delete':
       return `Deleted secret ${secret}`;
+    case 'secret.roll':
+      return `Rolled secret ${secret}: it now expires ${typeof d.expiresOn === 'string' && isValidDateString(d.expiresOn) ? formatDate(d.expiresOn) : ''}`;
     case 'secret.revoke':
       return `Revoked secret ${secret}: ${String(d.reason ?? '')}`;
     case 'key.add':

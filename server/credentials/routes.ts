@@ -14,6 +14,7 @@ import { CREDENTIALS_PAGE } from '../lib/paths.ts';
 import { createClientSecret, deleteClientSecret, liveSecret } from './secrets.ts';
 import { ShownOnce } from './shown-once.ts';
 import { KEY_DELETED, keyRoutes } from './key-routes.ts';
+import { rollRoutes } from './roll-routes.ts';
 import { holdsManagerRole, managedApplication, managedApplications, type Application } from './applications.ts';
 import { showDialog, showPart } from './dialog.ts';
 import { applicationEvents, applicationPath, applicationRefusals, applicationView, applicationViews, keyHelpModel, pageModel, secretCreatedModel, secretDeleteModel, secretFormModel } from './view-models.ts';
@@ -62,6 +63,7 @@ export function credentialRoutes(deps: Deps): Router {
   };
 
   router.use(keyRoutes(deps, signedIn, loadApplication));
+  router.use(rollRoutes(deps, shownOnce, signedIn, loadApplication, loadSecret));
 
   // GET /manage-clients — the old address.
   router.get('/manage-clients', (_req, res) => res.redirect(301, CREDENTIALS_PAGE));

@@ -95,7 +95,7 @@ export function activeSecretCount(db: Db, applicationId: number, now: number): n
 }
 
 // A live secret of the application with this name (names compared without case).
-function secretNamed(db: Db, applicationId: number, name: string): boolean {
+export function secretNamed(db: Db, applicationId: number, name: string): boolean {
   return !!db
     .select({ id: clientSecrets.id })
     .from(clientSecrets)
@@ -111,46 +111,67 @@ export function capMessage(config: Config): string {
 }
 
 // The one domain function behind the page, the CLI and the admin console.
-export function createClientSecret(deps: SecretDeps, actor: AuditActor, app: Application, input: { name: unknown; expires: unknown }): CreateSecretResult {
+// `within`: more of the same change, in its transaction (a roll shortens the old secret); a
+// failure it returns undoes the creation. `notice: false`: the caller tells the managers.
+export function createClientSecret(
+  deps: SecretDeps,
+  actor: AuditActor,
+  app: Application,
+  input: { name: unknown; expires: unknown },
+  options: { within?: (row: ClientSecret) => DomainResult<unknown> | null; notice?: boolean } = {},
+): CreateSecretResult {
   const { db, clock, config } = deps;
   const parsed = parseSecretInput(config, clock, input);
   if (!parsed.ok) return parsed;
   const { name, expiresOn } = parsed.value;
   const secret = generateClientSecret();
-  const result = immediate(db, (): CreateSecretResult => {
-    const now = clock.now();
-    if (activeSecretCount(db, app.id, now) >= config.maxSecretsPerApplication) {
-      return refused(capMessage(config), 409);
-    }
-    if (secretNamed(db, app.id, name)) {
-      return failure('name', `This application already has a secret named “${name}”. Choose another name, or delete the old secret first.`);
-    }
-    const row = db
-      .insert(clientSecrets)
-      .values({
-        id: crypto.randomUUID(),
+  let result: CreateSecretResult;
+  try {
+    result = immediate(db, (): CreateSecretResult => {
+      const now = clock.now();
+      if (activeSecretCount(db, app.id, now) >= config.maxSecretsPerApplication) {
+        return refused(capMessage(config), 409);
+      }
+      if (secretNamed(db, app.id, name)) {
+        return failure('name', `This application already has a secret named “${name}”. Choose another name, or delete the old secret first.`);
+      }
+      const row = db
+        .insert(clientSecrets)
+        .values({
+          id: crypto.randomUUID(),
+          applicationId: app.id,
+          name,
+          hint: hintOf(secret),
+          secretHash: hashClientSecret(secret),
+          createdAt: now,
+          createdBy: actor.userId ?? null,
+          expiresOn,
+          expiresAt: endOfDateInZone(expiresOn, config.timezone),
+        })
+        .returning()
+        .get();
+      recordAudit(db, clock, actor, {
+        action: 'secret.create',
+        organisationId: app.organisationId,
         applicationId: app.id,
-        name,
-        hint: hintOf(secret),
-        secretHash: hashClientSecret(secret),
-        createdAt: now,
-        createdBy: actor.userId ?? null,
-        expiresOn,
-        expiresAt: endOfDateInZone(expiresOn, config.timezone),
-      })
-      .returning()
-      .get();
-    recordAudit(db, clock, actor, {
-      action: 'secret.create',
-      organisationId: app.organisationId,
-      applicationId: app.id,
-      target: row.name,
-      details: { secretId: row.id, hint: row.hint, expiresOn: row.expiresOn },
+        target: row.name,
+        details: { secretId: row.id, hint: row.hint, expiresOn: row.expiresOn },
+      });
+      const refusal = options.within?.(row);
+      // Thrown to roll the transaction back, caught below as the result.
+      if (refusal && !refusal.ok) throw new WithinRefused(refusal);
+      return success({ secret, row });
     });
-    return success({ secret, row });
-  });
-  if (result.ok) sendCredentialNotice(deps, 'secret', 'created', app, result.value.row, actor);
+  } catch (err) {
+    if (!(err instanceof WithinRefused)) throw err;
+    result = err.result as CreateSecretResult;
+  }
+  if (result.ok && options.notice !== false) sendCredentialNotice(deps, 'secret', 'created', app, result.value.row, actor);
   return result;
+}
+
+class WithinRefused {
+  constructor(readonly result: DomainResult<unknown>) {}
 }
 
 // Deletes (tombstones) a secret of the application; false when it was not there.
