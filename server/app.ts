@@ -47,7 +47,8 @@ export function createApp(deps: Deps): Express & { sessionStore: SqliteSessionSt
 
   // An uploaded key or certificate may be up to 64 KB of text (MAX_UPLOAD_BYTES), so that
   // form may be larger: its own error then shows in the dialog instead of a 413 page.
-  app.use(/\/applications\/[^/]+\/keys$/, express.urlencoded({ extended: false, limit: '160kb', parameterLimit: 100 }));
+  const keyUploadBody = express.urlencoded({ extended: false, limit: '160kb', parameterLimit: 100 });
+  app.use((req, res, next) => (req.method === 'POST' && /\/applications\/[^/]+\/keys$/.test(req.path) ? keyUploadBody(req, res, next) : next()));
   app.use(express.urlencoded({ extended: false, limit: '32kb', parameterLimit: 100 }));
 
   const sessionStore = new SqliteSessionStore(db, clock, logger);

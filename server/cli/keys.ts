@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import type { Deps } from '../deps.ts';
 import { cliActor } from '../audit/audit.ts';
 import { addPublicKey, deletePublicKey, MAX_UPLOAD_BYTES } from '../credentials/public-keys.ts';
+import { uploadText } from '../credentials/key-upload.ts';
 import { applicationOf, fail, one, unwrap, type Flags } from './args.ts';
 
 export function addPublicKeyCommand(deps: Deps, flags: Flags): string {
@@ -16,7 +17,8 @@ export function addPublicKeyCommand(deps: Deps, flags: Flags): string {
     return fail(`--file: cannot read ${file}`);
   }
   if (size > MAX_UPLOAD_BYTES) fail(`--file: the file is too large (${size} bytes; at most ${MAX_UPLOAD_BYTES})`);
-  const text = fs.readFileSync(file, 'utf8');
+  // PEM, a JWK, or DER (a binary .cer/.crt) passed on as base64.
+  const text = uploadText(fs.readFileSync(file));
   const r = addPublicKey(deps, cliActor, app, { name: one(flags, 'name'), key: text, expires: one(flags, 'expires') });
   const { row, notice } = unwrap(r, { key: 'file' });
   if (notice) process.stderr.write(`${notice}\n`);

@@ -1,6 +1,5 @@
-// Public keys and certificates for private_key_jwt: reading an upload (a PEM public key,
-// an X.509 certificate in PEM, or a JWK), refusing what must never be stored (a private
-// key), weak keys and expired certificates, and registering, listing and deleting them.
+// Public keys and certificates for private_key_jwt: registering, listing and deleting them
+// (reading an upload is key-upload.ts).
 import crypto from 'node:crypto';
 import { and, eq, gt, isNull, sql } from 'drizzle-orm';
 import { immediate } from '../../db/client.ts';
@@ -8,90 +7,19 @@ import { clientJwksUrls, clientKeys } from '../../db/schema.ts';
 import type { Deps } from '../deps.ts';
 import { recordAudit, type AuditActor } from '../audit/audit.ts';
 import { endOfDateInZone, formatDate } from '../lib/dates.ts';
-import { parseName, type Parsed } from '../lib/validation.ts';
+import { parseName } from '../lib/validation.ts';
 import { failure, invalid, success, type DomainResult, type FieldErrors } from '../lib/result.ts';
 import type { Application } from './applications.ts';
 import { sendCredentialNotice, type NoticeDeps } from './notices.ts';
 import { expiryRules, parseSecretInput } from './secrets.ts';
+import { parsePublicKeyUpload } from './key-upload.ts';
 
-export const MAX_UPLOAD_BYTES = 64 * 1024;
+export { MAX_UPLOAD_BYTES, describeKey, jwkThumbprint, parsePublicKeyUpload, type PublicKeyInfo } from './key-upload.ts';
+
 // Keys an application may have, uploaded and published at its JWKS URL together: an
 // assertion without a kid is tried against each of them.
 export const MAX_KEYS_PER_APPLICATION = 10;
 export type ClientKey = typeof clientKeys.$inferSelect;
-
-export interface PublicKeyInfo {
-  kind: 'public-key' | 'certificate' | 'jwk';
-  jwk: crypto.JsonWebKey;
-  thumbprint: string;
-  keyType: string;
-  notAfter: string | null; // a certificate's last day (YYYY-MM-DD, UTC)
-}
-
-const PRIVATE = 'This is a private key: upload only the public part (the public key or the certificate). The private key never leaves your system.';
-
-// RFC 7638: the SHA-256 of the key's required members, in lexicographic order.
-export function jwkThumbprint(jwk: crypto.JsonWebKey): string {
-  const members = jwk.kty === 'RSA' ? { e: jwk.e, kty: jwk.kty, n: jwk.n } : jwk.kty === 'EC' ? { crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y } : { crv: jwk.crv, kty: jwk.kty, x: jwk.x };
-  return crypto.createHash('sha256').update(JSON.stringify(members)).digest('base64url');
-}
-
-// Which keys the token endpoint accepts: RSA of 2048 to 4096 bits with e = 65537, EC
-// P-256/384/521, Ed25519.
-export function describeKey(key: crypto.KeyObject): Parsed<{ jwk: crypto.JsonWebKey; keyType: string }> {
-  const type = key.asymmetricKeyType;
-  if (type === 'rsa' || type === 'rsa-pss') {
-    const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
-    if (bits < 2048) return { ok: false, message: `This RSA key has ${bits} bits; at least 2048 are needed.` };
-    // Larger moduli and exponents make every check slower for every tenant (a 3,060-bit
-    // exponent costs 7.6 ms a verification); every library generates e = 65537.
-    if (bits > 4096) return { ok: false, message: `This RSA key has ${bits} bits; at most 4096 are accepted.` };
-    if (key.asymmetricKeyDetails?.publicExponent !== 65537n) return { ok: false, message: 'This RSA key’s public exponent is not 65537 (AQAB), the one every library generates; generate the key again.' };
-    if (type === 'rsa-pss') return { ok: false, message: 'Upload an ordinary RSA key (it can still sign PS256); RSA-PSS-only keys are not supported.' };
-    return { ok: true, value: { jwk: key.export({ format: 'jwk' }), keyType: `RSA ${bits}` } };
-  }
-  if (type === 'ec') {
-    const jwk = key.export({ format: 'jwk' });
-    if (!['P-256', 'P-384', 'P-521'].includes(String(jwk.crv))) return { ok: false, message: `The curve ${key.asymmetricKeyDetails?.namedCurve ?? 'of this key'} is not supported; use P-256, P-384 or P-521.` };
-    return { ok: true, value: { jwk, keyType: `EC ${jwk.crv}` } };
-  }
-  if (type === 'ed25519') return { ok: true, value: { jwk: key.export({ format: 'jwk' }), keyType: 'Ed25519' } };
-  return { ok: false, message: `Keys of type ${type ?? 'unknown'} are not supported; use RSA (2048 bits or more), EC P-256/384/521 or Ed25519.` };
-}
-
-export function parsePublicKeyUpload(input: unknown, now: number): Parsed<PublicKeyInfo> {
-  if (typeof input !== 'string' || input.trim() === '') return { ok: false, message: 'Paste or choose a public key, a certificate or a JWK.' };
-  if (Buffer.byteLength(input) > MAX_UPLOAD_BYTES) return { ok: false, message: `The file is too large (at most ${MAX_UPLOAD_BYTES / 1024} KB); a public key or certificate is a few KB.` };
-  const text = input.trim();
-  if (/PRIVATE KEY-----/.test(text)) return { ok: false, message: PRIVATE };
-  try {
-    if (text.startsWith('{')) {
-      const jwk = JSON.parse(text) as crypto.JsonWebKey & { keys?: unknown };
-      if (jwk.keys !== undefined) return { ok: false, message: 'This is a JWK Set; upload one key (one JWK), or register the set’s URL instead.' };
-      if (jwk.d !== undefined || jwk.p !== undefined || jwk.k !== undefined) return { ok: false, message: PRIVATE };
-      const described = describeKey(crypto.createPublicKey({ key: jwk, format: 'jwk' }));
-      if (!described.ok) return described;
-      return { ok: true, value: { kind: 'jwk', jwk: described.value.jwk, thumbprint: jwkThumbprint(described.value.jwk), keyType: described.value.keyType, notAfter: null } };
-    }
-    if (text.includes('-----BEGIN CERTIFICATE-----')) {
-      const cert = new crypto.X509Certificate(text);
-      const notAfter = new Date(cert.validTo);
-      if (notAfter.getTime() <= now) return { ok: false, message: `This certificate expired on ${formatDate(notAfter.toISOString().slice(0, 10))}.` };
-      const described = describeKey(cert.publicKey);
-      if (!described.ok) return described;
-      const thumbprint = crypto.createHash('sha256').update(cert.raw).digest('base64url'); // x5t#S256
-      return { ok: true, value: { kind: 'certificate', jwk: described.value.jwk, thumbprint, keyType: described.value.keyType, notAfter: notAfter.toISOString().slice(0, 10) } };
-    }
-    if (text.includes('-----BEGIN PUBLIC KEY-----') || text.includes('-----BEGIN RSA PUBLIC KEY-----')) {
-      const described = describeKey(crypto.createPublicKey(text));
-      if (!described.ok) return described;
-      return { ok: true, value: { kind: 'public-key', jwk: described.value.jwk, thumbprint: jwkThumbprint(described.value.jwk), keyType: described.value.keyType, notAfter: null } };
-    }
-  } catch {
-    return { ok: false, message: 'This could not be read as a public key, a certificate or a JWK. Upload a PEM file (BEGIN PUBLIC KEY or BEGIN CERTIFICATE) or a JWK.' };
-  }
-  return { ok: false, message: 'This is not a public key, a certificate or a JWK. Upload a PEM file (BEGIN PUBLIC KEY or BEGIN CERTIFICATE) or a JWK.' };
-}
 
 // Active uploaded keys of the application, and the keys its JWKS URL published when registered.
 export function keysInUse(deps: Pick<Deps, 'db' | 'clock'>, applicationId: number): { uploaded: number; published: number } {
@@ -122,7 +50,8 @@ export function addPublicKey(deps: NoticeDeps, actor: AuditActor, app: Applicati
       notice = `The certificate is valid until ${formatDate(expiresOn)}; the portal accepts it until ${formatDate(rules.max)}, one year at most. Upload a new certificate before then.`;
       expiresOn = rules.max;
     }
-  } else {
+  } else if (parsed.ok) {
+    // A bare key or JWK (an upload that could not be read gets that error alone).
     const dated = parseSecretInput(config, clock, { name: 'key', expires: input.expires });
     if (!dated.ok) errors.expires = dated.errors.expires ?? '';
     else expiresOn = dated.value.expiresOn;
