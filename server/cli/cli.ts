@@ -90,7 +90,7 @@ export const commands: Record<string, CommandSpec> = {
   },
   ...credentialCommands,
   'add-public-key': {
-    usage: 'add-public-key --client-id ID --name N --file PATH [--expires YYYY-MM-DD]',
+    usage: 'add-public-key --client-id ID --name N --file PATH [--expires YYYY-MM-DD]  (--expires: required unless the file is a certificate, which expires with its own date)',
     flags: { 'client-id': 'value', name: 'value', file: 'value', expires: 'value' },
     required: ['client-id', 'name', 'file'],
     run: addPublicKeyCommand,
