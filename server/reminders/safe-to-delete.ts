@@ -7,7 +7,7 @@
 import type { Db } from '../../db/client.ts';
 import { immediate } from '../../db/client.ts';
 import type { ReminderDeps } from './run.ts';
-import { renderEmail } from '../mail/emails.ts';
+import { hintOf, renderEmail } from '../mail/emails.ts';
 import { managersOf } from '../credentials/applications.ts';
 import { credentialStates } from '../credentials/safe-to-delete.ts';
 import { pruneUsage } from '../credentials/usage.ts';
@@ -64,7 +64,8 @@ export async function sendSafeToDelete(deps: ReminderDeps): Promise<NudgeSummary
         clientId: app.client_id,
         credentialLabel: label,
         secretName: c.name,
-        hint: c.kind === 'secret' ? `${c.label}…` : c.label.slice(0, 16),
+        // The one hint format of every mail (i9B•••••; a key's thumbprint start, as the reminders show it).
+        hint: hintOf(c.kind === 'secret' ? c.label : c.label.slice(0, 8)),
         idleDays: config.idleDays,
         link: `${config.baseUrl}${CREDENTIALS_PAGE}`,
         supportEmail: config.supportEmail,
