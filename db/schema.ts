@@ -288,6 +288,13 @@ export const clientJwksUrls = sqliteTable('client_jwks_urls', {
   // How many signing keys it published when registered: counted against the ten keys an
   // application may have.
   keyCount: integer('key_count').notNull().default(0),
+  // What the last successful fetch found (JSON: [{kid, keyType, thumbprint}]) and when, and
+  // the last failed fetch's message and time: what the credentials page shows. Written at
+  // registration and by the token endpoint's key cache (write-behind).
+  keys: text('keys').notNull().default('[]'),
+  fetchedAt: integer('fetched_at'),
+  lastError: text('last_error'),
+  lastErrorAt: integer('last_error_at'),
 });
 
 // What each credential is doing (issue 28): one row per credential per day (in the portal's
