@@ -17,6 +17,7 @@ import { createUser, signIn } from '../helpers/accounts.ts';
 import { cliActor } from '../../server/audit/audit.ts';
 import { findApplicationByClientId } from '../../server/admin/applications.ts';
 import { createClientSecret } from '../../server/credentials/secrets.ts';
+import { tokenFrom } from '../helpers/token-from.ts';
 
 const REFERENCES = path.resolve('test/browser/references');
 const OUT = path.resolve('test-output/visual');
@@ -57,8 +58,22 @@ test('the credentials page and its dialogs look as committed, at 1280 and 390 px
   const clientId = makeApplication(portal, org, 'Partner-NL-ErasmusMC-DM', ['DM', 'SMC']);
   const account = await createUser(portal, org, 'tech@erasmusmc.example', [clientId]);
   const app = findApplicationByClientId(portal.deps.db, clientId)!;
-  assert.ok(createClientSecret(portal.deps, cliActor, app, { name: 'Production (by VM)', expires: '2027-05-28' }).ok);
-  assert.ok(createClientSecret(portal.deps, cliActor, app, { name: 'Old one', expires: '2026-12-10' }).ok);
+  // Real token requests (issue 28): "Old one" used from 127.0.0.2, then "Production (by VM)",
+  // created a day later, takes over; eight days on, the old one is safe to delete.
+  const old = createClientSecret(portal.deps, cliActor, app, { name: 'Old one', expires: '2026-12-20' });
+  assert.ok(old.ok);
+  for (let i = 0; i < 3; i++) assert.equal((await tokenFrom(portal, '127.0.0.2', clientId, old.value.secret, 'python-requests/2.31')).status, 200);
+  portal.settle();
+  portal.clock.advance(86_400_000);
+  const production = createClientSecret(portal.deps, cliActor, app, { name: 'Production (by VM)', expires: '2027-05-28' });
+  assert.ok(production.ok);
+  for (let day = 0; day < 7; day++) {
+    for (let i = 0; i <= day % 3; i++) assert.equal((await tokenFrom(portal, '127.0.0.3', clientId, production.value.secret, 'curl/8.5.0')).status, 200);
+    portal.settle();
+    portal.clock.advance(86_400_000);
+  }
+  for (let i = 0; i < 2; i++) assert.equal((await tokenFrom(portal, '127.0.0.3', clientId, production.value.secret, 'curl/8.5.0')).status, 200);
+  portal.settle();
   const c = await signIn(portal, account);
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   t.after(() => context.close());
@@ -68,6 +83,12 @@ test('the credentials page and its dialogs look as committed, at 1280 and 390 px
   await page.getByRole('heading', { name: 'Manage API credentials' }).waitFor();
   // The client ID and the secrets' hints are random; the how-to (with the port) stays closed.
   const ids = [`#client-id-${clientId}`, 'td[data-label="Hint"] code'];
+  // The sparkline and the badge, drawn by the server, as a person (and a screen reader) meets them.
+  await page.getByRole('img', { name: '3 requests in the last 30 days, last 8 days ago' }).waitFor();
+  assert.ok(await page.getByRole('img', { name: '15 requests in the last 30 days, last just now' }).isVisible());
+  assert.equal(await page.locator('svg.sparkline rect').count(), 9, 'a bar on each day with requests');
+  assert.ok(await page.locator('#secret-' + old.value.row.id).getByText('Safe to delete').isVisible());
+  assert.equal(await page.getByText('Safe to delete', { exact: true }).count(), 1);
   await compare(page, 'credentials', ids);
 
   await page.getByRole('link', { name: /^Create new secret/ }).click();
@@ -82,5 +103,12 @@ test('the credentials page and its dialogs look as committed, at 1280 and 390 px
   await page.locator('dialog[open]').waitFor({ state: 'detached' });
   await page.getByRole('link', { name: 'Delete secret Old one' }).click();
   await page.locator('dialog[open]').waitFor();
+  // The evidence, first thing in the dialog; Cancel has the focus.
+  assert.equal(await page.locator('dialog #delete-evidence').innerText(), 'Not used for 8 days; “Production (by VM)” took over on 29 Nov 2026: safe to delete.');
   await compare(page, 'dialog-delete', ids);
+  await page.getByRole('link', { name: 'Cancel' }).click();
+  await page.locator('dialog[open]').waitFor({ state: 'detached' });
+  await page.getByRole('link', { name: 'Delete secret Production (by VM)' }).click();
+  await page.locator('dialog[open]').waitFor();
+  assert.equal(await page.locator('dialog #delete-evidence').innerText(), 'Used 2 times in the last 24 hours, last from 127.0.0.3 (curl/8.5.0) just now: deleting it stops that system.');
 });
