@@ -40,7 +40,8 @@ export function listCredentialsCommand(deps: Deps, flags: Flags): string {
   }
   if (flags.has('json')) return JSON.stringify(rows, null, 2);
   const columns = ['kind', 'name', 'hint', 'expires', 'lastUsed', 'lastAddress', 'lastClient', 'requests30d', 'refusals30d', 'status'];
-  return rows.map((r) => columns.map((c) => String(r[c] ?? '').replace(/[\t\n]/g, ' ')).join('\t')).join('\n');
+  // A header row first, like every list-* command (the JSON field names).
+  return [columns.join('\t'), ...rows.map((r) => columns.map((c) => String(r[c] ?? '').replace(/[\t\n]/g, ' ')).join('\t'))].join('\n');
 }
 
 // The live secret of the application with this name (names compared without case).

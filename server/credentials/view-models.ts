@@ -4,12 +4,13 @@
 import type { Deps } from '../deps.ts';
 import type { FieldErrors } from '../lib/result.ts';
 import { CREDENTIALS_PAGE } from '../lib/paths.ts';
-import { addDays, dateInZone, formatDate, formatDateTime } from '../lib/dates.ts';
+import { addDays, dateInZone, formatDate, formatDateTime, relativeTime } from '../lib/dates.ts';
 import type { Application } from './applications.ts';
 import { activeSecretCount, capMessage, expiryRules, type ClientSecret } from './secrets.ts';
 import { MAX_UPLOAD_BYTES, type ClientKey } from './public-keys.ts';
 import { describeEvent, recentEvents } from './events.ts';
-import { readApplications, readGrants, readSecretCounts, resourceOf } from './reads.ts';
+import { readApplications, readGrants, readSecretCounts, resourceOf, type JwksUrlRow } from './reads.ts';
+import { parseKeySummary } from './jwks-url-status.ts';
 import { EXPIRING_DAYS, lastUsedLabel, statusOn } from './status.ts';
 import { readRefusals, readUsage, usageKey } from './usage.ts';
 import { deleteEvidence, usageViews, type UsageView } from './usage-views.ts';
@@ -88,12 +89,27 @@ export function applicationViews(deps: ViewDeps, apps: Application[]) {
         status: statusOn({ expiresOn, expiresAt }, now, today),
         ...lastUseOf(used.get(usageKey('key', id))!, now, config.timezone),
       })),
-      jwksUrl: rows.jwksUrls.get(app.id) ?? null,
+      ...jwksView(rows.jwksUrls.get(app.id), now, config.timezone),
       base: applicationPath(app.clientId),
       idleDays: config.idleDays,
       usage: usageOf(config, app.clientId, granted.map((g) => resourceOf(g, sandboxFirst(config, app)))),
     };
   });
+}
+
+// The JWKS URL, what its last fetch found and when, and its last error (shown when it came
+// after the last success).
+function jwksView(row: JwksUrlRow | undefined, now: number, timeZone: string) {
+  if (!row) return { jwksUrl: null, jwks: null };
+  const errorIsLatest = row.last_error !== null && (row.last_error_at ?? 0) >= (row.fetched_at ?? 0);
+  return {
+    jwksUrl: row.url,
+    jwks: {
+      keys: parseKeySummary(row.keys),
+      fetched: row.fetched_at === null ? null : { label: relativeTime(row.fetched_at, now), title: formatDateTime(row.fetched_at, timeZone) },
+      lastError: errorIsLatest ? { message: row.last_error, label: relativeTime(row.last_error_at ?? now, now), title: formatDateTime(row.last_error_at ?? now, timeZone) } : null,
+    },
+  };
 }
 
 // Last used, its sparkline and whether it is safe to delete.
