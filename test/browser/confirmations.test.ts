@@ -102,6 +102,13 @@ async function run(browser: Browser, t: TestContext, javaScript: boolean) {
   await admin.getByText(/Two-step verification of piet@erasmusmc\.example was reset/).waitFor();
   assert.equal(user('piet@erasmusmc.example').totpSecret, null);
 
+  // The page that stands in for a dialog without JavaScript, checked by axe (which needs script).
+  if (javaScript) {
+    await admin.goto(`${portal.baseUrl}/admin/users/${veraId}/disable`);
+    assert.equal(await focused(admin), 'Cancel', 'the page: Cancel has the focus');
+    await assertAccessible(admin, 'disable user page');
+  }
+
   // The manager (the application enabled again): remove the JWKS URL, then a passkey.
   await admin.goto(`${portal.baseUrl}/admin/applications/${app.id}`);
   await admin.getByRole('button', { name: 'Enable application' }).click();
