@@ -3,6 +3,7 @@
 // refusals counted per credential, reason, address and hour.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import { startPortal, type TestPortal } from '../helpers/portal.ts';
 import { tokenFrom } from '../helpers/token-from.ts';
 import { makeApplication, makeOrganisation } from '../helpers/fixtures.ts';
@@ -150,4 +151,61 @@ test('a flood from ever new addresses is bounded: at most MAX_REFUSAL_KEYS_PER_H
   assert.equal(rows.length, MAX_REFUSAL_KEYS_PER_HOUR + 1);
   assert.equal(rows.find((r) => r.address === OTHER_ADDRESSES)!.count, extra);
   assert.equal(rows.reduce((n, r) => n + r.count, 0), MAX_REFUSAL_KEYS_PER_HOUR + extra, 'every refusal is accounted for');
+});
+
+test('private_key_jwt: a key is counted as kind key; refusals name the key and the rule, or the unknown key id', async (t) => {
+  const jose = await import('jose');
+  const http = await import('node:http');
+  const { addPublicKey } = await import('../../server/credentials/public-keys.ts');
+  const { cliInProcess } = await import('../helpers/cli.ts');
+  const portal = await startPortal(t, {}, Date.now());
+  const org = makeOrganisation(portal, 'Hospital A');
+  const clientId = makeApplication(portal, org, 'Partner-NL-HospitalA-DM');
+  const app = findApplicationByClientId(portal.deps.db, clientId)!;
+  const pair = await jose.generateKeyPair('ES256', { extractable: true });
+  const added = addPublicKey(portal.deps, cliActor, app, { name: 'ES key', key: await jose.exportSPKI(pair.publicKey), expires: addDays(dateInZone(portal.clock.now(), 'UTC'), 30) });
+  assert.ok(added.ok);
+  const kid = added.value.row.thumbprint;
+  const stranger = await jose.generateKeyPair('ES256');
+  const assertion = (claims: { kid?: string; iat?: number; exp?: number; key?: CryptoKey } = {}) => {
+    const iat = claims.iat ?? Math.floor(portal.clock.now() / 1000);
+    return new jose.SignJWT({ jti: crypto.randomUUID() })
+      .setProtectedHeader({ alg: 'ES256', kid: claims.kid ?? kid })
+      .setIssuer(clientId)
+      .setSubject(clientId)
+      .setAudience(`${portal.baseUrl}/oauth/token`)
+      .setIssuedAt(iat)
+      .setExpirationTime(claims.exp ?? iat + 300)
+      .sign(claims.key ?? pair.privateKey);
+  };
+  const post = (jwt: string) =>
+    new Promise<number>((resolve, reject) => {
+      const body = new URLSearchParams({ grant_type: 'client_credentials', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: jwt }).toString();
+      const req = http.request(`${portal.baseUrl}/oauth/token`, { method: 'POST', localAddress: '127.0.0.6', headers: { 'Content-Type': 'application/x-www-form-urlencoded', 'User-Agent': 'Authlib/1.3.0 (+https://authlib.org/)' } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode!));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+  assert.equal(await post(await assertion()), 200);
+  assert.equal(await post(await assertion()), 200);
+  // Signed with a key the application does not have, naming a key id it does not know.
+  assert.equal(await post(await assertion({ kid: 'k7', key: stranger.privateKey })), 401);
+  const iat = Math.floor(portal.clock.now() / 1000);
+  assert.equal(await post(await assertion({ iat: iat - 600, exp: iat + 3100 })), 401);
+  portal.settle();
+  const usage = usageRows(portal).find((r) => r.credential_id === added.value.row.id)!;
+  assert.deepEqual([usage.kind, usage.requests, usage.refusals, usage.last_address, usage.last_client], ['key', 2, 1, '127.0.0.6', 'Authlib/1.3.0']);
+  assert.deepEqual(
+    refusalRows(portal).map((r) => [r.reason, r.credential_label]),
+    [
+      ['unknown key id k7', ''],
+      ["assertion's exp more than 60 minutes after iat", kid],
+    ],
+  );
+  // The command line lists the key with its usage.
+  const listed = await cliInProcess(['list-credentials', '--client-id', clientId, '--json'], { DATA_DIR: portal.dataDir, BASE_URL: portal.baseUrl });
+  const key = (JSON.parse(listed.stdout) as Array<Record<string, unknown>>).find((r) => r.kind === 'key')!;
+  assert.deepEqual([key.name, key.hint, key.requests30d, key.refusals30d, key.lastClient], ['ES key', kid, 2, 1, 'Authlib/1.3.0']);
 });
