@@ -15,11 +15,10 @@ export function startReminderSchedule(deps: ReminderDeps, options: { startupDela
   let running: Promise<unknown> | null = null;
   let retries = 0;
   let retryTimer: NodeJS.Timeout | null = null;
-  const afterRun = (summary: ReminderSummary) => {
-    if (summary.failed === 0) {
-      retries = 0;
-      return;
-    }
+  const afterRun = (reason: string, summary: ReminderSummary) => {
+    // Each scheduled (or start-up) run begins its own series of retries.
+    if (reason !== 'retry') retries = 0;
+    if (summary.failed === 0) return;
     if (retries >= retryAfter.length || retryTimer) return;
     const delay = retryAfter[retries++]!;
     deps.logger.warn('expiry reminders failed; trying again later', { failed: summary.failed, inSeconds: delay / 1000, attempt: retries });
@@ -35,7 +34,7 @@ export function startReminderSchedule(deps: ReminderDeps, options: { startupDela
       return running;
     }
     running = runDailyJob(deps)
-      .then(afterRun)
+      .then((summary) => afterRun(reason, summary))
       .catch((err: unknown) => deps.logger.error('expiry reminder run failed', { reason, error: String((err as Error)?.message ?? err) }))
       .finally(() => {
         running = null;

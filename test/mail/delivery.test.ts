@@ -206,3 +206,21 @@ test('the server\'s retry pass runs on its own timer and sends what is due; the 
   const c = await signIn(portal, manager);
   assert.equal((await c.get('/admin/outbox')).status, 403, 'not for a member');
 });
+
+test('the retries after a failed reminder run are bounded, and each scheduled run starts a new series', async (t) => {
+  const smtp = await startSmtp(t);
+  const portal = await reminderWorld(t, { SMTP_URL: smtp.url });
+  smtp.setMode('refuse');
+  const schedule = startReminderSchedule(portal.deps, { startupDelayMs: 0, retryAfterMs: [50, 50] });
+  t.after(() => schedule.stop());
+  const attempts = () => Number(failureRows(portal)[0]?.attempts ?? 0);
+  const retriesPlanned = () => portal.logs.filter((l) => l.includes('expiry reminders failed; trying again later')).length;
+  await waitFor(() => attempts() === 3, 'the start-up run and its two retries');
+  // A retry beyond the series plans nothing more (the plan is logged as the run ends). A
+  // call while the last retry still runs waits for it and is skipped: call until one ran.
+  while (attempts() < 4) await schedule.run('retry');
+  assert.equal(retriesPlanned(), 2, 'no third retry');
+  await schedule.run('schedule');
+  assert.equal(retriesPlanned(), 3, 'the next scheduled run starts a new series');
+  assert.equal(smtp.messages.length, 0);
+});
