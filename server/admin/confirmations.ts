@@ -68,14 +68,14 @@ export function disableUserConfirmation(db: Db, user: User): Confirmation {
   };
 }
 
-export function resetMfaConfirmation(db: Db, user: User, delivery: string): Confirmation {
+export function resetMfaConfirmation(db: Db, user: User, mail: 'smtp' | 'outbox'): Confirmation {
   const keys = db.select({ n: sql<number>`count(*)` }).from(passkeys).where(eq(passkeys.userId, user.id)).get()?.n ?? 0;
   return {
     title: `Reset MFA of ${user.email}?`,
     lead: 'For someone who lost their authenticator app and recovery codes.',
     stops: [
       `Their password, authenticator app, recovery codes${keys ? ` and ${plural(keys, 'passkey')}` : ''} are removed, and every session of theirs ends at once.`,
-      `They cannot sign in until they set up again with a new setup link, which is mailed to ${user.email} (${delivery}). Check first that the request really comes from them.`,
+      `They cannot sign in until they set up again with a new setup link, ${mail === 'smtp' ? `which is mailed to ${user.email}` : 'which is written to the outbox, not sent (no SMTP_URL is set): pass it on from the outbox page'}. Check first that the request really comes from them.`,
     ],
     action: `/admin/users/${user.id}/reset-mfa`,
     button: 'Reset MFA',

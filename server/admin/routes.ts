@@ -133,7 +133,7 @@ export function adminRoutes(deps: Deps): Router {
 
   // GET …/disable and …/reset-mfa — the confirmations (a dialog, or a page without JavaScript).
   router.get('/admin/users/:userId/disable', loadUser, (req, res) => showConfirmation(deps, req, res, 'admin', disableUserConfirmation(db, res.locals.target)));
-  router.get('/admin/users/:userId/reset-mfa', loadUser, (req, res) => showConfirmation(deps, req, res, 'admin', resetMfaConfirmation(db, res.locals.target, delivery(deps.mailer))));
+  router.get('/admin/users/:userId/reset-mfa', loadUser, (req, res) => showConfirmation(deps, req, res, 'admin', resetMfaConfirmation(db, res.locals.target, deps.mailer.kind)));
 
   userAction('resend', (req, user) => {
     const r = reissueInvitation(db, clock, actorOf(req), user.id);
