@@ -22,7 +22,7 @@ import { addDays, dateInZone } from '../../server/lib/dates.ts';
 import { sendExpiryReminders } from '../../server/reminders/run.ts';
 import { fixedClock } from '../../server/lib/clock.ts';
 import { memoryLogger } from '../../server/lib/log.ts';
-import { seedApplications, signedIn } from './seed.ts';
+import { seedApplications, seedUsage, signedIn } from './seed.ts';
 import { cpuMs, freePort } from './proc.ts';
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 8);
@@ -121,6 +121,8 @@ async function main() {
   const large = seedApplications(deps, 'Large Member', 50, 5);
   const small = seedApplications(deps, 'Small Member', 5, 5);
   seedApplications(deps, 'Everyone Else', 1000, 5);
+  // 30 days of usage on the 50 × 5 and 5 × 5 secrets (issue 28).
+  seedUsage(deps, [...large.clientIds, ...small.clientIds]);
   // 1,000,000 audit events, spread over a year.
   const event = deps.db.$client.prepare('insert into audit_events (at, actor, organisation_id, action, target, details, ip) values (?, ?, ?, ?, ?, ?, ?)');
   const yearAgo = Date.now() - 365 * 86_400_000;

@@ -94,6 +94,32 @@ export function seedApplications(deps: Deps, name: string, apps: number, secrets
   return { organisationId: org.value.id, clientIds };
 }
 
+// 30 days of usage for every secret of these applications (issue 28): one row per secret per
+// day, the last 24 hours by hour, and a refusal row an hour for the last day, as the token
+// endpoint writes them.
+export function seedUsage(deps: Deps, clientIds: string[], days = 30): void {
+  const sqlite = deps.db.$client;
+  const secrets = sqlite.prepare<[string], { id: string; application_id: number }>('select s.id, s.application_id from client_secrets s join applications a on a.id = s.application_id where a.client_id = ? and s.deleted_at is null');
+  const day = sqlite.prepare('insert into credential_usage (application_id, kind, credential_id, day, requests, refusals, last_used_at, last_address, last_client) values (?, ?, ?, ?, ?, ?, ?, ?, ?)');
+  const hour = sqlite.prepare('insert into credential_usage_hours (application_id, kind, credential_id, hour, requests) values (?, ?, ?, ?, ?)');
+  const refusal = sqlite.prepare("insert into token_refusals (application_id, hour, kind, credential_id, credential_label, reason, address, client, count, first_at, last_at) values (?, ?, '', '', '', 'wrong secret', ?, 'curl/8.5.0', ?, ?, ?)");
+  const now = Date.now();
+  const thisHour = now - (now % 3_600_000);
+  sqlite.transaction(() => {
+    for (const clientId of clientIds) {
+      for (const [i, s] of secrets.all(clientId).entries()) {
+        for (let d = 0; d < days; d++) {
+          const at = now - d * 86_400_000;
+          day.run(s.application_id, 'secret', s.id, dateInZone(at, 'UTC'), 200 + ((d * 37 + i * 11) % 300), d % 5 === 0 ? 3 : 0, at, `10.2.3.${i + 1}`, 'python-requests/2.31');
+        }
+        for (let h = 0; h < 24; h++) hour.run(s.application_id, 'secret', s.id, thisHour - h * 3_600_000, 10 + h);
+      }
+      const applicationId = secrets.all(clientId)[0]?.application_id;
+      if (applicationId !== undefined) for (let h = 0; h < 24; h++) refusal.run(applicationId, thisHour - h * 3_600_000, `192.0.2.${h}`, 5, thisHour - h * 3_600_000, thisHour - h * 3_600_000 + 60_000);
+    }
+  })();
+}
+
 // Signs in through the setup page, as a person does (setup signs the user in).
 export async function signedIn(baseUrl: string, token: string): Promise<string> {
   const c = new Client(baseUrl);
