@@ -23,7 +23,7 @@ test('the audit filter offers labels, takes a label or a code, and says when Fro
   assert.ok(select.includes('<option value="mail.delivery_failed">Mail delivery failed</option></optgroup>'), 'an action the list does not name yet, under Other');
   assert.doesNotMatch(select, />[a-z_]+\.[a-z_]*</, 'no code shown as a choice');
   assert.match(page, /<td data-label="Action">Organisation created <code class="muted action-code">organisation\.create<\/code><\/td>/, 'the table says it in words too');
-  assert.match(page, /<td data-label="When" class="when"><time datetime=/);
+  assert.match(page, /<td data-label="When"><time class="when" datetime=/);
 
   for (const action of ['organisation.create', 'Organisation created', 'organisation CREATED']) {
     const r = decodeHtml((await admin.get(`/admin/audit?action=${encodeURIComponent(action)}`)).text);

@@ -193,11 +193,11 @@ test('focus, the 390 px secret dialog, recovery codes, quick choices without Jav
     assert.equal(await page.locator('tbody tr').count(), 3, 'the two secrets created above, and the long one');
     for (const viewport of [{ width: 1280, height: 800 }, PHONE]) {
       await page.setViewportSize(viewport);
-      const lines = await page.locator('td.when time').evaluateAll((times) => times.map((el) => el.getClientRects().length));
+      const lines = await page.locator('time.when').evaluateAll((times) => times.map((el) => el.getClientRects().length));
       assert.deepEqual(lines, [1, 1, 1], `When on one line at ${viewport.width} px`);
       const overflow = await page.locator('.table-scroll').evaluate((el) => el.scrollWidth - el.clientWidth);
       assert.ok(overflow <= 0, `the table fits at ${viewport.width} px (${overflow} px too wide)`);
-      const heights = await page.locator('td.when time').evaluateAll((times) => times.map((el) => el.getBoundingClientRect().height / parseFloat(getComputedStyle(el).lineHeight)));
+      const heights = await page.locator('time.when').evaluateAll((times) => times.map((el) => el.getBoundingClientRect().height / parseFloat(getComputedStyle(el).lineHeight)));
       for (const h of heights) assert.ok(h < 1.5, `one line high at ${viewport.width} px (${h.toFixed(2)} lines)`);
     }
     await assertAccessible(page, 'audit log');
