@@ -1,9 +1,10 @@
 // `make drill` (DRILL_ROUNDS, default 100; not part of `make test`): the portal as a real
 // process, killed with SIGKILL at a random moment of each round while it serves mixed load:
 // tokens with secrets and with private_key_jwt assertions; secrets created through the page
-// (a manager's htmx form) and the CLI, deleted through the page, rolled through the CLI when
-// it has `roll-secret`; reminder runs (the portal's own schedule every second, and now and
-// then `send-expiry-reminders` from the CLI), mailed to an SMTP server on loopback.
+// (a manager's htmx form) and the CLI, deleted through the page and the CLI (`delete-secret`),
+// rolled through the CLI (`roll-secret`; each when the CLI has it); reminder runs (the portal's
+// own schedule every second, and now and then `send-expiry-reminders` from the CLI), mailed to
+// an SMTP server on loopback.
 // After each kill, with the portal down:
 //   - PRAGMA integrity_check is ok and foreign_key_check finds nothing;
 //   - every audit row has its object (its organisation, application, and the secret it
@@ -44,6 +45,7 @@ const REPLAY_WINDOW_MS = 100;
 // DRILL_STRICT_JTI=1: a replay of an assertion accepted within the window is a violation too.
 const STRICT_JTI = process.env.DRILL_STRICT_JTI === '1';
 const ROLL = 'roll-secret' in commands;
+const CLI_DELETE = 'delete-secret' in commands;
 
 interface Shown {
   clientId: string;
@@ -113,6 +115,13 @@ async function main() {
   if (!invited.ok) throw new Error(invited.message);
   deps.db.$client.close();
   const shown: Shown[] = clients.map((c, i) => ({ clientId: c.id, name: `bench ${i}`, secret: c.secret, state: 'live' }));
+  // A secret's name, found by its hash (a rolled secret gets a name of the portal's making).
+  const nameOf = (secret: string) => {
+    const db = new Database(path.join(dataDir, 'portal.sqlite'), { readonly: true });
+    const name = db.prepare('select name from client_secrets where secret_hash = ?').pluck().get(crypto.createHash('sha256').update(secret).digest('hex')) as string | undefined;
+    db.close();
+    return name ?? '?';
+  };
   const cli = async (args: string[]) => {
     let out = '';
     const code = await runCli(args, () => bootstrap({ env, logger: memoryLogger() }), { out: (t) => (out += t), err: () => {} });
@@ -146,7 +155,7 @@ async function main() {
   let gapReplays = 0;
   let made = 0;
   const today = () => dateInZone(Date.now(), 'UTC');
-  console.log(`drill: ${ROUNDS} rounds against ${baseUrl}; ${CLIENTS} clients, ${SIGNERS} with an ES256 key; roll-secret ${ROLL ? 'in the mix' : 'not in this CLI'}`);
+  console.log(`drill: ${ROUNDS} rounds against ${baseUrl}; ${CLIENTS} clients, ${SIGNERS} with an ES256 key; roll-secret ${ROLL ? 'in the mix' : 'not in this CLI'}, delete-secret ${CLI_DELETE ? 'in the mix' : 'not in this CLI'}`);
 
   for (let round = 1; round <= ROUNDS; round++) {
     const killAt = 150 + Math.random() * 1350;
@@ -197,12 +206,20 @@ async function main() {
         }
       }
       if (ROLL && !stop) {
-        const rolled = live().find((s) => s.name.startsWith('drill-') && s.name.endsWith('-cli'));
+        const rolled = live().find((s) => s.name.endsWith('-cli'));
         if (rolled) {
-          rolled.state = 'unknown'; // the old secret may stay valid for a while after a roll
+          rolled.state = 'unknown'; // the old secret works on until its grace period ends
           const r = await cli(['roll-secret', '--client-id', rolled.clientId, '--name', rolled.name]);
-          const secret = /[0-9A-Za-z]{44}/.exec(r.out)?.[0];
-          if (r.code === 0 && secret) shown.push({ clientId: rolled.clientId, name: `${rolled.name} (rolled)`, secret, state: 'live' }), made++;
+          const secret = /^[0-9A-Za-z]{44}$/.exec(r.out)?.[0];
+          if (r.code === 0 && secret) shown.push({ clientId: rolled.clientId, name: nameOf(secret), secret, state: 'live' }), made++;
+        }
+      }
+      if (CLI_DELETE && !stop) {
+        const doomedByCli = live().find((s) => s.name.startsWith('drill-') && s.name.includes('(rolled'));
+        if (doomedByCli) {
+          doomedByCli.state = 'deleting';
+          const r = await cli(['delete-secret', '--client-id', doomedByCli.clientId, '--name', doomedByCli.name]);
+          doomedByCli.state = r.code === 0 ? 'deleted' : 'unknown';
         }
       }
       if (round % 5 === 0 && !stop) await cli(['send-expiry-reminders']);
@@ -227,6 +244,7 @@ async function main() {
          where (e.organisation_id is not null and not exists (select 1 from organisations o where o.id = e.organisation_id))
             or (e.application_id is not null and not exists (select 1 from applications a where a.id = e.application_id))
             or (json_extract(e.details, '$.secretId') is not null and not exists (select 1 from client_secrets s where s.id = json_extract(e.details, '$.secretId')))
+            or (json_extract(e.details, '$.newSecretId') is not null and not exists (select 1 from client_secrets s where s.id = json_extract(e.details, '$.newSecretId')))
             or (e.action = 'secret.delete' and exists (select 1 from client_secrets s where s.id = json_extract(e.details, '$.secretId') and s.deleted_at is null))`,
       )
       .all();
