@@ -26,7 +26,8 @@ import { liveSecretsOf } from './secrets-overview.ts';
 import type { Console, Errors } from './console.ts';
 import { showConfirmation } from '../http/confirm.ts';
 import { disableApplicationConfirmation } from './confirmations.ts';
-import { delivery, sendApplicationStateNotice, sendRoleNotice } from './role-mail.ts';
+import { sendApplicationStateNotice, sendRoleNotice } from './role-mail.ts';
+import { deliveryNote as delivery } from '../mail/mailer.ts';
 
 export function applicationRoutes(deps: Deps, { page, back, fail, loader }: Console): Router {
   const { db, clock, config } = deps;

@@ -86,9 +86,3 @@ export function sendApplicationStateNotice(deps: MailDeps, app: Application, dis
   );
   return recipients.length;
 }
-
-// What became of a mail, in the words the console and the command line use: "sent" only
-// when an SMTP server takes mail.
-export function delivery(mailer: Pick<Deps['mailer'], 'kind'>): string {
-  return mailer.kind === 'smtp' ? 'sent' : 'written to the outbox, not sent (no SMTP_URL is set)';
-}

@@ -18,7 +18,7 @@ import { listApis } from './api-catalogue.ts';
 import { freeApplicationName } from './names.ts';
 import { showConfirmation } from '../http/confirm.ts';
 import { disableUserConfirmation, resetMfaConfirmation, userHome } from './confirmations.ts';
-import { delivery } from './role-mail.ts';
+import { deliveryNote as delivery } from '../mail/mailer.ts';
 import { createConsole, type Errors } from './console.ts';
 import { applicationRoutes } from './application-routes.ts';
 import { oversightRoutes } from './oversight-routes.ts';

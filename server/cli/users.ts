@@ -11,6 +11,7 @@ import { assignManager, findApplicationByClientId, removeManager } from '../admi
 import { invitationMail, type InvitationKind } from '../admin/invitation-mail.ts';
 import { sendRoleNotice } from '../admin/role-mail.ts';
 import { parseEmail } from '../lib/validation.ts';
+import { deliveryNote } from '../mail/mailer.ts';
 import { applicationOf, fail, one, requireMailableBaseUrl, unwrap, type CommandSpec, type Flags, type Say } from './args.ts';
 
 // The user named by --email, or exit code 2.
@@ -28,7 +29,7 @@ async function mailSetupLink(deps: Deps, say: Say, userId: number, token: string
   const what = kind === 'invite' ? 'The invitation' : 'The new setup link';
   try {
     await deps.mailer.send(message);
-    say(deps.mailer.kind === 'smtp' ? `${what} was sent to ${to}.` : `${what} for ${to} was written to the outbox, not sent (no SMTP_URL is set): give them the setup link below yourself.`);
+    say(deps.mailer.kind === 'smtp' ? `${what} was sent to ${to}.` : `${what} for ${to} was ${deliveryNote(deps.mailer)}: give them the setup link below yourself.`);
   } catch (err) {
     say(`${what} could not be sent to ${to} (${(err as Error).message}): give them the setup link below yourself.`);
   }
