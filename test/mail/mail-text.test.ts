@@ -80,7 +80,7 @@ test('every plain-text mail: one "Label: value" a line, every link on a line of 
   assert.ok(ics, 'the reminder carries a calendar file');
   const calendar = ics.content.toString('utf8');
   assert.match(calendar, new RegExp(`DTSTART;VALUE=DATE:${expires.replace(/-/g, '')}`), 'an all-day event on the expiry date');
-  assert.match(calendar.replace(/\r\n /g, ''), /SUMMARY:Client secret “For the reminder” of Partner-NL-A-DM expires/);
+  assert.match(calendar.replace(/\r\n /g, ''), /SUMMARY:Rotate client secret “For the reminder” of Partner-NL-A-DM: last valid day/);
   const invitation = mails.find((m) => m.subject?.includes('Your invitation'))!;
   assert.match(invitation.text!, /^Ida IT \(it@association\.example\) invited you to the Credentials Portal for Hospital A, as credential manager of Partner-NL-A-DM\.$/m, 'who, which organisation, role and applications');
   assert.match(invitation.text!, /^Organisation: Hospital A$/m);
