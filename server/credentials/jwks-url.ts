@@ -12,12 +12,14 @@ import { safeGet, type SafeFetchProblem } from '../lib/safe-fetch.ts';
 import { failure, success, type DomainResult } from '../lib/result.ts';
 import type { Application } from './applications.ts';
 import { describeKey, jwkThumbprint, keysInUse, MAX_KEYS_PER_APPLICATION } from './public-keys.ts';
+import { keySummary } from './jwks-url-status.ts';
 
 export const FETCH_TIMEOUT_MS = 5000;
 export const MAX_JWKS_BYTES = 64 * 1024;
 export interface RemoteKey {
   kid: string;
   thumbprint: string;
+  keyType: string; // "RSA 2048", "EC P-256", … (what the page shows)
   key: crypto.KeyObject;
 }
 
@@ -78,7 +80,7 @@ export async function fetchJwks(url: string, sandbox: boolean, timeoutMs = FETCH
       const described = describeKey(crypto.createPublicKey({ key: jwk, format: 'jwk' }));
       if (!described.ok) return { ok: false, message: `A key in the JWKS is refused: ${described.message}` };
       const thumbprint = jwkThumbprint(described.value.jwk);
-      out.push({ kid: typeof jwk.kid === 'string' ? jwk.kid : thumbprint, thumbprint, key: crypto.createPublicKey({ key: described.value.jwk, format: 'jwk' }) });
+      out.push({ kid: typeof jwk.kid === 'string' ? jwk.kid : thumbprint, thumbprint, keyType: described.value.keyType, key: crypto.createPublicKey({ key: described.value.jwk, format: 'jwk' }) });
     } catch {
       return { ok: false, message: 'A key in the JWKS could not be read.' };
     }
@@ -100,10 +102,11 @@ export async function registerJwksUrl(deps: Pick<Deps, 'db' | 'clock' | 'config'
     return failure('jwks_url', `The JWKS has ${keyCount} signing key${keyCount === 1 ? '' : 's'} and this application has ${uploaded} uploaded; an application may have at most ${MAX_KEYS_PER_APPLICATION} keys in all. Delete uploaded keys first.`);
   }
   const now = deps.clock.now();
+  const found = { keys: keySummary(fetched.value.keys), fetchedAt: now, lastError: null, lastErrorAt: null };
   deps.db
     .insert(clientJwksUrls)
-    .values({ applicationId: app.id, url, createdAt: now, createdBy: actor.userId ?? null, keyCount })
-    .onConflictDoUpdate({ target: clientJwksUrls.applicationId, set: { url, createdAt: now, createdBy: actor.userId ?? null, keyCount } })
+    .values({ applicationId: app.id, url, createdAt: now, createdBy: actor.userId ?? null, keyCount, ...found })
+    .onConflictDoUpdate({ target: clientJwksUrls.applicationId, set: { url, createdAt: now, createdBy: actor.userId ?? null, keyCount, ...found } })
     .run();
   recordAudit(deps.db, deps.clock, actor, { action: 'jwks_url.set', organisationId: app.organisationId, applicationId: app.id, target: url, details: { keys: keyCount } });
   return success({ keys: keyCount });

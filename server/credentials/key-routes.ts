@@ -80,9 +80,14 @@ export function keyRoutes(deps: Deps, signedIn: RequestHandler, loadApplication:
   // POST …/jwks-url — register (or replace) the JWKS URL, after fetching it once.
   router.post(`${APP}/jwks-url`, signedIn, loadApplication, async (req, res) => {
     const app = res.locals.application as Application;
-    const r = await registerJwksUrl(deps, actorOf(req), app, formField(req.body, 'jwks_url'));
+    const typed = formField(req.body, 'jwks_url') ?? '';
+    const r = await registerJwksUrl(deps, actorOf(req), app, typed);
     if (!r.ok) {
-      return sectionPage(deps, req, res, 'JWKS URL', '/partials/credentials/jwks-url-error', { app: { name: app.name }, message: r.message }, r.status);
+      // The form again, with the error at the field and the URL as typed: in place with
+      // htmx, as a page of its own without JavaScript.
+      const model = { app: applicationView(deps, app), jwksValue: typed.slice(0, 500), jwksError: r.errors.jwks_url ?? r.message };
+      if (isHtmx(req)) return sendHtml(res.set('Cache-Control', 'no-store'), views.render('/partials/credentials/jwks-url', { ...model, csrfToken: ensureCsrfToken(req) }), r.status);
+      return sectionPage(deps, req, res, `JWKS URL of ${app.name}`, '/partials/credentials/jwks-url', model, r.status);
     }
     setFlash(req, `JWKS URL registered: ${r.value.keys} key${r.value.keys === 1 ? '' : 's'} found.`);
     redirectTo(req, res, `${CREDENTIALS_PAGE}#app-${app.clientId}`);

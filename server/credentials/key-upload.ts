@@ -62,7 +62,7 @@ export function parsePublicKeyUpload(input: unknown, now: number): Parsed<Public
   } catch {
     return { ok: false, message: UNREADABLE };
   }
-  return { ok: false, message: `This is not a public key, a certificate or a JWK. ${FORMATS}` };
+  return { ok: false, message: NOT_A_KEY };
 }
 
 // Bytes of an uploaded file as the text the parser reads: a text file as it is, anything
@@ -73,6 +73,7 @@ export function uploadText(bytes: Buffer): string {
 }
 
 const FORMATS = 'Upload a certificate (.cer, .crt or .pem, binary or Base-64), a public key (PEM, BEGIN PUBLIC KEY) or a JWK.';
+const NOT_A_KEY = `This is not a public key, a certificate or a JWK. ${FORMATS}`;
 const UNREADABLE = `This could not be read as a public key, a certificate or a JWK. ${FORMATS}`;
 export const TOO_LARGE = `The file is too large (at most ${MAX_UPLOAD_BYTES / 1024} KB); a public key or certificate is a few KB.`;
 const PKCS12 =
@@ -89,7 +90,8 @@ function isPkcs12(der: Buffer): boolean {
 }
 
 function fromDer(der: Buffer, now: number): Parsed<PublicKeyInfo> {
-  if (der.length === 0 || der[0] !== 0x30) return { ok: false, message: UNREADABLE };
+  // Not DER at all (every certificate and key starts with an ASN.1 SEQUENCE): plain words.
+  if (der.length < 16 || der[0] !== 0x30) return { ok: false, message: NOT_A_KEY };
   if (isPkcs12(der)) return { ok: false, message: PKCS12 };
   // A private key first: Node derives a public key from a private one, which must never
   // pass as an upload.

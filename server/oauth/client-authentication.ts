@@ -33,6 +33,7 @@ import { createAssertionVerifier, type ReadAssertion } from './client-assertion.
 import { credentialsInRequest } from './credentials-in-request.ts';
 import { authenticated, createClientRegistry, type AuthenticatedClient, type KeyRow, type RegisteredClient, type SecretRow } from './client-registry.ts';
 import { createRemoteKeyCache } from './remote-keys.ts';
+import { createJwksFetchRecorder } from '../credentials/jwks-url-status.ts';
 import { createLastUse } from './last-use.ts';
 import { createUsage, type Refusal } from './usage.ts';
 import { assertionWords, deletedWords, expiredWords, unverifiedWords, WRONG_SECRET, APPLICATION_DISABLED } from './refusal-words.ts';
@@ -63,7 +64,14 @@ export function createClientAuthentication({ sqlite, clock, config, logger, addr
   const registry = createClientRegistry(sqlite);
   const assertions = createAssertionVerifier(sqlite, [`${config.baseUrl}/oauth/token`, config.baseUrl], logger, () => clock.now(), verifySignature);
   const sandbox = config.portalEnv === 'sandbox';
-  const remoteKeys = createRemoteKeyCache({ fetch: (url) => fetchJwks(url, sandbox), maxAgeMs: config.jwksMaxAgeSeconds * 1000, now: () => clock.now() });
+  // Each fetch's outcome is noted for the credentials page (what was found, the last error).
+  const jwksStatus = createJwksFetchRecorder(sqlite, logger);
+  const fetchNoted = async (url: string) => {
+    const fetched = await fetchJwks(url, sandbox);
+    jwksStatus.note(url, fetched, clock.now());
+    return fetched;
+  };
+  const remoteKeys = createRemoteKeyCache({ fetch: fetchNoted, maxAgeMs: config.jwksMaxAgeSeconds * 1000, now: () => clock.now() });
   const perClientAndAddress = new RateLimiter(config.tokenFailuresPerMinute, 60_000, clock);
   const perAddress = new RateLimiter(config.tokenFailuresPerMinute * PER_ADDRESS_FACTOR, 60_000, clock);
   const budget = createVerificationBudget(() => clock.now());
@@ -172,12 +180,14 @@ export function createClientAuthentication({ sqlite, clock, config, logger, addr
 
   const flush = () => {
     failures.flush();
+    jwksStatus.flush();
     lastUse.flush();
     usage.flush();
     assertions.flush();
   };
   const close = () => {
     failures.close();
+    jwksStatus.flush();
     lastUse.flush();
     usage.flush();
     assertions.flush();
