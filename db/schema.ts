@@ -249,6 +249,31 @@ export const clientKeys = sqliteTable(
   (t) => [index('client_keys_app').on(t.applicationId), index('client_keys_thumbprint').on(t.thumbprint)],
 );
 
+// Federated credentials (issue 29): an outside issuer's token stands in for a secret when
+// its iss, sub and aud are these exactly. No expiry; a yearly review date (review_on) with
+// the usual reminders.
+export const federatedCredentials = sqliteTable(
+  'federated_credentials',
+  {
+    id: text('id').primaryKey(),
+    applicationId: integer('application_id')
+      .notNull()
+      .references(() => applications.id),
+    name: text('name').notNull(),
+    issuer: text('issuer').notNull(),
+    subject: text('subject').notNull(),
+    audience: text('audience').notNull(),
+    createdAt: integer('created_at').notNull(),
+    createdBy: integer('created_by').references(() => users.id),
+    reviewOn: text('review_on').notNull(), // YYYY-MM-DD in the portal's zone
+    reviewAt: integer('review_at').notNull(), // the end of that day
+    lastUsedAt: integer('last_used_at'),
+    deletedAt: integer('deleted_at'),
+    deletedBy: integer('deleted_by').references(() => users.id),
+  },
+  (t) => [index('federated_credentials_app').on(t.applicationId)],
+);
+
 // Client assertions already used (their jti), until they expire: a replay is refused.
 // The token endpoint's process checks them in memory and appends here for its next start,
 // so the rows are in insertion order with no unique key: a random primary key dirtied a
