@@ -208,10 +208,13 @@ test('real processes: a first production start says how to invite the first admi
   });
   t.after(() => child.kill('SIGKILL'));
   let out = '';
+  let err = '';
   child.stdout.on('data', (d) => (out += d));
-  const deadline = Date.now() + 20_000;
-  while (!out.includes('invite-admin') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-  assert.match(out, /No administrator can sign in yet\. Invite one; the setup link is printed, and mailed when SMTP_URL is set:\n {2}npm run -s portal -- invite-admin --email you@example\.org --name "Your Name"\n/);
+  child.stderr.on('data', (d) => (err += d));
+  // Starting compiles the server with tsx: slow on a busy machine, so a generous deadline.
+  const deadline = Date.now() + 90_000;
+  while (!out.includes('invite-admin') && child.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  assert.match(out, /No administrator can sign in yet\. Invite one; the setup link is printed, and mailed when SMTP_URL is set:\n {2}npm run -s portal -- invite-admin --email you@example\.org --name "Your Name"\n/, `stdout: ${out}\nstderr: ${err}`);
   // Serving (and so past start-up, its signal handlers in place) before it is stopped.
   assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200);
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
