@@ -67,7 +67,8 @@ export function rollClientSecret(deps: SecretDeps, actor: AuditActor, app: Appli
 
 // The other managers hear of it, after the commit, in the background (mailer.sendAfter).
 function tellManagers(deps: SecretDeps, actor: AuditActor, app: Application, old: ClientSecret, row: ClientSecret, oldExpiresOn: string) {
-  const recipients = managersOf(deps.db, app.id, { organisationId: app.organisationId }).filter((m) => m.id !== actor.userId);
+  // Like every security notice: not to someone who has not finished setup (notices.ts).
+  const recipients = managersOf(deps.db, app.id, { organisationId: app.organisationId, setUpOnly: true }).filter((m) => m.id !== actor.userId);
   if (recipients.length === 0) return;
   const who = actorName(actor);
   const subject = `Client secret rolled for ${app.name}`;
