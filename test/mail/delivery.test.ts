@@ -33,6 +33,17 @@ function inviteInBackground(portal: TestPortal, org: number, email: string) {
   return r.value.token;
 }
 
+// A production portal whose SMTP server refused one invitation mailed in the background.
+async function refusedInvitation(t: Parameters<typeof startPortal>[0]) {
+  const smtp = await startSmtp(t);
+  const portal = await startPortal(t, { SMTP_URL: smtp.url, PORTAL_ENV: 'production' });
+  const org = makeOrganisation(portal, 'Hospital A');
+  smtp.setMode('refuse');
+  inviteInBackground(portal, org, 'nina@hospital-a.example');
+  await portal.deps.mailer.idle();
+  return { smtp, portal, org };
+}
+
 async function waitFor(condition: () => boolean, what: string, ms = 10_000) {
   const until = Date.now() + ms;
   while (!condition()) {
@@ -90,12 +101,7 @@ test('a refused background mail is kept (sealed), listed in the console, retried
 });
 
 test(`a mail refused ${MAX_ATTEMPTS} times is given up and stays listed as such`, async (t) => {
-  const smtp = await startSmtp(t);
-  const portal = await startPortal(t, { SMTP_URL: smtp.url, PORTAL_ENV: 'production' });
-  const org = makeOrganisation(portal, 'Hospital A');
-  smtp.setMode('refuse');
-  inviteInBackground(portal, org, 'nina@hospital-a.example');
-  await portal.deps.mailer.idle();
+  const { portal } = await refusedInvitation(t);
   for (const delay of RETRY_DELAYS_MS) {
     portal.clock.advance(delay);
     await retryFailedMail(portal.deps);
@@ -125,6 +131,17 @@ async function reminderWorld(t: Parameters<typeof startPortal>[0], env: Record<s
   return portal;
 }
 
+// The reminder world behind an SMTP server that refuses, with the schedule running (its
+// start-up run at once, retries after `retryAfterMs`).
+async function refusingSchedule(t: Parameters<typeof startPortal>[0], retryAfterMs: number[]) {
+  const smtp = await startSmtp(t);
+  const portal = await reminderWorld(t, { SMTP_URL: smtp.url });
+  smtp.setMode('refuse');
+  const schedule = startReminderSchedule(portal.deps, { startupDelayMs: 0, retryAfterMs });
+  t.after(() => schedule.stop());
+  return { smtp, portal, schedule };
+}
+
 test('a reminder counts as sent only once the SMTP server accepted it: refused, it is listed and sent by a later run; refused for one manager, the other has it and the refusal is listed', async (t) => {
   const smtp = await startSmtp(t);
   const portal = await reminderWorld(t, { SMTP_URL: smtp.url });
@@ -152,11 +169,7 @@ test('a reminder counts as sent only once the SMTP server accepted it: refused, 
 });
 
 test('after a run with failures the schedule runs again with backoff, and only the failed reminder goes out', async (t) => {
-  const smtp = await startSmtp(t);
-  const portal = await reminderWorld(t, { SMTP_URL: smtp.url });
-  smtp.setMode('refuse');
-  const schedule = startReminderSchedule(portal.deps, { startupDelayMs: 0, retryAfterMs: [300, 300] });
-  t.after(() => schedule.stop());
+  const { smtp, portal } = await refusingSchedule(t, [300, 300]);
   await waitFor(() => failureRows(portal).length === 1, 'the first run to fail');
   smtp.setMode('accept');
   await waitFor(() => smtp.messages.length === 1, 'the retry run to send it');
@@ -189,12 +202,7 @@ test('production without SMTP_URL: the console says mail is not sent, the outbox
 });
 
 test('the server\'s retry pass runs on its own timer and sends what is due; the Mail page is for administrators only', async (t) => {
-  const smtp = await startSmtp(t);
-  const portal = await startPortal(t, { SMTP_URL: smtp.url, PORTAL_ENV: 'production' });
-  const org = makeOrganisation(portal, 'Hospital A');
-  smtp.setMode('refuse');
-  inviteInBackground(portal, org, 'nina@hospital-a.example');
-  await portal.deps.mailer.idle();
+  const { smtp, portal, org } = await refusedInvitation(t);
   assert.equal(failureRows(portal).length, 1);
   smtp.setMode('accept');
   portal.clock.advance(RETRY_DELAYS_MS[0]!);
@@ -208,11 +216,7 @@ test('the server\'s retry pass runs on its own timer and sends what is due; the 
 });
 
 test('the retries after a failed reminder run are bounded, and each scheduled run starts a new series', async (t) => {
-  const smtp = await startSmtp(t);
-  const portal = await reminderWorld(t, { SMTP_URL: smtp.url });
-  smtp.setMode('refuse');
-  const schedule = startReminderSchedule(portal.deps, { startupDelayMs: 0, retryAfterMs: [50, 50] });
-  t.after(() => schedule.stop());
+  const { smtp, portal, schedule } = await refusingSchedule(t, [50, 50]);
   const attempts = () => Number(failureRows(portal)[0]?.attempts ?? 0);
   const retriesPlanned = () => portal.logs.filter((l) => l.includes('expiry reminders failed; trying again later')).length;
   await waitFor(() => attempts() === 3, 'the start-up run and its two retries');
