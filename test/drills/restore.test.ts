@@ -45,6 +45,13 @@ async function token(portal: TestPortal, how: { secret: [string, string] } | { a
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
+// The signature thread up before the first assertion: a verification waits for it at most 2 s
+// (then 503), which a cold start on a loaded machine can take.
+async function warmed(portal: Awaited<ReturnType<typeof startPortal>>, secret: [string, string]): Promise<void> {
+  assert.equal((await token(portal, { secret })).status, 200, 'warm');
+  for (let i = 0; i < 1000 && !portal.signatures.thread.ready; i++) await new Promise((r) => setTimeout(r, 10));
+}
+
 test('restore drill: a backup taken under token load starts a portal on which the same secrets and keys work', async (t) => {
   const portal = await startPortal(t, { PORTAL_ENV: 'production' });
   const org = makeOrganisation(portal, 'Hospital A');
@@ -67,6 +74,7 @@ test('restore drill: a backup taken under token load starts a portal on which th
   const doomed = createClientSecret(portal.deps, cliActor, gone, { name: 'deleted', expires });
   assert.ok(doomed.ok);
   assert.ok(deleteClientSecret(portal.deps, cliActor, gone, doomed.value.row.id));
+  await warmed(portal, secrets[0]!);
   const usedJti = crypto.randomUUID();
   const used = assertion(signers[1]!, `${portal.baseUrl}/oauth/token`, usedJti);
   const before = await token(portal, { assertion: used });
@@ -110,6 +118,7 @@ test('restore drill: a backup taken under token load starts a portal on which th
   fs.chmodSync(path.join(restoredDir, 'master.key'), 0o600);
   // The same public URL, as a restored service keeps it (assertions name it in their aud).
   const restored = await startPortal(t, { PORTAL_ENV: 'production', DATA_DIR: restoredDir, BASE_URL: portal.baseUrl });
+  await warmed(restored, secrets[0]!);
 
   for (const s of secrets) {
     const r = await token(restored, { secret: s });
