@@ -41,8 +41,9 @@ export interface FailedMail {
 export interface FailedMailStore {
   // A background mail failed for the first time: kept for retries.
   recordFailure(message: MailMessage, what: string, error: string): void;
-  // An expiry reminder failed (`key`: kind:id:threshold); the reminder job retries it.
-  recordReminderFailure(key: string, message: Pick<MailMessage, 'to' | 'subject'>, error: string): void;
+  // A mail of the daily job failed (an expiry reminder, `key` kind:id:threshold; or a
+  // safe-to-delete mail); the job retries it.
+  recordReminderFailure(key: string, message: Pick<MailMessage, 'to' | 'subject'>, error: string, what?: string): void;
   // A reminder for this credential was accepted: its failure rows go.
   reminderSent(credentialKey: string): void;
   list(limit?: number): FailedMail[];
@@ -58,8 +59,8 @@ export function createFailedMailStore(db: Db, masterKey: MasterKey, clock: Clock
   const insert = sqlite.prepare<[string, string, string, string, string, number, number, number, number]>(
     `insert into mail_failures (recipients, subject, what, message, last_error, attempts, first_failed_at, last_attempt_at, next_attempt_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   );
-  const upsertReminder = sqlite.prepare<[string, string, string, string, number, number]>(
-    `insert into mail_failures (reminder, recipients, subject, what, last_error, attempts, first_failed_at, last_attempt_at) values (?, ?, ?, 'expiry reminder', ?, 1, ?, ?)
+  const upsertReminder = sqlite.prepare<[string, string, string, string, string, number, number]>(
+    `insert into mail_failures (reminder, recipients, subject, what, last_error, attempts, first_failed_at, last_attempt_at) values (?, ?, ?, ?, ?, 1, ?, ?)
      on conflict (reminder) do update set recipients = excluded.recipients, subject = excluded.subject, last_error = excluded.last_error, attempts = attempts + 1, last_attempt_at = excluded.last_attempt_at`,
   );
   const deleteReminder = sqlite.prepare<[string]>(`delete from mail_failures where reminder like ? escape '\\'`);
@@ -72,9 +73,9 @@ export function createFailedMailStore(db: Db, masterKey: MasterKey, clock: Clock
       const now = clock.now();
       insert.run(recipientList(message), message.subject, what, encrypt(masterKey, JSON.stringify(message)), error, 1, now, now, now + RETRY_DELAYS_MS[0]!);
     },
-    recordReminderFailure(key, message, error) {
+    recordReminderFailure(key, message, error, what = 'expiry reminder') {
       const now = clock.now();
-      upsertReminder.run(key, recipientList(message), message.subject, error, now, now);
+      upsertReminder.run(key, recipientList(message), message.subject, what, error, now, now);
     },
     reminderSent(credentialKey) {
       deleteReminder.run(`${credentialKey.replace(/[\\%_]/g, (c) => `\\${c}`)}:%`);

@@ -185,11 +185,11 @@ export async function sendExpiryReminders(deps: ReminderDeps): Promise<ReminderS
 }
 
 // The console's list of failed deliveries: a failure listed (with its recipients), or with
-// `to` null, a credential's earlier failures cleared once one of its reminders was accepted.
-function listFailure(deps: ReminderDeps, key: string, to: Array<{ name: string; address: string }> | null, subject = '', error = ''): void {
+// `to` null, a credential's earlier failures cleared once one of its mails was accepted.
+export function listFailure(deps: ReminderDeps, key: string, to: Array<{ name: string; address: string }> | null, subject = '', error = '', what?: string): void {
   try {
     if (to === null) deps.mailer.failures?.reminderSent(key);
-    else deps.mailer.failures?.recordReminderFailure(key, { to, subject }, error);
+    else deps.mailer.failures?.recordReminderFailure(key, { to, subject }, error, what);
   } catch (err) {
     deps.logger.warn('expiry reminder failure not listed', { key, error: errorText(err) });
   }

@@ -6,7 +6,7 @@
 // usage older than 90 days (credentials/usage.ts).
 import type { Db } from '../../db/client.ts';
 import { immediate } from '../../db/client.ts';
-import type { ReminderDeps } from './run.ts';
+import { listFailure, type ReminderDeps } from './run.ts';
 import { hintOf, renderEmail } from '../mail/emails.ts';
 import { managersOf } from '../credentials/applications.ts';
 import { credentialStates } from '../credentials/safe-to-delete.ts';
@@ -70,14 +70,19 @@ export async function sendSafeToDelete(deps: ReminderDeps): Promise<NudgeSummary
         link: `${config.baseUrl}${CREDENTIALS_PAGE}`,
         supportEmail: config.supportEmail,
       };
+      const to = recipients.map((r) => ({ name: r.name, address: r.email }));
+      // Listed on the console's Mail page while it fails, like an expiry reminder.
+      const listed = `safe-to-delete:${c.kind}:${c.id}`;
       try {
-        await mailer.send({ to: recipients.map((r) => ({ name: r.name, address: r.email })), subject, ...renderEmail('safe-to-delete', model) });
+        await mailer.send({ to, subject, ...renderEmail('safe-to-delete', model) });
       } catch (err) {
         summary.failed++;
         logger.error('safe-to-delete mail failed; the next run tries again', { credentialId: c.id, error: String((err as Error)?.message ?? err) });
+        listFailure(deps, `${listed}:0`, to, subject, String((err as Error)?.message ?? err).slice(0, 500), 'safe-to-delete mail');
         claims.release(c.kind, c.id);
         continue;
       }
+      listFailure(deps, listed, null);
       claims.markSent(c.kind, c.id, clock.now());
       summary.sent++;
     }

@@ -62,10 +62,13 @@ test('send-expiry-reminders --now sends the nudge when it is the first to see it
   smtp.setMode('refuse');
   const refused = await cliInProcess(['send-expiry-reminders', '--now', now], env);
   assert.match(refused.stdout, /safe to delete: 0 mails, 1 failed/);
+  const listed = () => portal.deps.db.$client.prepare("select what, recipients, attempts from mail_failures where what = 'safe-to-delete mail'").all();
+  assert.deepEqual(listed(), [{ what: 'safe-to-delete mail', recipients: 'a1@hospital-a.example', attempts: 1 }], 'listed on the console\'s Mail page');
   smtp.setMode('accept');
   const sent = await cliInProcess(['send-expiry-reminders', '--now', now], env);
   assert.equal(sent.code, 0, sent.stderr);
   assert.match(sent.stdout, /safe to delete: 1 mail\b/);
+  assert.deepEqual(listed(), [], 'and no longer once accepted');
   const later = await cliInProcess(['send-expiry-reminders', '--now', now], env);
   assert.match(later.stdout, /safe to delete: 0 mails/);
   assert.equal(smtp.messages.filter((m) => / is safe to delete$/.test(subject(m.raw))).length, 1);
