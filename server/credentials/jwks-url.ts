@@ -60,11 +60,11 @@ function maxAgeOf(cacheControl: string | undefined): number | null {
 }
 
 // Fetches and reads a JWKS; a plain message for everything that can go wrong.
-export async function fetchJwks(url: string, sandbox: boolean, timeoutMs = FETCH_TIMEOUT_MS): Promise<Parsed<FetchedJwks>> {
-  const what = 'The JWKS URL';
+// `maxKeys`: an application's at most; an outside issuer's (federated credentials) more.
+export async function fetchJwks(url: string, sandbox: boolean, timeoutMs = FETCH_TIMEOUT_MS, maxKeys = MAX_KEYS_PER_APPLICATION, what = 'The JWKS URL'): Promise<Parsed<FetchedJwks>> {
   const res = await safeGet(url, { allowHttp: sandbox, allowPrivate: sandbox, timeoutMs, maxBytes: MAX_JWKS_BYTES });
   if (!res.ok) return { ok: false, message: fetchProblemMessage(what, res, timeoutMs) };
-  if (res.status < 200 || res.status >= 300) return { ok: false, message: `The JWKS URL answered HTTP ${res.status}.` };
+  if (res.status < 200 || res.status >= 300) return { ok: false, message: `${what} answered HTTP ${res.status}.` };
   let keys: unknown;
   try {
     keys = (JSON.parse(res.body) as { keys?: unknown }).keys;
@@ -86,7 +86,7 @@ export async function fetchJwks(url: string, sandbox: boolean, timeoutMs = FETCH
     }
   }
   if (out.length === 0) return { ok: false, message: 'The JWKS has no signing keys.' };
-  if (out.length > MAX_KEYS_PER_APPLICATION) return { ok: false, message: `The JWKS has ${out.length} signing keys; an application may have at most ${MAX_KEYS_PER_APPLICATION}.` };
+  if (out.length > maxKeys) return { ok: false, message: `The JWKS has ${out.length} signing keys; ${maxKeys === MAX_KEYS_PER_APPLICATION ? 'an application may have' : 'an issuer may publish'} at most ${maxKeys}.` };
   return { ok: true, value: { keys: out, maxAgeSeconds: maxAgeOf(res.headers['cache-control']) } };
 }
 

@@ -18,11 +18,12 @@ export interface NoticeCredential {
 
 export type NoticeDeps = Pick<Deps, 'db' | 'clock' | 'config' | 'mailer'>;
 type Change = 'created' | 'deleted' | 'revoked' | 'added';
-type Kind = 'secret' | 'key';
+type Kind = 'secret' | 'key' | 'federated';
 
 const LABELS: Record<Kind, { label: string; noun: string; credentialLabel: string }> = {
   secret: { label: 'Client secret', noun: 'a client secret', credentialLabel: 'Client secret' },
   key: { label: 'Certificate or public key', noun: 'a certificate or public key', credentialLabel: 'Key' },
+  federated: { label: 'Federated credential', noun: 'a federated credential', credentialLabel: 'Federated credential' },
 };
 
 export function sendCredentialNotice(deps: NoticeDeps, kind: Kind, change: Change, app: Application, credential: NoticeCredential, actor: AuditActor, reason?: string): void {

@@ -14,8 +14,8 @@ import type { Verify } from './signatures/signatures.ts';
 
 export const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 // An hour: what Okta accepts, and Authlib signs (exp = iat + 3600) by default.
-const MAX_LIFETIME_S = 3600;
-const SKEW_S = 60;
+export const MAX_LIFETIME_S = 3600;
+export const SKEW_S = 60;
 
 // The signature check of one algorithm, with node:crypto (WebCrypto, which jose uses,
 // costs half as much again in CPU per verification). Each algorithm names the only key
@@ -133,7 +133,21 @@ export function createAssertionVerifier(sqlite: Database.Database, audiences: st
   // Never throws for a bad assertion.
   async function verifyAssertion(read: ReadAssertion | null, keys: KeyRow[], now: number, afford: (candidates: KeyRow[]) => boolean = () => true, audience?: string): Promise<AssertionOutcome> {
     if (!read?.parts) return null;
-    const { clientId, kid, parts } = read;
+    const key = await verifySignature(read, keys, now, afford);
+    if (key === null || typeof key === 'string') return key;
+    const { clientId, parts } = read;
+    const problem = claimsProblem(parts.claims, clientId, audience ? [...audiences, audience] : audiences, now);
+    if (problem) return { refused: problem, key };
+    const { exp, jti } = parts.claims as { exp: number; jti: string };
+    // Single use: the first request with this jti wins; a replay is refused.
+    return used.claim(`${clientId} ${crypto.hash('sha256', jti, 'base64url')}`, exp * 1000 + SKEW_S * 1000) ? key : { refused: 'jti already used', key };
+  }
+
+  // The signature alone (a federated credential's outside token has claims of its own):
+  // the key that verified it, null, 'over budget' or 'unavailable', as above.
+  async function verifySignature(read: ReadAssertion, keys: KeyRow[], now: number, afford: (candidates: KeyRow[]) => boolean): Promise<KeyRow | null | 'over budget' | 'unavailable'> {
+    if (!read.parts) return null;
+    const { kid, parts } = read;
     const active = keys.filter((k) => k.expires_at > now && fits(parts.alg, k.key, parts.signature));
     const chosen = kid ? active.filter((k) => k.thumbprint === kid || k.id === kid) : [];
     const candidates = chosen.length ? chosen : active;
@@ -150,12 +164,7 @@ export function createAssertionVerifier(sqlite: Database.Database, audiences: st
         break;
       }
     }
-    if (!key) return unchecked ? 'unavailable' : null;
-    const problem = claimsProblem(parts.claims, clientId, audience ? [...audiences, audience] : audiences, now);
-    if (problem) return { refused: problem, key };
-    const { exp, jti } = parts.claims as { exp: number; jti: string };
-    // Single use: the first request with this jti wins; a replay is refused.
-    return used.claim(`${clientId} ${crypto.hash('sha256', jti, 'base64url')}`, exp * 1000 + SKEW_S * 1000) ? key : { refused: 'jti already used', key };
+    return key ?? (unchecked ? 'unavailable' : null);
   }
-  return { verifyAssertion, flush: used.flush };
+  return { verifyAssertion, verifySignature, flush: used.flush };
 }

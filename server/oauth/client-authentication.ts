@@ -34,6 +34,8 @@ import { credentialsInRequest } from './credentials-in-request.ts';
 import { authenticated, createClientRegistry, type AuthenticatedClient, type KeyRow, type RegisteredClient, type SecretRow } from './client-registry.ts';
 import { createRemoteKeyCache } from './remote-keys.ts';
 import { createJwksFetchRecorder } from '../credentials/jwks-url-status.ts';
+import { fetchIssuerKeys } from '../credentials/federated-issuer.ts';
+import { createFederatedExchange } from './federated-exchange.ts';
 import { createLastUse } from './last-use.ts';
 import { createUsage, type Refusal } from './usage.ts';
 import { assertionWords, deletedWords, expiredWords, unverifiedWords, WRONG_SECRET, APPLICATION_DISABLED } from './refusal-words.ts';
@@ -72,6 +74,7 @@ export function createClientAuthentication({ sqlite, clock, config, logger, addr
     return fetched;
   };
   const remoteKeys = createRemoteKeyCache({ fetch: fetchNoted, maxAgeMs: config.jwksMaxAgeSeconds * 1000, now: () => clock.now() });
+  const issuerKeys = createRemoteKeyCache({ fetch: (issuer) => fetchIssuerKeys(issuer, sandbox), maxAgeMs: config.jwksMaxAgeSeconds * 1000, now: () => clock.now() });
   const perClientAndAddress = new RateLimiter(config.tokenFailuresPerMinute, 60_000, clock);
   const perAddress = new RateLimiter(config.tokenFailuresPerMinute * PER_ADDRESS_FACTOR, 60_000, clock);
   const budget = createVerificationBudget(() => clock.now());
@@ -79,6 +82,17 @@ export function createClientAuthentication({ sqlite, clock, config, logger, addr
   const failures = createFailureAudit(audit, clock, logger);
   const lastUse = createLastUse(sqlite, clock, logger);
   const usage = createUsage(sqlite, clock, config.timezone, logger);
+  const byFederated = createFederatedExchange({
+    registry,
+    issuerKeys,
+    verifySignature: assertions.verifySignature,
+    spend: (key, cost) => budget.spend(key, cost),
+    clock,
+    used: (id, applicationId, ip, req) => {
+      lastUse.note('federated', id);
+      usage.used('federated', id, applicationId, ip, req.headers['user-agent']);
+    },
+  });
 
   function authenticateClient(req: IncomingMessage, params: URLSearchParams): AuthenticatedClient | Promise<AuthenticatedClient> {
     const presented = credentialsInRequest(req.headers.authorization, params);
@@ -92,6 +106,7 @@ export function createClientAuthentication({ sqlite, clock, config, logger, addr
       if (refusal) usage.refused(refusal, ip, req.headers['user-agent']);
       throw reason ? refusedWithReason(reason) : invalidClient();
     };
+    if (presented.method === 'federated') return byFederated(ip, req, presented.clientId, presented.read, presented.assertion, fail);
     if (presented.method !== 'private_key_jwt') {
       const entry = registry.lookup(presented.clientId);
       const match = secretMatch(entry, presented.secret);

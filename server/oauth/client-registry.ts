@@ -10,6 +10,7 @@ import crypto from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { localWriteCount } from '../../db/client.ts';
 import { describeKey, MAX_KEYS_PER_APPLICATION } from '../credentials/public-keys.ts';
+import type { FederatedRow } from './federated.ts';
 
 export interface Grant {
   code: string;
@@ -17,8 +18,9 @@ export interface Grant {
   production: string;
 }
 
-// What authenticated: a secret, an uploaded key, or a key at the JWKS URL.
-export type CredentialKind = 'secret' | 'key' | 'jwks';
+// What authenticated: a secret, an uploaded key, a key at the JWKS URL, or an outside
+// issuer's token (a federated credential).
+export type CredentialKind = 'secret' | 'key' | 'jwks' | 'federated';
 
 export interface AuthenticatedClient {
   applicationId: number;
@@ -54,6 +56,7 @@ export interface RegisteredClient {
   grants: Grant[];
   keys?: KeyRow[]; // loaded on its first private_key_jwt request
   jwksUrl?: string | null;
+  federated?: FederatedRow[]; // loaded on its first federated request
 }
 
 const MAX_CACHED_CLIENTS = 20_000;
@@ -74,6 +77,7 @@ export function createClientRegistry(sqlite: Database.Database) {
     'select id, thumbprint, public_jwk, expires_at from client_keys where application_id = ? and deleted_at is null order by expires_at desc',
   );
   const findJwksUrl = sqlite.prepare<[number], { url: string }>('select url from client_jwks_urls where application_id = ?');
+  const findFederated = sqlite.prepare<[number], FederatedRow>('select id, name, issuer, subject, audience from federated_credentials where application_id = ? and deleted_at is null');
   const dataVersion = sqlite.prepare('pragma data_version').pluck();
   let version = dataVersion.get();
   let seenWrites = localWriteCount();
@@ -128,7 +132,14 @@ export function createClientRegistry(sqlite: Database.Database) {
     return { keys: entry.keys, jwksUrl: entry.jwksUrl };
   }
 
-  return { lookup, keysOf };
+  // Its federated credentials, read on first use into the same entry.
+  function federatedOf(entry: RegisteredClient): FederatedRow[] {
+    if (!entry.app) return [];
+    entry.federated ??= findFederated.all(entry.app.id);
+    return entry.federated;
+  }
+
+  return { lookup, keysOf, federatedOf };
 }
 
 // The authenticated client, once a credential of `entry` (whose app is set) matched.

@@ -5,12 +5,16 @@
 //   client_secret_post   client_id and client_secret in the body
 //   private_key_jwt      client_assertion_type and client_assertion (RFC 7523), the
 //                        assertion decoded here, once
+//   federated            the same, with an outside issuer's token as the assertion: its
+//                        iss an http(s) URL, the client named by client_id (issue 29)
 import { invalidClient, invalidRequest } from './errors.ts';
 import { ASSERTION_TYPE, readAssertion, type ReadAssertion } from './client-assertion.ts';
 
 export type PresentedCredentials =
   | { method: 'client_secret_basic' | 'client_secret_post'; clientId: string; secret: string }
-  | { method: 'private_key_jwt'; clientId: string; assertion: string; read: ReadAssertion | null };
+  | { method: 'private_key_jwt'; clientId: string; assertion: string; read: ReadAssertion | null }
+  // `read.clientId` is the outside issuer (the token's iss).
+  | { method: 'federated'; clientId: string; assertion: string; read: ReadAssertion };
 
 const ONCE = ['client_id', 'client_secret', 'client_assertion', 'client_assertion_type'];
 const METHOD_NAMES = { basic: 'HTTP Basic', post: 'client_secret in the body', jwt: 'a client assertion' } as const;
@@ -33,6 +37,8 @@ export function credentialsInRequest(authorization: string | undefined, params: 
     const assertion = params.get('client_assertion') ?? '';
     if (!assertion) throw invalidRequest('client_assertion is missing.');
     const read = readAssertion(assertion);
+    // An outside issuer's token (its iss a URL, never a client ID) for the client_id beside it.
+    if (read && bodyId !== null && read.clientId !== bodyId && /^https?:\/\//.test(read.clientId)) return { method: 'federated', clientId: bodyId, assertion, read };
     // A client_id beside the assertion must name the same client (RFC 7521 §4.2); when it
     // does not, the assertion authenticates nobody.
     const named = read && (bodyId === null || bodyId === read.clientId) ? read : null;

@@ -17,12 +17,14 @@ export interface IntrospectionDeps {
 
 export function createIntrospectionEndpoint({ sqlite, authenticateClient, verify }: IntrospectionDeps) {
   // The organisation of the application whose live secret minted the token, if any.
-  // (The credential is a client secret or a registered public key.)
+  // (The credential is a client secret, a registered public key, the JWKS URL or a
+  // federated credential.)
   const liveCredentialOrganisation = sqlite.prepare<{ credential: string; client: string }, { organisation_id: number }>(
     `select a.organisation_id from applications a where a.client_id = @client and a.disabled_at is null and (
        exists (select 1 from client_secrets s where s.id = @credential and s.application_id = a.id and s.deleted_at is null)
        or exists (select 1 from client_keys k where k.id = @credential and k.application_id = a.id and k.deleted_at is null)
-       or (@credential = 'jwks' and exists (select 1 from client_jwks_urls j where j.application_id = a.id)))`,
+       or (@credential = 'jwks' and exists (select 1 from client_jwks_urls j where j.application_id = a.id))
+       or exists (select 1 from federated_credentials f where f.id = @credential and f.application_id = a.id and f.deleted_at is null))`,
   );
   return async function introspect(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const params = await readPostForm(req);

@@ -17,12 +17,13 @@ export function createLastUse(sqlite: Database.Database, clock: Clock, logger: P
   const touch = {
     secret: sqlite.prepare<[number, string]>('update client_secrets set last_used_at = max(coalesce(last_used_at, 0), ?) where id = ?'),
     key: sqlite.prepare<[number, string]>('update client_keys set last_used_at = max(coalesce(last_used_at, 0), ?) where id = ?'),
+    federated: sqlite.prepare<[number, string]>('update federated_credentials set last_used_at = max(coalesce(last_used_at, 0), ?) where id = ?'),
   };
   // Keyed "kind id": the kind chooses the table.
   const writeAll = sqlite.transaction((rows: Array<[string, number]>) => {
     for (const [noted, at] of rows) {
       const space = noted.indexOf(' ');
-      touch[noted.slice(0, space) as 'secret' | 'key'].run(at, noted.slice(space + 1));
+      touch[noted.slice(0, space) as 'secret' | 'key' | 'federated'].run(at, noted.slice(space + 1));
     }
   });
   const lastNoted = new Map<string, number>();
