@@ -187,7 +187,8 @@ async function journey(browser: Browser, t: Parameters<typeof startPortal>[0], j
     await page.waitForTimeout(100);
     assert.equal(await page.locator('dialog[open] #new-secret').count(), 1, 'Escape leaves the new-secret dialog open');
     await page.getByRole('button', { name: 'Test this secret' }).click();
-    await page.getByText(/^Works: token for https:\/\/api\.example\.org\/dm, valid 60 minutes\.$/).waitFor();
+    // The sandbox portal asks for the sandbox resource (issue 26, point 12).
+    await page.getByText(/^Works: token for https:\/\/sandbox\.api\.example\.org\/dm, valid 60 minutes\.$/).waitFor();
     await page.getByRole('link', { name: 'Done' }).click();
     await page.getByText('Have you stored the secret? It will not be shown again.').waitFor();
     assert.equal(await page.locator('dialog[open]').count(), 1, 'the first Done only asks');
