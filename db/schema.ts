@@ -301,6 +301,21 @@ export const keyRemindersSent = sqliteTable(
   (t) => [primaryKey({ columns: [t.keyId, t.threshold] })],
 );
 
+// Review reminders for federated credentials (issue 29), claimed like expiry reminders;
+// a review ("Reviewed") clears them for the next year's.
+export const federatedRemindersSent = sqliteTable(
+  'federated_reminders_sent',
+  {
+    federatedId: text('federated_id')
+      .notNull()
+      .references(() => federatedCredentials.id),
+    threshold: integer('threshold').notNull(),
+    claimedAt: integer('claimed_at').notNull(),
+    sentAt: integer('sent_at'),
+  },
+  (t) => [primaryKey({ columns: [t.federatedId, t.threshold] })],
+);
+
 // A JWKS URL an application registered instead of uploading keys: the partner rotates
 // its keys there without visiting the portal.
 export const clientJwksUrls = sqliteTable('client_jwks_urls', {
