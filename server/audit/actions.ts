@@ -12,6 +12,7 @@ export interface ActionGroup {
 export const ACTION_GROUPS: ActionGroup[] = [
   { prefix: 'secret.', label: 'Client secrets', all: 'Any client secret event', actions: [['secret.create', 'Secret created'], ['secret.delete', 'Secret deleted'], ['secret.revoke', 'Secret revoked by an administrator']] },
   { prefix: 'key.', label: 'Certificates and public keys', all: 'Any key event', actions: [['key.add', 'Key added'], ['key.delete', 'Key deleted'], ['key.revoke', 'Key revoked by an administrator']] },
+  { prefix: 'federated.', label: 'Federated credentials', all: 'Any federated credential event', actions: [['federated.add', 'Federated credential added'], ['federated.delete', 'Federated credential deleted'], ['federated.review', 'Federated credential reviewed']] },
   { prefix: 'jwks_url.', label: 'JWKS URLs', all: 'Any JWKS URL event', actions: [['jwks_url.set', 'JWKS URL registered'], ['jwks_url.remove', 'JWKS URL removed']] },
   { prefix: 'token.', label: 'Token requests', all: 'Any refused token request', actions: [['token.auth_failed', 'Token request refused'], ['token.auth_failed_summary', 'Token requests refused (summary of a minute)']] },
   {

@@ -16,7 +16,8 @@ import { recordedBaseUrl } from '../settings.ts';
 import { createLogger } from '../lib/log.ts';
 import { formatDailySummary, runDailyJob } from '../reminders/daily.ts';
 import { sendTestMailCommand } from './mail.ts';
-import { addPublicKeyCommand, deleteCredentialCommand } from './keys.ts';
+import { addPublicKeyCommand } from './keys.ts';
+import { federatedCommands } from './federated.ts';
 import { credentialCommands } from './credentials.ts';
 import { applicationOf, one, parseArgs, requireMailableBaseUrl, unwrap, UsageError, type CommandSpec } from './args.ts';
 import { userCommands } from './users.ts';
@@ -95,12 +96,7 @@ export const commands: Record<string, CommandSpec> = {
     required: ['client-id', 'name', 'file'],
     run: addPublicKeyCommand,
   },
-  'delete-credential': {
-    usage: 'delete-credential --client-id ID --thumbprint T',
-    flags: { 'client-id': 'value', thumbprint: 'value' },
-    required: ['client-id', 'thumbprint'],
-    run: deleteCredentialCommand,
-  },
+  ...federatedCommands,
   'create-api': {
     usage: 'create-api --code C --name N --production-resource URL --sandbox-resource URL',
     flags: { code: 'value', name: 'value', 'production-resource': 'value', 'sandbox-resource': 'value' },

@@ -1,5 +1,5 @@
 // The command line's credential commands (issue 28): `list-credentials` (every credential
-// of an application, whatever its kind, with its usage: last used, from where, by which
+// of an application, whatever its kind (federated ones with their review date), with its usage: last used, from where, by which
 // client, requests and refusals in 30 days, status including "safe to delete"),
 // `roll-secret` (prints the new secret; the old one expires after the grace period) and
 // `delete-secret` (by name: secret names are unique per application).
@@ -9,6 +9,8 @@ import { credentialStates } from '../credentials/safe-to-delete.ts';
 import { readApplications } from '../credentials/reads.ts';
 import { readUsage } from '../credentials/usage.ts';
 import { secretStatus } from '../credentials/status.ts';
+import { NEVER, reviewStatus } from '../credentials/federated-views.ts';
+import { dateInZone } from '../lib/dates.ts';
 import { deleteClientSecret, type ClientSecret } from '../credentials/secrets.ts';
 import { rollClientSecret } from '../credentials/roll.ts';
 import { clientSecrets } from '../../db/schema.ts';
@@ -20,6 +22,7 @@ const iso = (ms: number | null) => (ms === null ? '' : new Date(ms).toISOString(
 export function listCredentialsCommand(deps: Deps, flags: Flags): string {
   const app = applicationOf(deps, flags);
   const now = deps.clock.now();
+  const today = dateInZone(now, deps.config.timezone);
   const rows: Array<Record<string, unknown>> = (credentialStates(deps, [app.id], now).get(app.id) ?? []).map((c) => ({
     kind: c.kind,
     name: c.name,
@@ -30,16 +33,17 @@ export function listCredentialsCommand(deps: Deps, flags: Flags): string {
     lastClient: c.usage.lastClient,
     requests30d: c.usage.requests,
     refusals30d: c.usage.refusals,
-    status: `${secretStatus(c, now, deps.config.timezone).label}${c.safeText ? ', safe to delete' : ''}`,
+    status: `${c.reviewOn !== undefined ? reviewStatus(c.reviewOn, c.reviewAt ?? NEVER, now, today).label : secretStatus(c, now, deps.config.timezone).label}${c.safeText ? ', safe to delete' : ''}`,
+    review: c.reviewOn ?? '',
   }));
   // Keys at the application's JWKS URL count as one credential (id 'jwks').
   const url = readApplications(deps.db, [app.id]).jwksUrls.get(app.id);
   if (url) {
     const u = readUsage(deps.db, [app.id], now, deps.config.timezone).of(app.id, 'jwks', 'jwks');
-    rows.push({ kind: 'jwks', name: url, hint: '', expires: '', lastUsed: iso(u.lastUsedAt), lastAddress: u.lastAddress, lastClient: u.lastClient, requests30d: u.requests, refusals30d: u.refusals, status: 'Active' });
+    rows.push({ kind: 'jwks', name: url, hint: '', expires: '', lastUsed: iso(u.lastUsedAt), lastAddress: u.lastAddress, lastClient: u.lastClient, requests30d: u.requests, refusals30d: u.refusals, status: 'Active', review: '' });
   }
   if (flags.has('json')) return JSON.stringify(rows, null, 2);
-  const columns = ['kind', 'name', 'hint', 'expires', 'lastUsed', 'lastAddress', 'lastClient', 'requests30d', 'refusals30d', 'status'];
+  const columns = ['kind', 'name', 'hint', 'expires', 'lastUsed', 'lastAddress', 'lastClient', 'requests30d', 'refusals30d', 'status', 'review'];
   // A header row first, like every list-* command (the JSON field names).
   return [columns.join('\t'), ...rows.map((r) => columns.map((c) => String(r[c] ?? '').replace(/[\t\n]/g, ' ')).join('\t'))].join('\n');
 }

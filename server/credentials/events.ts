@@ -28,6 +28,12 @@ export function describeEvent(e: AuditRow): string {
       return `Added ${e.target ? `“${e.target}”` : 'a key'} (${String(d.keyType ?? 'key')}), expires ${typeof d.expiresOn === 'string' && isValidDateString(d.expiresOn) ? formatDate(d.expiresOn) : ''}`;
     case 'key.delete':
       return `Deleted ${e.target ? `“${e.target}”` : 'a key'}`;
+    case 'federated.add':
+      return `Added federated credential ${e.target ? `“${e.target}”` : ''} (issuer ${String(d.issuer ?? '')}, subject ${String(d.subject ?? '')}), review by ${typeof d.reviewOn === 'string' && isValidDateString(d.reviewOn) ? formatDate(d.reviewOn) : ''}`;
+    case 'federated.delete':
+      return `Deleted federated credential ${e.target ? `“${e.target}”` : ''}`;
+    case 'federated.review':
+      return `Reviewed federated credential ${e.target ? `“${e.target}”` : ''}: next review by ${typeof d.reviewOn === 'string' && isValidDateString(d.reviewOn) ? formatDate(d.reviewOn) : ''}`;
     case 'application.create':
       return 'Application created';
     case 'manager.assign':

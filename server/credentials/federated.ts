@@ -6,7 +6,7 @@
 import crypto from 'node:crypto';
 import { and, asc, eq, isNull, sql } from 'drizzle-orm';
 import { immediate } from '../../db/client.ts';
-import { federatedCredentials } from '../../db/schema.ts';
+import { federatedCredentials, federatedRemindersSent } from '../../db/schema.ts';
 import type { Deps } from '../deps.ts';
 import { recordAudit, type AuditActor } from '../audit/audit.ts';
 import { addDays, dateInZone, endOfDateInZone } from '../lib/dates.ts';
@@ -97,4 +97,23 @@ export function deleteFederatedCredential(deps: NoticeDeps, actor: AuditActor, a
   });
   if (deleted) sendCredentialNotice(deps, 'federated', 'deleted', app, { name: deleted.name, hint: deleted.subject.slice(0, 60), expiresOn: deleted.reviewOn }, actor);
   return deleted;
+}
+
+// "Reviewed": a manager looked and keeps the trust; its review date moves a year ahead from
+// today, and the reminders start over for that date.
+export function reviewFederatedCredential(deps: NoticeDeps, actor: AuditActor, app: Application, id: string): FederatedCredential | null {
+  const { db, clock, config } = deps;
+  const reviewOn = addDays(dateInZone(clock.now(), config.timezone), REVIEW_DAYS);
+  return immediate(db, () => {
+    const row = db
+      .update(federatedCredentials)
+      .set({ reviewOn, reviewAt: endOfDateInZone(reviewOn, config.timezone) })
+      .where(and(eq(federatedCredentials.applicationId, app.id), isNull(federatedCredentials.deletedAt), eq(federatedCredentials.id, id)))
+      .returning()
+      .get();
+    if (!row) return null;
+    db.delete(federatedRemindersSent).where(eq(federatedRemindersSent.federatedId, row.id)).run();
+    recordAudit(db, clock, actor, { action: 'federated.review', organisationId: app.organisationId, applicationId: app.id, target: row.name, details: { credentialId: row.id, reviewOn } });
+    return row;
+  });
 }

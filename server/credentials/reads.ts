@@ -9,6 +9,7 @@ import type { Deps } from '../deps.ts';
 export type GrantRow = [applicationId: number, code: string, name: string, sandboxResource: string, productionResource: string];
 export type SecretRow = [applicationId: number, id: string, name: string, hint: string, createdAt: number, expiresOn: string, expiresAt: number, lastUsedAt: number | null, createdByEmail: string | null, createdByName: string | null];
 export type KeyRow = [applicationId: number, id: string, name: string, kind: string, thumbprint: string, keyType: string, expiresOn: string, expiresAt: number, lastUsedAt: number | null, createdAt: number];
+export type FederatedRow = [applicationId: number, id: string, name: string, issuer: string, subject: string, audience: string, reviewOn: string, reviewAt: number, createdAt: number, lastUsedAt: number | null];
 export interface JwksUrlRow {
   application_id: number;
   url: string;
@@ -32,6 +33,7 @@ function prepare(sqlite: Deps['db']['$client']) {
     grants: sqlite.prepare<[string], GrantRow>(`select g.application_id, a.code, a.name, a.sandbox_resource, a.production_resource from application_apis g join apis a on a.code = g.api_code where g.application_id ${IDS} order by a.code`).raw(),
     secrets: sqlite.prepare<[string], SecretRow>(`select s.application_id, s.id, s.name, s.hint, s.created_at, s.expires_on, s.expires_at, s.last_used_at, u.email as created_by_email, u.display_name as created_by_name from client_secrets s left join users u on u.id = s.created_by where s.application_id ${IDS} and s.deleted_at is null order by s.created_at desc`).raw(),
     keys: sqlite.prepare<[string], KeyRow>(`select application_id, id, name, kind, thumbprint, key_type, expires_on, expires_at, last_used_at, created_at from client_keys where application_id ${IDS} and deleted_at is null order by created_at`).raw(),
+    federated: sqlite.prepare<[string], FederatedRow>(`select application_id, id, name, issuer, subject, audience, review_on, review_at, created_at, last_used_at from federated_credentials where application_id ${IDS} and deleted_at is null order by created_at`).raw(),
     urls: sqlite.prepare<[string], JwksUrlRow>(`select application_id, url, keys, fetched_at, last_error, last_error_at from client_jwks_urls where application_id ${IDS}`),
     counts: sqlite.prepare<[number, number, string, number, number, string], CountRow>(
       `select application_id, sum(expires_at > ?) as active, sum(expires_at > ? and expires_on <= ?) as expiring, sum(expires_at <= ?) as expired, min(case when expires_at > ? then expires_on end) as next_expiry
@@ -67,6 +69,7 @@ export function readApplications(db: Deps['db'], applicationIds: number[]) {
     grants: byApplication(any ? q.grants.all(ids) : []),
     secrets: byApplication(any ? q.secrets.all(ids) : []),
     keys: byApplication(any ? q.keys.all(ids) : []),
+    federated: byApplication(any ? q.federated.all(ids) : []),
     jwksUrls: new Map((any ? q.urls.all(ids) : []).map((r) => [r.application_id, r])),
   };
 }
