@@ -139,8 +139,11 @@ export function createAssertionVerifier(sqlite: Database.Database, audiences: st
     const problem = claimsProblem(parts.claims, clientId, audience ? [...audiences, audience] : audiences, now);
     if (problem) return { refused: problem, key };
     const { exp, jti } = parts.claims as { exp: number; jti: string };
-    // Single use: the first request with this jti wins; a replay is refused.
-    return used.claim(`${clientId} ${crypto.hash('sha256', jti, 'base64url')}`, exp * 1000 + SKEW_S * 1000) ? key : { refused: 'jti already used', key };
+    // Single use: the first request with this jti wins; a replay is refused. The answer
+    // waits for the claim's commit (a 503 OAuthError when it fails).
+    if (!used.claim(`${clientId} ${crypto.hash('sha256', jti, 'base64url')}`, exp * 1000 + SKEW_S * 1000)) return { refused: 'jti already used', key };
+    await used.committed();
+    return key;
   }
 
   // The signature alone (a federated credential's outside token has claims of its own):

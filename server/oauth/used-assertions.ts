@@ -1,8 +1,12 @@
 // Used client assertions (client id and the jti's hash) until they expire: kept in memory,
-// where this process (the only one that answers token requests) checks them, and written
-// to SQLite in one batch within USED_FLUSH_MS, so that a restart still refuses a replay
-// (a write per request would cost as much as the signature check). The one gap: a crash
-// inside those 50 ms forgets the assertions accepted in them (each lives an hour at most).
+// where this process (the only one that answers token requests) checks them, and committed
+// to SQLite before the token is answered (a group commit: the assertions claimed in one
+// turn of the event loop are written in one transaction on the next, and their requests
+// answered after it), so a restart, even after kill -9, still refuses a replay. WAL with
+// synchronous = NORMAL: a commit is in the WAL file when the process dies; only a power
+// cut may lose the last ones. A commit that fails (a write lock held elsewhere) answers
+// those requests 503 temporarily_unavailable, never a token, and its rows are written
+// later by a write-behind retry. `make drill` checks it.
 // Bounded without forgetting: at most MAX_USED unexpired assertions, and a tenth of that
 // for one client; past either, once the expired ones are gone, a new assertion is answered
 // 503 temporarily_unavailable (Retry-After) and is not accepted: one tenant signing
@@ -10,10 +14,11 @@
 import type Database from 'better-sqlite3';
 import type { Logger } from '../lib/log.ts';
 import { createWriteBehind } from '../../db/write-behind.ts';
+import { isBusyError, noteBusy } from '../../db/client.ts';
 import { gauge } from '../lib/gauges.ts';
 import { OAuthError } from './errors.ts';
 
-const USED_FLUSH_MS = 50;
+const RETRY_FLUSH_MS = 50;
 const USED_PRUNE_EVERY_MS = 10_000;
 export const MAX_USED = 200_000;
 export const MAX_USED_PER_CLIENT = MAX_USED / 10;
@@ -48,7 +53,7 @@ export function createUsedAssertions(sqlite: Database.Database, logger: Pick<Log
   for (const k of used.keys()) count(k, 1);
   gauge('used assertions (jti)', used, (m) => m.size);
   const pending = createWriteBehind<string, number>(sqlite, writeAll, {
-    delayMs: USED_FLUSH_MS,
+    delayMs: RETRY_FLUSH_MS,
     name: 'used assertions',
     onError: (err, rows) => logger.warn('used client assertions not written yet; retrying', { assertions: rows, error: String((err as Error)?.message ?? err) }),
   });
@@ -61,6 +66,38 @@ export function createUsedAssertions(sqlite: Database.Database, logger: Pick<Log
       count(k, -1);
     }
   };
+
+  // The group commit: one transaction per turn of the event loop for what was claimed in it.
+  interface Batch {
+    rows: Array<[string, number]>;
+    committed: Promise<void>;
+    settle: (err?: unknown) => void;
+  }
+  let batch: Batch | null = null;
+  const notRecorded = () => new OAuthError(503, 'temporarily_unavailable', 'The assertion could not be recorded as used just now; try again with a new one.', { 'Retry-After': '1' });
+  function commit() {
+    const b = batch!;
+    batch = null;
+    try {
+      writeAll(b.rows);
+      b.settle();
+    } catch (err) {
+      if (isBusyError(err)) noteBusy(sqlite);
+      logger.warn('used client assertions not committed; their requests answered 503, the rows written later', { assertions: b.rows.length, error: String((err as Error)?.message ?? err) });
+      for (const [k, e] of b.rows) pending.put(k, e);
+      b.settle(notRecorded());
+    }
+  }
+  function toBatch(key: string, expiresAt: number) {
+    if (!batch) {
+      let settle!: (err?: unknown) => void;
+      const committed = new Promise<void>((resolve, reject) => (settle = (err) => (err ? reject(err) : resolve())));
+      committed.catch(() => {}); // awaited by the requests; never an unhandled rejection
+      batch = { rows: [], committed, settle };
+      setImmediate(commit);
+    }
+    batch.rows.push([key, expiresAt]);
+  }
 
   return {
     // True the first time a key is presented before it expires; false for a replay.
@@ -78,9 +115,17 @@ export function createUsedAssertions(sqlite: Database.Database, logger: Pick<Log
         count(key, 1);
       }
       used.set(key, expiresAt);
-      pending.put(key, expiresAt);
+      toBatch(key, expiresAt);
       return true;
     },
-    flush: pending.flush,
+    // Resolves once what was claimed so far is committed; rejects with a 503 OAuthError
+    // when it could not be.
+    committed(): Promise<void> {
+      return batch ? batch.committed : Promise.resolve();
+    },
+    flush(): void {
+      if (batch) commit();
+      pending.flush();
+    },
   };
 }
