@@ -4,7 +4,9 @@
 import { relativeTime } from '../lib/dates.ts';
 import type { CredentialUsage } from './usage.ts';
 
-const WIDTH = 90; // 3 px a day
+const STEP = 3; // px a day
+const BAR = 2.4;
+const WIDTH = 90; // 30 days
 const HEIGHT = 20;
 
 const escape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -21,12 +23,13 @@ export function usageText(u: CredentialUsage, now: number): string {
 export function sparkline(u: CredentialUsage, now: number): string {
   const text = escape(usageText(u, now));
   const max = Math.max(...u.days);
-  const step = WIDTH / u.days.length;
+  // One path, a bar a day: "M<x> 20v-<h>h2.4v<h>z" (x = 3 px a day).
   let bars = '';
-  u.days.forEach((n, i) => {
-    if (n === 0) return;
+  for (let i = 0; i < u.days.length; i++) {
+    const n = u.days[i]!;
+    if (n === 0) continue;
     const h = Math.max(1, Math.round((n / max) * (HEIGHT - 1)));
-    bars += `<rect x="${(i * step).toFixed(1)}" y="${HEIGHT - h}" width="${(step - 0.6).toFixed(1)}" height="${h}"/>`;
-  });
-  return `<svg class="sparkline" role="img" aria-label="${text}" viewBox="0 0 ${WIDTH} ${HEIGHT}" width="${WIDTH}" height="${HEIGHT}" focusable="false"><title>${text}</title><line x1="0" y1="${HEIGHT - 0.5}" x2="${WIDTH}" y2="${HEIGHT - 0.5}"/>${bars}</svg>`;
+    bars += `M${i * STEP} ${HEIGHT}v-${h}h${BAR}v${h}z`;
+  }
+  return `<svg class="sparkline" role="img" aria-label="${text}" viewBox="0 0 ${WIDTH} ${HEIGHT}" width="${WIDTH}" height="${HEIGHT}" focusable="false"><title>${text}</title><line x1="0" y1="${HEIGHT - 0.5}" x2="${WIDTH}" y2="${HEIGHT - 0.5}"/>${bars ? `<path d="${bars}"/>` : ''}</svg>`;
 }

@@ -6,7 +6,8 @@
 // credential per day, written by the token endpoint, server/oauth/usage.ts) for all the
 // applications shown at once: four queries.
 import type { Deps } from '../deps.ts';
-import { addDays, dateInZone, daysBetween } from '../lib/dates.ts';
+import { localWriteCount } from '../../db/client.ts';
+import { addDays, dateInZone } from '../lib/dates.ts';
 
 export const USAGE_DAYS = 30;
 const DAY_MS = 86_400_000;
@@ -27,18 +28,23 @@ export interface CredentialUsage {
 
 const EMPTY: CredentialUsage = Object.freeze({ days: Object.freeze(new Array<number>(USAGE_DAYS).fill(0)) as number[], requests: 0, refusals: 0, last24h: 0, lastUsedAt: null, lastAddress: '', lastClient: '' });
 
-type DayRow = [applicationId: number, kind: string, credentialId: string, day: string, requests: number, refusals: number];
-type LastRow = [applicationId: number, kind: string, credentialId: string, lastUsedAt: number, lastAddress: string | null, lastClient: string | null];
+// One row per credential: its days as "YYYY-MM-DD n,…", the sums, and its last use as
+// "<last_used_at, 15 digits>\t<address>\t<client>" (the max of that string is the latest).
+type CredentialRow = [applicationId: number, kind: string, credentialId: string, days: string, requests: number, refusals: number, last: string | null];
 type HourRow = [applicationId: number, kind: string, credentialId: string, requests: number];
 
 const IDS = 'in (select value from json_each(?))';
 const statements = new WeakMap<object, ReturnType<typeof prepare>>();
 function prepare(sqlite: Deps['db']['$client']) {
   return {
-    days: sqlite.prepare<[string, string], DayRow>(`select application_id, kind, credential_id, day, requests, refusals from credential_usage where application_id ${IDS} and day >= ?`).raw(),
-    // SQLite takes the bare columns from the row with the max (its documented min/max rule).
-    last: sqlite.prepare<[string], LastRow>(`select application_id, kind, credential_id, max(last_used_at), last_address, last_client from credential_usage where application_id ${IDS} and last_used_at is not null group by application_id, kind, credential_id`).raw(),
+    // One row per credential, aggregated by SQLite: 25 rows for 5 × 5 secrets, not 750.
+    credentials: sqlite.prepare<[string, string], CredentialRow>(
+      `select application_id, kind, credential_id, group_concat(day || ' ' || requests), sum(requests), sum(refusals),
+         max(case when last_used_at is not null then printf('%015d', last_used_at) || char(9) || coalesce(last_address, '') || char(9) || coalesce(last_client, '') end)
+       from credential_usage where application_id ${IDS} and day >= ? group by application_id, kind, credential_id`,
+    ).raw(),
     hours: sqlite.prepare<[string, number], HourRow>(`select application_id, kind, credential_id, sum(requests) from credential_usage_hours where application_id ${IDS} and hour >= ? group by application_id, kind, credential_id`).raw(),
+    dataVersion: sqlite.prepare('pragma data_version').pluck(),
     firstUse: sqlite.prepare<[number, string, string, string], { day: string | null }>('select min(day) as day from credential_usage where application_id = ? and kind = ? and credential_id = ? and requests > 0 and day >= ?'),
   };
 }
@@ -53,8 +59,32 @@ export interface UsageReader {
   of(applicationId: number, kind: UsageKind, id: string): CredentialUsage;
 }
 
-// Usage of every credential of these applications, today being `now` in `timeZone`.
-export function readUsage(db: Deps['db'], applicationIds: number[], now: number, timeZone: string): UsageReader {
+// Usage of every credential of these applications, today being `now` in `timeZone`: the last
+// USAGE_DAYS days (the last use seen there; older, the credential's own column says it), and
+// with `last24h` the requests of the last 24 hours (the delete dialog; the page needs none).
+export function readUsage(db: Deps['db'], applicationIds: number[], now: number, timeZone: string, options: { last24h?: boolean } = {}): UsageReader {
+  if (applicationIds.length === 0) return { of: () => EMPTY };
+  // The same applications on the same day (and hour) read again while nothing was written
+  // (`PRAGMA data_version` of this connection, and this process's write count, as the
+  // client cache does): the usage already read. A page shown again costs no read.
+  const q = statementsOf(db);
+  const key = `${dateInZone(now, timeZone)} ${options.last24h ? now - (now % 3_600_000) : ''} ${applicationIds.join(',')}`;
+  const version = q.dataVersion.get();
+  const writes = localWriteCount();
+  let cache = cacheOf.get(db.$client);
+  if (!cache || cache.version !== version || cache.writes !== writes) cacheOf.set(db.$client, (cache = { version, writes, readers: new Map() }));
+  let reader = cache.readers.get(key);
+  if (!reader) {
+    if (cache.readers.size >= MAX_CACHED_READS) cache.readers.clear();
+    cache.readers.set(key, (reader = readUsageNow(db, applicationIds, now, timeZone, options)));
+  }
+  return reader;
+}
+
+const MAX_CACHED_READS = 200;
+const cacheOf = new WeakMap<object, { version: unknown; writes: number; readers: Map<string, UsageReader> }>();
+
+function readUsageNow(db: Deps['db'], applicationIds: number[], now: number, timeZone: string, options: { last24h?: boolean }): UsageReader {
   const byCredential = new Map<string, CredentialUsage>();
   const at = (applicationId: number, kind: string, id: string) => {
     const key = `${applicationId} ${kind} ${id}`;
@@ -67,18 +97,26 @@ export function readUsage(db: Deps['db'], applicationIds: number[], now: number,
     const q = statementsOf(db);
     const today = dateInZone(now, timeZone);
     const from = addDays(today, -(USAGE_DAYS - 1));
-    for (const [applicationId, kind, id, day, requests, refusals] of q.days.all(ids, from)) {
+    const dayIndex = new Map<string, number>();
+    for (let i = 0; i < USAGE_DAYS; i++) dayIndex.set(addDays(from, i), i);
+    for (const [applicationId, kind, id, days, requests, refusals, last] of q.credentials.all(ids, from)) {
       const u = at(applicationId, kind, id);
-      const index = USAGE_DAYS - 1 - daysBetween(day, today);
-      if (index >= 0 && index < USAGE_DAYS) u.days[index]! += requests;
-      u.requests += requests;
-      u.refusals += refusals;
+      for (const entry of days.split(',')) {
+        const space = entry.indexOf(' ');
+        const index = dayIndex.get(entry.slice(0, space));
+        if (index !== undefined) u.days[index]! += Number(entry.slice(space + 1));
+      }
+      u.requests = requests;
+      u.refusals = refusals;
+      if (last) {
+        const [at15, address, client] = last.split('\t');
+        Object.assign(u, { lastUsedAt: Number(at15), lastAddress: address ?? '', lastClient: client ?? '' });
+      }
     }
-    for (const [applicationId, kind, id, lastUsedAt, lastAddress, lastClient] of q.last.all(ids)) {
-      Object.assign(at(applicationId, kind, id), { lastUsedAt, lastAddress: lastAddress ?? '', lastClient: lastClient ?? '' });
+    if (options.last24h) {
+      const hourStart = now - (now % 3_600_000) - 23 * 3_600_000;
+      for (const [applicationId, kind, id, requests] of q.hours.all(ids, hourStart)) at(applicationId, kind, id).last24h = requests;
     }
-    const hourStart = now - (now % 3_600_000) - 23 * 3_600_000;
-    for (const [applicationId, kind, id, requests] of q.hours.all(ids, hourStart)) at(applicationId, kind, id).last24h = requests;
   }
   return { of: (applicationId, kind, id) => byCredential.get(`${applicationId} ${kind} ${id}`) ?? EMPTY };
 }

@@ -37,12 +37,12 @@ export function pageModel(deps: ViewDeps, managed: Application[]) {
 
 // The applications as the page shows them. Recent activity is not part of it: the page
 // loads it when a manager opens it (applicationEvents).
-export function applicationViews(deps: ViewDeps, apps: Application[]) {
+export function applicationViews(deps: ViewDeps, apps: Application[], options: { last24h?: boolean } = {}) {
   const { db, clock, config } = deps;
   const now = clock.now();
   const today = dateInZone(now, config.timezone);
   const rows = readApplications(db, apps.map((a) => a.id));
-  const usage = readUsage(db, apps.map((a) => a.id), now, config.timezone);
+  const usage = readUsage(db, apps.map((a) => a.id), now, config.timezone, options);
   return apps.map((app) => {
     const granted = rows.grants.get(app.id) ?? [];
     const secretRows = rows.secrets.get(app.id) ?? [];
@@ -228,7 +228,7 @@ export function secretDeleteModel(deps: ViewDeps, app: Application, secret: Clie
 
 // What the credential is doing, for its delete dialog (usage-views.ts deleteEvidence).
 function evidenceOf(deps: ViewDeps, app: Application, kind: 'secret' | 'key', id: string) {
-  const [view] = applicationViews(deps, [app]);
+  const [view] = applicationViews(deps, [app], { last24h: true });
   const item = (kind === 'secret' ? view?.secrets : view?.keys)?.find((c) => c.id === id);
   return item ? deleteEvidence(deps, app.id, item.usage, deps.clock.now()) : null;
 }

@@ -5,6 +5,7 @@ import type { KeyRow } from './client-registry.ts';
 
 export const WRONG_SECRET = 'wrong secret';
 export const APPLICATION_DISABLED = 'application disabled';
+export const UNKNOWN_KEY_ID = 'unknown key id';
 
 export const expiredWords = (on: string) => `secret expired on ${on}`;
 // `by`: "its manager (name)", "an administrator (name)" or "the command line".
@@ -21,7 +22,7 @@ export function assertionWords(rule: string): string {
 // No key verified the assertion: the key id it names is not the application's, there is no
 // active key, or the signature matches none of them.
 export function unverifiedWords(kid: string | null, candidates: KeyRow[], now: number): string {
-  if (kid && !candidates.some((k) => k.thumbprint === kid || k.id === kid)) return `unknown key id ${kid.replace(/[^\x21-\x7e]/g, '?').slice(0, 64)}`;
+  if (kid && !candidates.some((k) => k.thumbprint === kid || k.id === kid)) return `${UNKNOWN_KEY_ID} ${kid.replace(/[^\x21-\x7e]/g, '?').slice(0, 64)}`;
   if (!candidates.some((k) => k.expires_at > now)) return 'no active key';
   return 'signature matches no key of the application';
 }

@@ -15,6 +15,7 @@ import { dateInZone, endOfDateInZone, startOfDateInZone } from '../lib/dates.ts'
 import { createWriteBehind } from '../../db/write-behind.ts';
 import { gauge } from '../lib/gauges.ts';
 import type { CredentialKind } from './client-registry.ts';
+import { UNKNOWN_KEY_ID } from './refusal-words.ts';
 
 export const USAGE_FLUSH_MS = 1000;
 const MAX_COUNTERS = 100_000;
@@ -163,7 +164,10 @@ export function createUsage(sqlite: Database.Database, clock: Clock, timezone: s
       let key = refusalKey({ ...refusal, hour, address });
       if (!keysThisHour.has(key)) {
         if (keysThisHour.size >= MAX_REFUSAL_KEYS_PER_HOUR) {
+          // Past the cap, one row per application and reason a hour (a key id named by the
+          // caller no longer makes a reason of its own).
           address = OTHER_ADDRESSES;
+          refusal = { applicationId: refusal.applicationId, reason: refusal.reason.startsWith(UNKNOWN_KEY_ID) ? `${UNKNOWN_KEY_ID} (various)` : refusal.reason };
           key = refusalKey({ ...refusal, hour, address });
         } else keysThisHour.add(key);
       }

@@ -151,6 +151,11 @@ test('a flood from ever new addresses is bounded: at most MAX_REFUSAL_KEYS_PER_H
   assert.equal(rows.length, MAX_REFUSAL_KEYS_PER_HOUR + 1);
   assert.equal(rows.find((r) => r.address === OTHER_ADDRESSES)!.count, extra);
   assert.equal(rows.reduce((n, r) => n + r.count, 0), MAX_REFUSAL_KEYS_PER_HOUR + extra, 'every refusal is accounted for');
+  // Past the cap, key ids the caller makes up do not make reasons of their own.
+  for (let i = 0; i < 300; i++) usage.refused({ applicationId: app.id, reason: `unknown key id k${i}` }, `10.9.${i >> 8}.${i & 255}`, 'curl/8.5.0');
+  usage.flush();
+  const more = refusalRows(portal).slice(rows.length);
+  assert.deepEqual(more.map((r) => [r.reason, r.address, r.count]), [['unknown key id (various)', OTHER_ADDRESSES, 300]]);
 });
 
 test('private_key_jwt: a key is counted as kind key; refusals name the key and the rule, or the unknown key id', async (t) => {
