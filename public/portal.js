@@ -190,6 +190,27 @@
     });
   });
 
+  // The federated credential's presets (GitHub Actions, Kubernetes, …): with JavaScript a
+  // choice fills the issuer and shows what the subject looks like, in place; without, each
+  // is a link to the same form with the preset in its query string.
+  document.addEventListener('click', function (event) {
+    var preset = event.target.closest && event.target.closest('a[data-preset]');
+    if (!preset || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return;
+    var issuer = document.getElementById('federated-issuer');
+    var subject = document.getElementById('federated-subject');
+    var format = document.getElementById('federated-subject-format');
+    if (!issuer || !subject || !format) return;
+    event.preventDefault();
+    var list = preset.closest('ul');
+    if (list) list.querySelectorAll('[aria-current]').forEach(function (a) { a.removeAttribute('aria-current'); });
+    preset.setAttribute('aria-current', 'true');
+    document.getElementById('federated-preset').value = preset.getAttribute('data-preset');
+    issuer.value = preset.getAttribute('data-issuer');
+    format.textContent = preset.getAttribute('data-help');
+    subject.placeholder = preset.getAttribute('data-subject');
+    (issuer.value ? subject : issuer).focus();
+  });
+
   // Quick choices for a date field: <button data-date-target="id" data-date="YYYY-MM-DD">.
   document.addEventListener('click', function (event) {
     var choice = event.target.closest('[data-date-target]');

@@ -15,6 +15,7 @@ import { createClientSecret, deleteClientSecret, liveSecret } from './secrets.ts
 import { ShownOnce } from './shown-once.ts';
 import { KEY_DELETED, keyRoutes } from './key-routes.ts';
 import { rollRoutes } from './roll-routes.ts';
+import { federatedRoutes } from './federated-routes.ts';
 import { holdsManagerRole, managedApplication, managedApplications, type Application } from './applications.ts';
 import { showDialog, showPart } from './dialog.ts';
 import { applicationEvents, applicationPath, applicationRefusals, applicationView, applicationViews, keyHelpModel, pageModel, secretCreatedModel, secretDeleteModel, secretFormModel } from './view-models.ts';
@@ -63,6 +64,7 @@ export function credentialRoutes(deps: Deps): Router {
   };
 
   router.use(keyRoutes(deps, signedIn, loadApplication));
+  router.use(federatedRoutes(deps, signedIn, loadApplication));
   router.use(rollRoutes(deps, shownOnce, signedIn, loadApplication, loadSecret));
 
   // GET /manage-clients — the old address.

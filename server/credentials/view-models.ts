@@ -14,6 +14,7 @@ import { parseKeySummary } from './jwks-url-status.ts';
 import { EXPIRING_DAYS, lastUsedLabel, statusOn } from './status.ts';
 import { readRefusals, readUsage, usageKey } from './usage.ts';
 import { deleteEvidence, usageViews, type UsageView } from './usage-views.ts';
+import { federatedUsageRows, federatedViews } from './federated-views.ts';
 
 type ViewDeps = Pick<Deps, 'db' | 'clock' | 'config'>;
 
@@ -50,6 +51,7 @@ export function applicationViews(deps: ViewDeps, apps: Application[], options: {
     const used = usageViews(usage, app.id, [
       ...secretRows.map(([, id, name, , createdAt, , expiresAt, lastUsedAt]) => ({ kind: 'secret', id, name, createdAt, expiresAt, lastUsedAt })),
       ...keyRows.map(([, id, name, , , , , expiresAt, lastUsedAt, createdAt]) => ({ kind: 'key', id, name, createdAt, expiresAt, lastUsedAt })),
+      ...federatedUsageRows(rows.federated.get(app.id) ?? []),
     ], now, config.idleDays);
     const secrets = secretRows.map(([, id, name, hint, createdAt, expiresOn, expiresAt, , createdByEmail, createdByName]) => ({
       id,
@@ -89,6 +91,7 @@ export function applicationViews(deps: ViewDeps, apps: Application[], options: {
         status: statusOn({ expiresOn, expiresAt }, now, today),
         ...lastUseOf(used.get(usageKey('key', id))!, now, config.timezone),
       })),
+      federated: federatedViews(rows.federated.get(app.id) ?? [], (id) => used.get(usageKey('federated', id))!, now, today, config.timezone),
       ...jwksView(rows.jwksUrls.get(app.id), now, config.timezone),
       base: applicationPath(app.clientId),
       idleDays: config.idleDays,
@@ -163,7 +166,7 @@ export function applicationRefusals(deps: Pick<Deps, 'db' | 'config' | 'clock'>,
     count: r.count,
     address: r.address,
     client: r.client,
-    credential: r.credential_label ? `${r.kind === 'secret' ? 'secret' : 'key'} ${r.kind === 'secret' ? `${r.credential_label}•••••` : r.credential_label.slice(0, 16)}` : '',
+    credential: r.credential_label ? (r.kind === 'federated' ? `federated credential “${r.credential_label}”` : `${r.kind === 'secret' ? 'secret' : 'key'} ${r.kind === 'secret' ? `${r.credential_label}•••••` : r.credential_label.slice(0, 16)}`) : '',
     reason: r.reason,
   }));
 }
