@@ -46,6 +46,8 @@ export function sendCredentialNotice(deps: NoticeDeps, kind: Kind, change: Chang
     secretName: credential.name,
     hint: hintOf(credential.hint),
     expires: change === 'created' || change === 'added' ? formatDate(credential.expiresOn) : '',
+    // A federated credential does not expire: it has a review date (issue 29).
+    expiresLabel: kind === 'federated' ? 'Review by' : 'Expires',
     actor: who,
     when: formatDateTime(clock.now(), config.timezone),
     ip: actor.ip ?? 'unknown',

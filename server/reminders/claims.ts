@@ -1,16 +1,18 @@
 // Claims on (credential, threshold) for the reminder job, for both kinds of credential:
-// client secrets (reminders_sent) and keys or certificates (key_reminders_sent). A claim
+// client secrets (reminders_sent), keys or certificates (key_reminders_sent) and federated
+// credentials' reviews (federated_reminders_sent). A claim
 // is taken in an IMMEDIATE transaction, so two runs cannot both send; a failed send
 // releases it; a claim whose run died is taken over after STALE_CLAIM_MS.
 import type { Db } from '../../db/client.ts';
 import { immediate } from '../../db/client.ts';
 import type { Logger } from '../lib/log.ts';
 
-export type CredentialKind = 'secret' | 'key';
+export type CredentialKind = 'secret' | 'key' | 'federated';
 const STALE_CLAIM_MS = 15 * 60 * 1000;
 const TABLES: Record<CredentialKind, { table: string; column: string }> = {
   secret: { table: 'reminders_sent', column: 'secret_id' },
   key: { table: 'key_reminders_sent', column: 'key_id' },
+  federated: { table: 'federated_reminders_sent', column: 'federated_id' }, // review reminders (issue 29)
 };
 
 interface Stmt {

@@ -19,6 +19,7 @@ import { errorText } from '../mail/failures.ts';
 import { managersOf } from '../credentials/applications.ts';
 import { CREDENTIALS_PAGE } from '../lib/paths.ts';
 import { safeToDeleteText } from '../credentials/safe-to-delete.ts';
+import { dueReviews, reviewEvent, reviewModel, type DueReview } from './federated.ts';
 
 // The day after expiry, as a threshold value.
 export const EXPIRED_THRESHOLD = -1;
@@ -99,7 +100,7 @@ function dueCredentials(db: Db, from: string, to: string): DueCredential[] {
     .where(and(isNull(clientKeys.deletedAt), isNull(applications.disabledAt), inWindow(clientKeys.expiresOn)))
     .all()
     .map(({ c, app }): DueCredential => ({ kind: 'key', id: c.id, name: c.name, hint: c.thumbprint.slice(0, 8), label: c.kind === 'certificate' ? 'Certificate' : 'Public key', createdAt: c.createdAt, expiresOn: c.expiresOn, expiresAt: c.expiresAt, app }));
-  return [...secrets, ...keys];
+  return [...secrets, ...keys, ...dueReviews(db, from, to)];
 }
 
 export async function sendExpiryReminders(deps: ReminderDeps): Promise<ReminderSummary> {
@@ -142,12 +143,12 @@ export async function sendExpiryReminders(deps: ReminderDeps): Promise<ReminderS
       claims.markSent(c.kind, c.id, threshold, now);
       continue;
     }
-    const { subject, model } = reminderModel(db, config, c, today, now);
+    const { subject, model, template } = c.kind === 'federated' ? reviewModel(config, c as DueReview, today, now) : reminderModel(db, config, c, today, now);
     const to = recipients.map((r) => ({ name: r.name, address: r.email }));
     let rejected: string[];
     try {
-      const attachments = [await expiryEvent(c.app, c, model.link, daysBetween(today, c.expiresOn))];
-      ({ rejected } = await beforeDeadline(mailer.send({ to, subject, ...renderEmail('reminder', model), attachments }), deadline));
+      const attachments = [await (c.kind === 'federated' ? reviewEvent : expiryEvent)(c.app, c, model.link, daysBetween(today, c.expiresOn))];
+      ({ rejected } = await beforeDeadline(mailer.send({ to, subject, ...renderEmail(template, model), attachments }), deadline));
     } catch (err) {
       if (err instanceof DeadlineReached) {
         stopped = 'deadline reached';
@@ -229,7 +230,7 @@ function reminderModel(db: Db, config: Config, c: DueCredential, today: string, 
     link: `${config.baseUrl}${CREDENTIALS_PAGE}`,
     supportEmail: config.supportEmail,
   };
-  return { subject, model };
+  return { subject, model, template: 'reminder' };
 }
 
 // The CLI's line: "sent" only when an SMTP server took the mails.
