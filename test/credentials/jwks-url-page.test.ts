@@ -4,27 +4,16 @@
 // without JavaScript.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
-import net from 'node:net';
 import crypto from 'node:crypto';
 import * as jose from 'jose';
+import { serveOnLoopback } from '../helpers/loopback.ts';
 import { startPortal } from '../helpers/portal.ts';
 import { makeApplication, makeOrganisation } from '../helpers/fixtures.ts';
 import { createUser, signIn } from '../helpers/accounts.ts';
 import { decodeHtml } from '../helpers/http.ts';
 import { jwkThumbprint } from '../../server/credentials/public-keys.ts';
 
-async function serve(t: Parameters<typeof startPortal>[0], handler: http.RequestListener) {
-  const sockets = new Set<net.Socket>();
-  const server = http.createServer(handler);
-  server.on('connection', (s) => sockets.add(s));
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.after(() => {
-    sockets.forEach((s) => s.destroy());
-    server.close();
-  });
-  return `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
-}
+const serve = serveOnLoopback;
 
 // The JWKS URL section of the page, as text (up to its Remove button).
 const section = (html: string, clientId: string) => {

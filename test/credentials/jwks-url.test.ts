@@ -2,28 +2,16 @@
 // rotated in later), and every bad URL refused with a plain message, nothing stored.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
-import net from 'node:net';
 import crypto from 'node:crypto';
 import * as jose from 'jose';
+import { serveOnLoopback } from '../helpers/loopback.ts';
 import { startPortal } from '../helpers/portal.ts';
 import { makeApplication, makeOrganisation } from '../helpers/fixtures.ts';
 import { cliActor } from '../../server/audit/audit.ts';
 import { findApplicationByClientId } from '../../server/admin/applications.ts';
 import { fetchJwks, registerJwksUrl } from '../../server/credentials/jwks-url.ts';
 
-type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
-async function serve(t: Parameters<typeof startPortal>[0], handler: Handler) {
-  const sockets = new Set<net.Socket>();
-  const server = http.createServer(handler);
-  server.on('connection', (s) => sockets.add(s));
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.after(() => {
-    sockets.forEach((s) => s.destroy());
-    server.close();
-  });
-  return `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
-}
+const serve = serveOnLoopback;
 
 test('a key published at the JWKS URL gets a token; a key rotated in later is fetched on its unknown kid', async (t) => {
   let published: object[] = [];
