@@ -4,11 +4,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startPortal } from '../helpers/portal.ts';
-import { makeApplication, makeOrganisation } from '../helpers/fixtures.ts';
+import { makeApplication, makeOrganisation, withoutNotices } from '../helpers/fixtures.ts';
 import { createUser, signIn } from '../helpers/accounts.ts';
 import { decodeHtml } from '../helpers/http.ts';
 import { exchange, loopbackIssuer, SUBJECT } from '../helpers/issuer.ts';
 import { addDays, dateInZone, formatDate } from '../../server/lib/dates.ts';
+import { cliActor } from '../../server/audit/audit.ts';
+import { findApplicationByClientId } from '../../server/admin/applications.ts';
+import { createClientSecret } from '../../server/credentials/secrets.ts';
+import { addFederatedCredential } from '../../server/credentials/federated.ts';
+import { credentialStates } from '../../server/credentials/safe-to-delete.ts';
 
 const HX = { 'HX-Request': 'true', 'HX-Target': 'dialog-content' };
 const text = (html: string) => decodeHtml(html.replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' '));
@@ -124,4 +129,24 @@ test('Federated credentials on the page: add through the dialog or the page, err
   assert.match((await c.get(`${base}/federated-help`)).text, /<h1>Federated credentials for Partner-NL-HospitalA-DM<\/h1>/);
   // Another manager's application: 404, audited.
   assert.equal((await c.get(`/manage-api-credentials/applications/${makeApplication(portal, makeOrganisation(portal, 'B'), 'B-DM')}/federated/new`)).status, 404);
+});
+
+test('Safe to delete: a secret left idle while a newer federated credential has been used since', async (t) => {
+  const gh = await loopbackIssuer(t);
+  const portal = await startPortal(t, { PORTAL_ENV: 'sandbox', PORTAL_TIMEZONE: 'UTC', IDLE_DAYS: '7' });
+  const org = makeOrganisation(portal, 'Hospital A');
+  const clientId = makeApplication(portal, org, 'Partner-NL-HospitalA-DM', ['DM']);
+  const app = findApplicationByClientId(portal.deps.db, clientId)!;
+  const secret = createClientSecret(withoutNotices(portal.deps), cliActor, app, { name: 'Old secret', expires: addDays(dateInZone(portal.clock.now(), 'UTC'), 90) });
+  assert.ok(secret.ok);
+  portal.clock.advance(86_400_000);
+  const fed = await addFederatedCredential(withoutNotices(portal.deps), cliActor, app, { name: 'registry-sync', issuer: gh.url, subject: SUBJECT });
+  assert.ok(fed.ok);
+  portal.clock.advance(7 * 86_400_000);
+  const r = await exchange(portal.baseUrl, clientId, await gh.mint({ aud: portal.baseUrl }, Math.floor(portal.clock.now() / 1000)));
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  portal.settle();
+  const states = credentialStates(portal.deps, [app.id], portal.clock.now()).get(app.id)!;
+  assert.match(states.find((s) => s.kind === 'secret')!.safeText, /^Never used; “registry-sync” took over on .*: safe to delete$/);
+  assert.equal(states.find((s) => s.kind === 'federated')!.safeText, '', 'the one in use is not');
 });
