@@ -246,7 +246,7 @@ export const clientKeys = sqliteTable(
     lastUsedAt: integer('last_used_at'),
     deletedAt: integer('deleted_at'),
   },
-  (t) => [index('client_keys_app').on(t.applicationId), index('client_keys_thumbprint').on(t.thumbprint)],
+  (t) => [index('client_keys_app').on(t.applicationId), index('client_keys_thumbprint').on(t.thumbprint), index('client_keys_expiry').on(t.expiresAt, t.id)],
 );
 
 // Federated credentials (issue 29): an outside issuer's token stands in for a secret when

@@ -1,0 +1,1 @@
+CREATE INDEX `client_keys_expiry` ON `client_keys` (`expires_at`,`id`);
