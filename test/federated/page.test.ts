@@ -143,7 +143,7 @@ test('Safe to delete: a secret left idle while a newer federated credential has 
   const fed = await addFederatedCredential(withoutNotices(portal.deps), cliActor, app, { name: 'registry-sync', issuer: gh.url, subject: SUBJECT });
   assert.ok(fed.ok);
   portal.clock.advance(7 * 86_400_000);
-  const r = await exchange(portal.baseUrl, clientId, await gh.mint({ aud: portal.baseUrl }, Math.floor(portal.clock.now() / 1000)));
+  const r = await exchange(portal.baseUrl, clientId, await gh.mint({ aud: portal.baseUrl }, undefined, Math.floor(portal.clock.now() / 1000)));
   assert.equal(r.status, 200, JSON.stringify(r.body));
   portal.settle();
   const states = credentialStates(portal.deps, [app.id], portal.clock.now()).get(app.id)!;

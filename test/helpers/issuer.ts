@@ -1,11 +1,12 @@
 // An OpenID issuer on loopback for federated credentials (issue 29): its discovery document
 // and JWKS served for real, counting what it is asked, and tokens minted as GitHub Actions
-// would (the same issuer as test/federated/exchange.test.ts).
+// would.
 import type { TestContext } from 'node:test';
 import http from 'node:http';
 import net from 'node:net';
 import crypto from 'node:crypto';
 import * as jose from 'jose';
+import { ASSERTION_TYPE } from '../../server/oauth/client-assertion.ts';
 
 export const SUBJECT = 'repo:acme/registry-sync:ref:refs/heads/main';
 
@@ -35,8 +36,8 @@ export async function loopbackIssuer(t: TestContext) {
     sockets.forEach((s) => s.destroy());
     server.close();
   });
-  const mint = (claims: Record<string, unknown>, now = Math.floor(Date.now() / 1000)) =>
-    new jose.SignJWT({ iss: url, sub: SUBJECT, iat: now, nbf: now, exp: now + 300, jti: crypto.randomUUID(), ...claims }).setProtectedHeader({ alg: 'RS256', kid: 'gh-1', typ: 'JWT' }).sign(pair.privateKey);
+  const mint = (claims: Record<string, unknown>, key: CryptoKey = pair.privateKey, now = Math.floor(Date.now() / 1000)) =>
+    new jose.SignJWT({ iss: url, sub: SUBJECT, iat: now, nbf: now, exp: now + 300, jti: crypto.randomUUID(), repository: 'acme/registry-sync', ...claims }).setProtectedHeader({ alg: 'RS256', kid: 'gh-1', typ: 'JWT' }).sign(key);
   return { url, mint, asked };
 }
 
@@ -45,7 +46,7 @@ export async function exchange(baseUrl: string, clientId: string, token: string,
   const res = await fetch(`${baseUrl}/oauth/token`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/x-www-form-urlencoded', ...headers },
-    body: new URLSearchParams({ grant_type: 'client_credentials', client_id: clientId, client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: token }).toString(),
+    body: new URLSearchParams({ grant_type: 'client_credentials', client_id: clientId, client_assertion_type: ASSERTION_TYPE, client_assertion: token }).toString(),
   });
   return { status: res.status, body: (await res.json()) as Record<string, string> };
 }
