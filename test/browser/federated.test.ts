@@ -6,7 +6,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Browser } from 'playwright-core';
-import { assertAccessible, launchBrowser } from '../helpers/browser.ts';
+import { assertAccessible, launchBrowser, screenshots } from '../helpers/browser.ts';
 import { startPortal } from '../helpers/portal.ts';
 import { createUser, signIn } from '../helpers/accounts.ts';
 import { makeApplication, makeOrganisation } from '../helpers/fixtures.ts';
@@ -43,6 +43,7 @@ async function run(browser: Browser, t: TestContext, javaScript: boolean) {
   if (javaScript) {
     assert.equal(page.url(), `${portal.baseUrl}/manage-api-credentials`, 'filled in place');
     await assertAccessible(page, 'the Add a federated credential dialog');
+    await screenshots(page, 'dialog-federated-add');
   }
   // Nothing may reach the internet: the test's issuer stands in for GitHub's.
   await issuer.fill(gh.url);
@@ -61,6 +62,7 @@ async function run(browser: Browser, t: TestContext, javaScript: boolean) {
   const row = page.getByRole('row', { name: /registry-sync on main/ });
   await row.waitFor();
   assert.match(await row.innerText(), new RegExp(SUBJECT));
+  if (javaScript) await screenshots(page, 'credentials-federated');
 
   // Delete: the confirmation says the workload stops getting tokens, Cancel focused.
   await row.getByRole('link', { name: 'Delete federated credential registry-sync on main' }).click();
@@ -69,6 +71,7 @@ async function run(browser: Browser, t: TestContext, javaScript: boolean) {
   assert.equal(await focused(), 'Cancel', `${label}: Cancel has the focus`);
   assert.match(await page.locator('#dialog-content').innerText(), /The workload stops getting tokens at once/);
   if (javaScript) await assertAccessible(page, 'the delete confirmation');
+  else await screenshots(page, 'federated-delete-page');
   await page.getByRole('button', { name: 'Delete' }).click();
   if (javaScript) await page.locator('dialog[open]').waitFor({ state: 'detached' });
   else await page.waitForURL(/\/manage-api-credentials#app-/);
