@@ -23,6 +23,7 @@ import { createConsole, type Errors } from './console.ts';
 import { applicationRoutes } from './application-routes.ts';
 import { oversightRoutes } from './oversight-routes.ts';
 import { outboxRoutes } from './outbox-routes.ts';
+import { healthRoutes } from './health-routes.ts';
 import { renameFields, success, type DomainResult } from '../lib/result.ts';
 
 export function adminRoutes(deps: Deps): Router {
@@ -172,6 +173,7 @@ export function adminRoutes(deps: Deps): Router {
 
   router.use(applicationRoutes(deps, consoleHelpers));
   router.use(oversightRoutes(deps, consoleHelpers));
+  router.use(healthRoutes(deps, consoleHelpers));
   router.use(outboxRoutes(deps));
   return router;
 }
