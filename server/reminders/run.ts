@@ -157,7 +157,7 @@ export async function sendExpiryReminders(deps: ReminderDeps): Promise<ReminderS
       } else {
         summary.failed++;
         logger.error('expiry reminder failed', { credentialId: c.id, threshold, error: errorText(err) });
-        listFailure(deps, `${c.kind}:${c.id}:${threshold}`, to, subject, errorText(err));
+        listFailure(deps, `${c.kind}:${c.id}:${threshold}`, to, subject, errorText(err), c.kind === 'federated' ? 'review reminder' : undefined);
       }
       // Release the claim: the next run tries again.
       claims.release(c.kind, c.id, threshold);

@@ -49,9 +49,17 @@ test('review reminders for a federated credential: each threshold once, once ove
 
   const REVIEW = added.value.row.reviewOn;
   assert.equal(REVIEW, '2028-01-10');
+  // A refusing SMTP server: nothing counts as sent, the failure is listed for the console,
+  // and the claim is released so the next run sends it.
+  smtp.setMode('refuse');
+  const refused = await run(portal, at(addDays(REVIEW, -30), 0, 0));
+  assert.deepEqual([refused.sent, refused.failed], [0, 1]);
+  assert.deepEqual(portal.deps.mailer.failures!.list().map((f) => [f.what, f.reminder?.startsWith(`federated:${added.value.row.id}:30`)]), [['review reminder', true]]);
+  assert.equal((portal.deps.db.$client.prepare('select count(*) as n from federated_reminders_sent').get() as { n: number }).n, 0, 'the claim was released');
+  smtp.setMode('accept');
   const expectations: Array<[number, number, string]> = [
     [at(addDays(REVIEW, -31), 23, 59), 0, '31 days left: nothing yet'],
-    [at(addDays(REVIEW, -30), 0, 0), 1, '30 days'],
+    [at(addDays(REVIEW, -30), 0, 0), 1, '30 days, on the next run'],
     [at(addDays(REVIEW, -30), 7, 0), 1, 'the same day again: nothing new'],
     [at(addDays(REVIEW, -7), 7, 0), 2, '7 days (14 was skipped: the nearest threshold reached)'],
     [at(addDays(REVIEW, -1), 7, 0), 3, '1 day'],
@@ -63,6 +71,7 @@ test('review reminders for a federated credential: each threshold once, once ove
     await run(portal, when);
     assert.equal(smtp.messages.length, total, label);
   }
+  assert.equal(portal.deps.mailer.failures!.list().length, 0, 'the listed failure went once the reminder was accepted');
   assert.deepEqual(smtp.messages.map((m) => header(m.raw, 'Subject')), [
     '[Sandbox] Federated credential of Partner-NL-HospitalA-DM: review due in 30 days',
     '[Sandbox] Federated credential of Partner-NL-HospitalA-DM: review due in 7 days',
