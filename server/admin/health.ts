@@ -91,13 +91,15 @@ const LIVE_CREATED = LIVE.map((q) => q.replace('select 1', 'select max(s.created
 
 function prepare(sqlite: Sqlite) {
   return {
+    // Summed by application first (one row each), then joined: not a join per refusal row.
     refused: sqlite.prepare(
-      `select ${APPLICATION}, sum(r.count) as count, max(r.last_at) as lastAt,
-         max(printf('%015d', r.last_at) || char(9) || r.address || char(9) || r.client) as last
-       from token_refusals r indexed by token_refusals_hour cross join applications a on a.id = r.application_id cross join organisations o on o.id = a.organisation_id
-       where r.hour > $hour and r.last_at >= $since and a.disabled_at is null
-       group by r.application_id order by count desc, lastAt desc limit $limit`,
+      `select ${APPLICATION}, r.count, r.lastAt
+       from (select application_id, sum(count) as count, max(last_at) as lastAt from token_refusals indexed by token_refusals_hour
+             where hour > $hour and last_at >= $since group by application_id) r
+         cross join applications a on a.id = r.application_id cross join organisations o on o.id = a.organisation_id
+       where a.disabled_at is null order by r.count desc, r.lastAt desc limit $limit`,
     ),
+    last: sqlite.prepare('select address, client from token_refusals where application_id = $id and last_at >= $since order by last_at desc limit 1'),
     reasons: sqlite.prepare(
       `select application_id as applicationId, reason, sum(count) as count from token_refusals
        where application_id in (select value from json_each($ids)) and last_at >= $since group by application_id, reason`,
@@ -138,11 +140,11 @@ export function refusedApplications(db: Deps['db'], now: number, limit = HEALTH_
   const q = statementsOf(db);
   const since = now - REFUSALS_HOURS * HOUR_MS;
   // A row's hour starts at most an hour before its last refusal: hour > since − 1 h.
-  const found = q.refused.all({ hour: since - HOUR_MS, since, limit: limit + 1 }) as Array<ApplicationCells & { count: number; lastAt: number; last: string }>;
+  const found = q.refused.all({ hour: since - HOUR_MS, since, limit: limit + 1 }) as Array<ApplicationCells & { count: number; lastAt: number }>;
   const byApplication = new Map<number, RefusedApplication>();
-  const rows = found.slice(0, limit).map(({ last, ...r }) => {
-    const [, lastAddress = '', lastClient = ''] = last.split('\t');
-    const row: RefusedApplication = { ...r, lastAddress, lastClient, reasons: [], moreReasons: 0 };
+  const rows = found.slice(0, limit).map((r) => {
+    const last = q.last.get({ id: r.applicationId, since }) as { address: string; client: string } | undefined;
+    const row: RefusedApplication = { ...r, lastAddress: last?.address ?? '', lastClient: last?.client ?? '', reasons: [], moreReasons: 0 };
     byApplication.set(r.applicationId, row);
     return row;
   });

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { openDatabase } from '../../db/client.ts';
 import { actionsInLog, queryAudit } from '../../server/audit/query.ts';
 import { listAllSecrets } from '../../server/admin/secrets-overview.ts';
+import { expiringWithoutSuccessor, idleApplications, refusedApplications } from '../../server/admin/health.ts';
 import { tempDir } from '../helpers/temp.ts';
 
 test('query plans: audit log pages and filters, and the credentials overview, search their indexes', (t) => {
@@ -40,5 +41,41 @@ test('query plans: audit log pages and filters, and the credentials overview, se
     const [plan] = planOf(run, which);
     assert.match(plan!, expected, `${name}: ${plan}`);
     assert.doesNotMatch(plan!, /SCAN audit_events(?! USING)|SCAN client_secrets(?! USING)/, `${name}: no table scan (${plan})`);
+  }
+});
+
+test('query plans: integration health reads refusals by hour, expiring credentials by expiry, and each application by its own indexes', (t) => {
+  const db = openDatabase(`${tempDir(t)}/portal.sqlite`);
+  t.after(() => db.$client.close());
+  const sent: string[] = [];
+  const prepare = db.$client.prepare.bind(db.$client);
+  db.$client.prepare = ((source: string) => {
+    sent.push(source);
+    return prepare(source);
+  }) as typeof db.$client.prepare;
+  const now = Date.now();
+  refusedApplications(db, now);
+  expiringWithoutSuccessor(db, now);
+  idleApplications(db, now, 'UTC');
+  // Named parameters ($now …), each null: the plan does not depend on the values.
+  const plans = sent.map((s) => {
+    const params = Object.fromEntries(Array.from(s.matchAll(/\$(\w+)/g), (m) => [m[1]!, null]));
+    return (prepare(`explain query plan ${s}`).all(params) as Array<{ detail: string }>).map((r) => r.detail).join(' | ');
+  });
+  const [refused, last, reasons, secrets, keys, idle] = plans;
+  assert.equal(plans.length, 6, 'six statements');
+  assert.match(refused!, /^CO-ROUTINE r \| SEARCH token_refusals USING INDEX token_refusals_hour \(hour>\?\)/, `refusals of the last 24 hours: ${refused}`);
+  assert.equal(last, 'SEARCH token_refusals USING INDEX token_refusals_app (application_id=? AND last_at>?)', 'the last refusal of each application shown');
+  assert.match(reasons!, /SEARCH token_refusals USING INDEX token_refusals_app \(application_id=\? AND last_at>\?\)/, `their reasons: ${reasons}`);
+  assert.match(secrets!, /^SEARCH c USING INDEX client_secrets_expiry \(expires_at>\? AND expires_at<\?\)/, `expiring secrets: ${secrets}`);
+  assert.match(keys!, /^SEARCH c USING INDEX client_keys_expiry \(expires_at>\? AND expires_at<\?\)/, `expiring keys: ${keys}`);
+  assert.match(idle!, /SEARCH u USING INDEX sqlite_autoindex_credential_usage_1 \(application_id=\? AND kind=\? AND credential_id=\? AND day>\?\)/, `idle: a JWKS URL's last 30 days: ${idle}`);
+  for (const [i, plan] of plans.entries()) {
+    // Only the applications themselves are read one by one (the idle list looks at each once;
+    // r, json_each and idle are the query's own intermediate rows); every credential, usage and
+    // refusal row is found through an index.
+    const scans = plan.split(' | ').filter((d) => d.startsWith('SCAN') && !/^SCAN (json_each|idle|r)\b/.test(d));
+    assert.deepEqual(scans, i === 5 ? ['SCAN a'] : [], `statement ${i + 1}: ${plan}`);
+    for (const table of ['client_secrets', 'client_keys', 'federated_credentials', 'credential_usage', 'token_refusals']) assert.doesNotMatch(plan, new RegExp(`SCAN ${table}\\b`));
   }
 });
