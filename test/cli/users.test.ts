@@ -196,7 +196,7 @@ test('CLI invite-admin: a pending administrator gets a new link, a set-up one is
     assert.equal((await cliInProcess([command!], env)).stdout.split('\n')[0], headerRow, command);
   }
   const app = makeApplication(portal, org, 'Partner-NL-ErasmusMC-DM');
-  assert.equal((await cliInProcess(['list-credentials', '--client-id', app], env)).stdout, 'kind\tname\thint\texpires\tlastUsed\tlastAddress\tlastClient\trequests30d\trefusals30d\tstatus', 'list-credentials: the header row, even with no credential');
+  assert.equal((await cliInProcess(['list-credentials', '--client-id', app], env)).stdout, 'kind\tname\thint\texpires\tlastUsed\tlastAddress\tlastClient\trequests30d\trefusals30d\tstatus\treview', 'list-credentials: the header row, even with no credential');
 });
 
 test('real processes: a first production start says how to invite the first administrator; disable-user and enable-user as an operator runs them', async (t) => {
