@@ -1,7 +1,7 @@
 // The queries behind the pages that grow with the association (the audit log, the
-// credentials overview) use their indexes: checked with EXPLAIN QUERY PLAN on the SQL the
+// credentials overview, integration health) use their indexes: checked with EXPLAIN QUERY PLAN on the SQL the
 // code really sends, so a query rewritten into a table scan fails here, not in production.
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { openDatabase } from '../../db/client.ts';
 import { actionsInLog, queryAudit } from '../../server/audit/query.ts';
@@ -9,7 +9,8 @@ import { listAllSecrets } from '../../server/admin/secrets-overview.ts';
 import { expiringWithoutSuccessor, idleApplications, refusedApplications } from '../../server/admin/health.ts';
 import { tempDir } from '../helpers/temp.ts';
 
-test('query plans: audit log pages and filters, and the credentials overview, search their indexes', (t) => {
+// A fresh database whose connection records the SQL of every statement the code prepares.
+function recording(t: TestContext) {
   const db = openDatabase(`${tempDir(t)}/portal.sqlite`);
   t.after(() => db.$client.close());
   const sent: string[] = [];
@@ -18,6 +19,11 @@ test('query plans: audit log pages and filters, and the credentials overview, se
     sent.push(source);
     return prepare(source);
   }) as typeof db.$client.prepare;
+  return { db, sent, prepare };
+}
+
+test('query plans: audit log pages and filters, and the credentials overview, search their indexes', (t) => {
+  const { db, sent, prepare } = recording(t);
   const planOf = (run: () => unknown, contains: RegExp) => {
     sent.length = 0;
     run();
@@ -45,14 +51,7 @@ test('query plans: audit log pages and filters, and the credentials overview, se
 });
 
 test('query plans: integration health reads refusals by hour, expiring credentials by expiry, and each application by its own indexes', (t) => {
-  const db = openDatabase(`${tempDir(t)}/portal.sqlite`);
-  t.after(() => db.$client.close());
-  const sent: string[] = [];
-  const prepare = db.$client.prepare.bind(db.$client);
-  db.$client.prepare = ((source: string) => {
-    sent.push(source);
-    return prepare(source);
-  }) as typeof db.$client.prepare;
+  const { db, sent, prepare } = recording(t);
   const now = Date.now();
   refusedApplications(db, now);
   expiringWithoutSuccessor(db, now);
