@@ -2,8 +2,9 @@
 // (successes and refusals, from real source addresses with User-Agents) over 34 days of the
 // injectable clock: refusals of the last 24 hours, credentials expiring within 7 days with
 // no newer one in use, applications idle for 30 days; disabled applications left out; the
-// empty states; members refused.
+// empty states; members refused; a key (private_key_jwt) expiring until a newer secret is used.
 import { test } from 'node:test';
+import crypto from 'node:crypto';
 import assert from 'node:assert/strict';
 import { startPortal, type TestPortal } from '../helpers/portal.ts';
 import { createAdmin, createUser, signIn } from '../helpers/accounts.ts';
@@ -12,6 +13,7 @@ import { secretFor, tokenFrom } from '../helpers/token-from.ts';
 import { decodeHtml } from '../helpers/http.ts';
 import { cliActor } from '../../server/audit/audit.ts';
 import { deleteClientSecret } from '../../server/credentials/secrets.ts';
+import { addPublicKey } from '../../server/credentials/public-keys.ts';
 import { findApplicationByClientId, setApplicationDisabled } from '../../server/admin/applications.ts';
 import { formatDateTime } from '../../server/lib/dates.ts';
 
@@ -142,4 +144,53 @@ test('integration health: the empty states, in plain words', async (t) => {
   assert.match(html, /<p id="expiring-none">No secret or key expires within the next 7 days without a newer credential of its application in use\.<\/p>/);
   assert.match(html, /<p id="idle-none">No application has gone 30 days without using its credentials\.<\/p>/);
   assert.doesNotMatch(html, /<table/);
+});
+
+test('integration health: a key expiring with no newer credential in use, until a newer secret is used; a key refused by an unknown key id', async (t) => {
+  const jose = await import('jose');
+  const http = await import('node:http');
+  const portal = await startPortal(t, {}, '2026-11-20T10:00:00Z');
+  const admin = await createAdmin(portal);
+  const org = makeOrganisation(portal, 'Hospital A');
+  const clientId = makeApplication(portal, org, 'Partner-NL-HospitalA-DM');
+  const app = findApplicationByClientId(portal.deps.db, clientId)!;
+  const pair = await jose.generateKeyPair('ES256', { extractable: true });
+  const added = addPublicKey(portal.deps, cliActor, app, { name: 'ES key', key: await jose.exportSPKI(pair.publicKey), expires: '2026-11-25' });
+  assert.ok(added.ok);
+  const stranger = await jose.generateKeyPair('ES256');
+  const assertion = (kid: string, key: CryptoKey) => {
+    const iat = Math.floor(portal.clock.now() / 1000);
+    return new jose.SignJWT({ jti: crypto.randomUUID() }).setProtectedHeader({ alg: 'ES256', kid }).setIssuer(clientId).setSubject(clientId).setAudience(`${portal.baseUrl}/oauth/token`).setIssuedAt(iat).setExpirationTime(iat + 300).sign(key);
+  };
+  const post = async (kid: string, key: CryptoKey) => {
+    const body = new URLSearchParams({ grant_type: 'client_credentials', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: await assertion(kid, key) }).toString();
+    return new Promise<{ status: number }>((resolve, reject) => {
+      const headers = { 'Content-Type': 'application/x-www-form-urlencoded', 'User-Agent': 'Authlib/1.3.0 (+https://authlib.org/)' };
+      const req = http.request(`${portal.baseUrl}/oauth/token`, { method: 'POST', localAddress: '127.0.0.6', headers }, (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode! }));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+  };
+  await times(2, () => post(added.value.row.thumbprint, pair.privateKey), 200);
+  await times(1, () => post('k7', stranger.privateKey), 401);
+  portal.settle();
+
+  const c = await signIn(portal, admin);
+  let html = (await c.get('/admin/health')).text;
+  const keyRow = `expiring-${added.value.row.id}`;
+  assert.match(row(html, keyRow)!, new RegExp(`^Hospital A Partner-NL-HospitalA-DM Key “ES key” ${added.value.row.thumbprint} 25 Nov 2026 \\(Expires in 5 days\\) Last used (just now|\\d+ minutes? ago) No newer credential$`));
+  assert.match(row(html, `refused-${app.id}`)!, /1 refusal unknown key id k7 \(1\) .* from 127\.0\.0\.6 \(Authlib\/1\.3\.0\)$/);
+
+  // A newer secret, not used yet: counted; once used, the key is no longer at risk.
+  const vm = secretFor(portal, clientId, 'Secret by VM 2026');
+  html = (await c.get('/admin/health')).text;
+  assert.match(row(html, keyRow)!, /1 newer credential, not used yet$/);
+  await times(1, () => tokenFrom(portal, '127.0.0.3', clientId, vm.secret, 'curl/8.5.0'), 200);
+  portal.settle();
+  html = (await c.get('/admin/health')).text;
+  assert.equal(row(html, keyRow), null);
+  assert.match(html, /<p id="expiring-none">/);
 });
