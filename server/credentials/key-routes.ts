@@ -52,8 +52,12 @@ export function keyRoutes(deps: Deps, signedIn: RequestHandler, loadApplication:
     const input = { name: formField(req.body, 'name'), key: formField(req.body, 'key'), expires: formField(req.body, 'expires') };
     const r = addPublicKey(deps, actorOf(req), app, input);
     if (!r.ok) {
-      // The pasted text goes back into the form, unless it is (or holds) a private key.
-      const keep = /PRIVATE KEY|"d"\s*:/.test(input.key ?? '') ? '' : (input.key ?? '').slice(0, 70_000);
+      // The pasted text goes back into the form only when it is plainly a PEM public key or
+      // certificate: never what was refused as a private key or a PKCS #12 file, never a
+      // JWK or base64 (a private key can hide in either, escaped or encoded).
+      const text = input.key ?? '';
+      const refusedPrivate = /private key|PKCS #12/i.test(r.errors.key ?? '');
+      const keep = !refusedPrivate && /^\s*-----BEGIN (CERTIFICATE|PUBLIC KEY|RSA PUBLIC KEY)-----/.test(text) && !/PRIVATE/.test(text) ? text.slice(0, 70_000) : '';
       return keyDialog(req, res, keyFormModel(deps, app, { name: input.name ?? '', key: keep, expires: input.expires ?? '' }, r.errors), r.status);
     }
     const { row, notice } = r.value;

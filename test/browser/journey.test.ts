@@ -130,7 +130,7 @@ async function journey(browser: Browser, t: Parameters<typeof startPortal>[0], j
   await admin.getByRole('button', { name: 'Add', exact: true }).click();
   await admin.getByText('only one active credential manager').waitFor();
   await checkPage(admin, 'admin-application', shots);
-  for (const [path, name] of [['/admin/apis', 'admin-apis'], ['/admin/secrets', 'admin-secrets'], ['/admin/audit', 'admin-audit'], ['/admin/administrators', 'admin-administrators'], ['/admin/outbox', 'admin-outbox']] as const) {
+  for (const [path, name] of [['/admin/apis', 'admin-apis'], ['/admin/secrets', 'admin-secrets'], ['/admin/health', 'admin-health'], ['/admin/audit', 'admin-audit'], ['/admin/administrators', 'admin-administrators'], ['/admin/outbox', 'admin-outbox']] as const) {
     const before = problems.length;
     await admin.goto(portal.baseUrl + path);
     await checkPage(admin, name, shots);
