@@ -85,6 +85,11 @@ test('Federated credentials on the page: add through the dialog or the page, err
   assert.match(row, /1 refused/);
   assert.match(html.slice(html.indexOf(`id="federated-${id}"`)), /<svg[^>]*class="sparkline/);
 
+  // Recent activity: the events in words, the refusal under the credential's name.
+  const activity = text((await c.get(`${base}/events`, { 'HX-Request': 'true' })).text);
+  assert.match(activity, /Added federated credential “registry-sync on main” \(issuer http:\/\/127\.0\.0\.1:\d+, subject repo:acme\/registry-sync:ref:refs\/heads\/main\), review by/);
+  assert.match(activity, /the audience \(aud\) must be "[^"]+" , federated credential “registry-sync on main” from 127\.0\.0\.1/);
+
   // Reviewed: a year from today, audited.
   portal.deps.db.$client.prepare('update federated_credentials set review_on = ?, review_at = ? where id = ?').run(addDays(today, 10), portal.clock.now() + 10 * 86_400_000, id);
   assert.match(text(await page()), /Review due in 10 days/);
