@@ -70,7 +70,7 @@ export function federatedRoutes(deps: Deps, signedIn: RequestHandler, loadApplic
   router.get(`${APP}/federated/:federatedId/delete`, signedIn, loadApplication, loadFederated, (req, res) => {
     const app = res.locals.application as Application;
     const row = res.locals.federated as FederatedCredential;
-    const item = applicationViews(deps, [app])[0]?.federated.find((f) => f.id === row.id);
+    const item = applicationViews(deps, [app], { last24h: true })[0]?.federated.find((f) => f.id === row.id);
     const evidence = item ? deleteEvidence(deps, app.id, item.usage, clock.now()) : null;
     showDialog(deps, req, res, 'Delete federated credential', '/partials/credentials/federated-delete-form', federatedDeleteModel(dialogApp(app), row, evidence, clock.now()));
   });

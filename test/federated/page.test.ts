@@ -106,7 +106,7 @@ test('Federated credentials on the page: add through the dialog or the page, err
   assert.match(text(confirm.text), /Delete “registry-sync on main”\?/);
   assert.match(text(confirm.text), /The workload stops getting tokens at once/);
   assert.match(confirm.text, /data-close-dialog autofocus>Cancel</);
-  assert.match(confirm.text, /id="delete-evidence"/);
+  assert.match(text(confirm.text), /Used 1 time in the last 24 hours, last from 127\.0\.0\.1 \(github-actions\/1\) .*: deleting it stops that system/);
   const asPage = await c.get(`${base}/federated/${id}/delete`);
   assert.match(asPage.text, /<html/);
   const deleted = await c.post(`${base}/federated/${id}/delete`, {}, HX);
