@@ -19,7 +19,7 @@ export function discoveryUrl(issuer: string): string {
 
 export async function fetchIssuerKeys(issuer: string, sandbox: boolean, timeoutMs = FETCH_TIMEOUT_MS): Promise<Parsed<FetchedJwks>> {
   const what = 'The issuer';
-  const res = await safeGet(discoveryUrl(issuer), { allowHttp: sandbox, allowPrivate: sandbox, timeoutMs, maxBytes: MAX_DISCOVERY_BYTES });
+  const res = await safeGet(discoveryUrl(issuer), { allowHttp: sandbox, allowLoopback: sandbox, timeoutMs, maxBytes: MAX_DISCOVERY_BYTES });
   if (!res.ok) return { ok: false, message: fetchProblemMessage(what, res, timeoutMs).replace(/The JWKS is too large.*/, 'Its discovery document is too large (at most 64 KB).') };
   if (res.status < 200 || res.status >= 300) return { ok: false, message: `The issuer's discovery document (${discoveryUrl(issuer)}) answered HTTP ${res.status}.` };
   let doc: { issuer?: unknown; jwks_uri?: unknown };

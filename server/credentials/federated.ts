@@ -43,9 +43,12 @@ export async function addFederatedCredential(deps: NoticeDeps, actor: AuditActor
   const name = parseName(input.name, 'Name', 100);
   if (!name.ok) errors.name = name.message;
   const issuer = typeof input.issuer === 'string' ? input.issuer.trim() : '';
-  if (!/^https?:\/\/\S+$/.test(issuer) || issuer.length > 500) errors.issuer = 'Enter the issuer as an absolute https:// address, exactly as its tokens carry it in iss.';
+  if (!/^https?:\/\/[^\s?#]+$/.test(issuer) || issuer.length > 500) errors.issuer = 'Enter the issuer as an absolute https:// address without ? or #, exactly as its tokens carry it in iss.';
+  // The portal's own tokens are not outside tokens.
+  else if (issuer.replace(/\/+$/, '') === config.baseUrl.replace(/\/+$/, '')) errors.issuer = 'This is the portal itself; a federated credential trusts another issuer.';
   const subject = typeof input.subject === 'string' ? input.subject.trim() : '';
   if (!subject) errors.subject = 'Enter the subject: the sub of the workload’s tokens, matched exactly.';
+  else if (PRESETS.some((p) => p.subject !== '' && p.subject === subject)) errors.subject = 'Replace the example with the real subject (the capitals are placeholders).';
   else if (subject.length > 500) errors.subject = 'The subject is longer than 500 characters.';
   const audienceIn = typeof input.audience === 'string' ? input.audience.trim() : '';
   const audience = audienceIn || config.baseUrl;

@@ -62,7 +62,7 @@ function maxAgeOf(cacheControl: string | undefined): number | null {
 // Fetches and reads a JWKS; a plain message for everything that can go wrong.
 // `maxKeys`: an application's at most; an outside issuer's (federated credentials) more.
 export async function fetchJwks(url: string, sandbox: boolean, timeoutMs = FETCH_TIMEOUT_MS, maxKeys = MAX_KEYS_PER_APPLICATION, what = 'The JWKS URL'): Promise<Parsed<FetchedJwks>> {
-  const res = await safeGet(url, { allowHttp: sandbox, allowPrivate: sandbox, timeoutMs, maxBytes: MAX_JWKS_BYTES });
+  const res = await safeGet(url, { allowHttp: sandbox, allowLoopback: sandbox, timeoutMs, maxBytes: MAX_JWKS_BYTES });
   if (!res.ok) return { ok: false, message: fetchProblemMessage(what, res, timeoutMs) };
   if (res.status < 200 || res.status >= 300) return { ok: false, message: `${what} answered HTTP ${res.status}.` };
   let keys: unknown;

@@ -51,7 +51,7 @@ const systemLookup: LookupAll = (hostname) => dns.promises.lookup(hostname, { al
 
 export interface SafeFetchOptions {
   allowHttp: boolean; // http:// as well as https:// (the sandbox)
-  allowPrivate: boolean; // any address (the sandbox)
+  allowLoopback: boolean; // loopback addresses too (the sandbox, to try it out and for tests); never other private ranges
   timeoutMs: number;
   maxBytes: number;
   accept?: string;
@@ -90,9 +90,8 @@ export async function safeGet(url: string, options: SafeFetchOptions): Promise<S
   const host = u.hostname.replace(/^\[|\]$/g, '');
   const lookup = options.lookup ?? systemLookup;
   const check = (address: string) => {
-    if (options.allowPrivate) return;
     const range = nonPublicRange(address);
-    if (range) throw new Refused({ problem: 'address', host, address, range });
+    if (range && !(options.allowLoopback && range === 'loopback')) throw new Refused({ problem: 'address', host, address, range });
   };
 
   const deadline = new AbortController();

@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -79,6 +80,15 @@ test('the page: a DER certificate as the file picker sends it is added; a .pfx, 
   assert.equal(pfx.status, 422);
   assert.match(decodeHtml(pfx.text), /PKCS #12 file/);
   assert.doesNotMatch(pfx.text, /Enter an expiration date/);
+
+  // Refused private material is never sent back into the form: DER, PKCS #12, an escaped JWK.
+  const escapedJwk = JSON.stringify(crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' })).replace('"d"', '"\\u0064"');
+  for (const [label, key] of [['DER private key', base64('client-key.der')], ['PKCS #12', base64('client.pfx')], ['escaped JWK', escapedJwk]] as const) {
+    const refused = await c.post(keys, { name: 'Private', key }, HX);
+    assert.equal(refused.status, 422, label);
+    const secretPart = key.replace(/\s+/g, '').slice(40, 100);
+    assert.ok(!refused.text.replace(/\s+/g, '').includes(secretPart), `${label}: not sent back`);
+  }
 
   const unreadable = await c.post(keys, { name: 'Not a key', key: 'hello, this is not a key' }, HX);
   assert.equal(unreadable.status, 422);

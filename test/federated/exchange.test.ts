@@ -52,9 +52,14 @@ test('a trusted outside token gets our token, as often as it likes within its li
 
   // Before the signature holds: the generic answer.
   const stranger = await jose.generateKeyPair('RS256');
-  const forged = await exchange(portal, clientId, await gh.mint({ aud: portal.baseUrl }, stranger.privateKey));
+  const forgedToken = await gh.mint({ aud: portal.baseUrl }, stranger.privateKey);
+  const checks = () => portal.signatures.counts.thread + portal.signatures.counts.inline;
+  const checksBefore = checks();
+  const forged = await exchange(portal, clientId, forgedToken);
   assert.equal(forged.status, 401);
   assert.equal(forged.body.error_description, 'Client authentication failed.');
+  for (let i = 0; i < 5; i++) assert.equal((await exchange(portal, clientId, forgedToken)).status, 401);
+  assert.equal(checks() - checksBefore, 1, 'a failed token sent again is refused without another check');
   const otherApp = makeApplication(portal, org, 'Partner-NL-HospitalA-SMC', ['SMC']);
   const untrusted = await exchange(portal, otherApp, token);
   assert.equal(untrusted.status, 401);

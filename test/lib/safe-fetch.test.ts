@@ -8,7 +8,7 @@ import net from 'node:net';
 import http from 'node:http';
 import { nonPublicRange, safeGet, type SafeFetchOptions } from '../../server/lib/safe-fetch.ts';
 
-const PRODUCTION: SafeFetchOptions = { allowHttp: false, allowPrivate: false, timeoutMs: 2000, maxBytes: 64 * 1024 };
+const PRODUCTION: SafeFetchOptions = { allowHttp: false, allowLoopback: false, timeoutMs: 2000, maxBytes: 64 * 1024 };
 
 test('the classifier: only public unicast passes, in every spelling ipaddr.js knows', () => {
   const cases: Array<[string, string | null]> = [
@@ -134,7 +134,7 @@ test('the sandbox fetches http on loopback; no redirect is followed; size and ti
     server.close();
   });
   const base = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
-  const sandbox: SafeFetchOptions = { allowHttp: true, allowPrivate: true, timeoutMs: 500, maxBytes: 64 * 1024 };
+  const sandbox: SafeFetchOptions = { allowHttp: true, allowLoopback: true, timeoutMs: 500, maxBytes: 64 * 1024 };
   const ok = await safeGet(`${base}/jwks`, sandbox);
   assert.ok(ok.ok);
   assert.equal(ok.ok && ok.body, '{"keys":[]}');
@@ -146,4 +146,12 @@ test('the sandbox fetches http on loopback; no redirect is followed; size and ti
   assert.equal((await safeGet(`${base}/jwks`, PRODUCTION) as { problem?: string }).problem, 'scheme', 'production refuses http');
   assert.equal((await safeGet('https://user:pw@example.org/jwks', PRODUCTION) as { problem?: string }).problem, 'credentials');
   assert.equal((await safeGet('not a url', PRODUCTION) as { problem?: string }).problem, 'url');
+});
+
+test('the sandbox allows loopback only: a name resolving to a private, link-local or metadata address is refused there too, with no connection', async () => {
+  const sandbox: SafeFetchOptions = { allowHttp: true, allowLoopback: true, timeoutMs: 500, maxBytes: 1024 };
+  for (const address of ['10.255.255.1', '169.254.169.254', '192.168.1.1', 'fd00::1', '::ffff:a9fe:a9fe']) {
+    const r = (await safeGet('http://internal.example/x', { ...sandbox, lookup: async () => [{ address, family: address.includes(':') ? 6 : 4 }] })) as { problem?: string; address?: string };
+    assert.equal(r.problem, 'address', address);
+  }
 });
