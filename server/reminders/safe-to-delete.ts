@@ -55,7 +55,7 @@ export async function sendSafeToDelete(deps: ReminderDeps): Promise<NudgeSummary
         claims.markSent(c.kind, c.id, now);
         continue;
       }
-      const label = c.kind === 'secret' ? 'Client secret' : 'Key';
+      const label = c.kind === 'secret' ? 'Client secret' : c.kind === 'federated' ? 'Federated credential' : 'Key';
       const subject = `${label} “${c.name}” of ${app.name} is safe to delete`;
       const model = {
         subject,
@@ -65,7 +65,8 @@ export async function sendSafeToDelete(deps: ReminderDeps): Promise<NudgeSummary
         credentialLabel: label,
         secretName: c.name,
         // The one hint format of every mail (i9B•••••; a key's thumbprint start, as the reminders show it).
-        hint: hintOf(c.kind === 'secret' ? c.label : c.label.slice(0, 8)),
+        // A federated credential: its subject (issue 29).
+        hint: c.kind === 'federated' ? `subject ${c.label}` : hintOf(c.kind === 'secret' ? c.label : c.label.slice(0, 8)),
         idleDays: config.idleDays,
         link: `${config.baseUrl}${CREDENTIALS_PAGE}`,
         supportEmail: config.supportEmail,

@@ -14,6 +14,8 @@ import { findApplicationByClientId } from '../../server/admin/applications.ts';
 import { createClientSecret } from '../../server/credentials/secrets.ts';
 import { addFederatedCredential } from '../../server/credentials/federated.ts';
 import { credentialStates } from '../../server/credentials/safe-to-delete.ts';
+import { sendSafeToDelete } from '../../server/reminders/safe-to-delete.ts';
+import { startSmtp, readable } from '../helpers/smtp.ts';
 
 const HX = { 'HX-Request': 'true', 'HX-Target': 'dialog-content' };
 const text = (html: string) => decodeHtml(html.replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' '));
@@ -136,12 +138,14 @@ test('Federated credentials on the page: add through the dialog or the page, err
   assert.equal((await c.get(`/manage-api-credentials/applications/${makeApplication(portal, makeOrganisation(portal, 'B'), 'B-DM')}/federated/new`)).status, 404);
 });
 
-test('Safe to delete: a secret left idle while a newer federated credential has been used since', async (t) => {
+test('Safe to delete: a secret left idle while a newer federated credential has been used since, and the other way round (the mail names the kind)', async (t) => {
   const gh = await loopbackIssuer(t);
-  const portal = await startPortal(t, { PORTAL_ENV: 'sandbox', PORTAL_TIMEZONE: 'UTC', IDLE_DAYS: '7' });
+  const smtp = await startSmtp(t);
+  const portal = await startPortal(t, { PORTAL_ENV: 'sandbox', PORTAL_TIMEZONE: 'UTC', IDLE_DAYS: '7', SMTP_URL: smtp.url });
   const org = makeOrganisation(portal, 'Hospital A');
   const clientId = makeApplication(portal, org, 'Partner-NL-HospitalA-DM', ['DM']);
   const app = findApplicationByClientId(portal.deps.db, clientId)!;
+  await createUser(portal, org, 'm@hospital-a.example', [clientId]);
   const secret = createClientSecret(withoutNotices(portal.deps), cliActor, app, { name: 'Old secret', expires: addDays(dateInZone(portal.clock.now(), 'UTC'), 90) });
   assert.ok(secret.ok);
   portal.clock.advance(86_400_000);
@@ -154,4 +158,22 @@ test('Safe to delete: a secret left idle while a newer federated credential has 
   const states = credentialStates(portal.deps, [app.id], portal.clock.now()).get(app.id)!;
   assert.match(states.find((s) => s.kind === 'secret')!.safeText, /^Never used; “registry-sync” took over on .*: safe to delete$/);
   assert.equal(states.find((s) => s.kind === 'federated')!.safeText, '', 'the one in use is not');
+
+  // A newer secret takes over from the federated credential: now that one is safe to delete.
+  portal.clock.advance(8 * 86_400_000);
+  const newer = createClientSecret(withoutNotices(portal.deps), cliActor, app, { name: 'New secret', expires: addDays(dateInZone(portal.clock.now(), 'UTC'), 90) });
+  assert.ok(newer.ok);
+  portal.clock.advance(60_000);
+  const used = await fetch(`${portal.baseUrl}/oauth/token`, { method: 'POST', headers: { Authorization: `Basic ${Buffer.from(`${clientId}:${newer.value.secret}`).toString('base64')}`, 'Content-Type': 'application/x-www-form-urlencoded' }, body: 'grant_type=client_credentials' });
+  assert.equal(used.status, 200);
+  portal.settle();
+  await sendSafeToDelete({ ...portal.deps });
+  // Each mail's HTML title is its subject (the header itself is RFC 2047-encoded).
+  const mails = smtp.messages.map((m) => readable(m.raw));
+  assert.equal(mails.length, 2);
+  assert.ok(mails.some((m) => m.includes('<title>Client secret “Old secret” of Partner-NL-HospitalA-DM is safe to delete</title>')));
+  const fedMail = mails.find((m) => m.includes('<title>Federated credential “registry-sync” of Partner-NL-HospitalA-DM is safe to delete</title>'))!;
+  assert.ok(fedMail, mails.join('\n----\n').slice(0, 3000));
+  assert.match(fedMail, /“New secret” took over on .*: safe to delete/);
+  assert.match(fedMail, new RegExp(`Federated credential: registry-sync \\(subject ${SUBJECT}\\)`));
 });
