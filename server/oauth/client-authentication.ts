@@ -108,8 +108,11 @@ export function createClientAuthentication({ sqlite, clock, config, logger, addr
     };
     if (presented.method === 'federated') return byFederated(ip, req, presented.clientId, presented.read, presented.assertion, fail);
     if (presented.method !== 'private_key_jwt') {
-      const entry = registry.lookup(presented.clientId);
-      const match = secretMatch(entry, presented.secret);
+      let entry = registry.lookup(presented.clientId);
+      let match = secretMatch(entry, presented.secret);
+      // Not a secret the cache holds: perhaps one another process (the CLI's create-secret,
+      // roll-secret) committed less than a quarter second ago; asked again at once.
+      if (!match.row && !match.reason && registry.changedElsewhere()) match = secretMatch((entry = registry.lookup(presented.clientId)), presented.secret);
       if (!match.row) return fail(match.fingerprint, match.reason, match.refusal);
       lastUse.note('secret', match.row.id);
       usage.used('secret', match.row.id, entry.app!.id, ip, req.headers['user-agent']);

@@ -5,7 +5,9 @@
 // process wrote through another connection since the last look (localWriteCount), and
 // otherwise at most every CROSS_PROCESS_CHECK_MS. So a deleted secret or a disabled
 // application is refused from the very next request made after a change in this process,
-// and within a quarter second of a commit elsewhere.
+// and within a quarter second of a commit elsewhere. A credential the cache does not hold
+// is asked about at once (changedElsewhere): a secret the CLI made or rolled in another
+// process a moment ago works from the very first request.
 import crypto from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { localWriteCount } from '../../db/client.ts';
@@ -84,18 +86,20 @@ export function createClientRegistry(sqlite: Database.Database) {
   let checkedAt = performance.now();
   const cache = new Map<string, RegisteredClient>();
 
+  // Whether any other connection committed since the cache was filled (the cache is then
+  // dropped): asked now, whatever the counter and the clock say.
+  function changedElsewhere(): boolean {
+    seenWrites = localWriteCount();
+    checkedAt = performance.now();
+    const v = dataVersion.get();
+    if (v === version) return false;
+    cache.clear();
+    version = v;
+    return true;
+  }
+
   function lookup(clientId: string): RegisteredClient {
-    const writes = localWriteCount();
-    const t = performance.now();
-    if (writes !== seenWrites || t - checkedAt >= CROSS_PROCESS_CHECK_MS) {
-      seenWrites = writes;
-      checkedAt = t;
-      const v = dataVersion.get();
-      if (v !== version) {
-        cache.clear();
-        version = v;
-      }
-    }
+    if (localWriteCount() !== seenWrites || performance.now() - checkedAt >= CROSS_PROCESS_CHECK_MS) changedElsewhere();
     if (cache.size > MAX_CACHED_CLIENTS) cache.clear();
     let entry = cache.get(clientId);
     if (!entry) {
@@ -139,7 +143,7 @@ export function createClientRegistry(sqlite: Database.Database) {
     return entry.federated;
   }
 
-  return { lookup, keysOf, federatedOf };
+  return { lookup, changedElsewhere, keysOf, federatedOf };
 }
 
 // The authenticated client, once a credential of `entry` (whose app is set) matched.

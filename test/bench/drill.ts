@@ -16,6 +16,8 @@
 //     answered (a used jti is committed before its answer; all those answered in the last
 //     100 ms before the kill are tried, and a sample of the older ones);
 //   - no reminder (credential and subject) was mailed twice.
+// A secret's violation prints its row and its audit rows (and how long after it was shown it
+// was refused); on any violation the data folder is kept, and its path printed.
 // Last line: `drill: R rounds, N requests, V violations`; exit 1 on any violation.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -50,6 +52,7 @@ interface Shown {
   name: string;
   secret: string;
   state: 'live' | 'deleting' | 'deleted' | 'unknown';
+  at: number; // when it was shown (performance.now())
 }
 interface Accepted {
   assertion: string;
@@ -112,13 +115,21 @@ async function main() {
   const invited = inviteUser(deps.db, deps.clock, cliActor, { organisationId: org, email: 'manager@member.example', name: 'Manager', managerOf: clients.map((c) => c.id) });
   if (!invited.ok) throw new Error(invited.message);
   deps.db.$client.close();
-  const shown: Shown[] = clients.map((c, i) => ({ clientId: c.id, name: `bench ${i}`, secret: c.secret, state: 'live' }));
+  const shown: Shown[] = clients.map((c, i) => ({ clientId: c.id, name: `bench ${i}`, secret: c.secret, state: 'live', at: 0 }));
   // A secret's name, found by its hash (a rolled secret gets a name of the portal's making).
   const nameOf = (secret: string) => {
     const db = new Database(path.join(dataDir, 'portal.sqlite'), { readonly: true });
     const name = db.prepare('select name from client_secrets where secret_hash = ?').pluck().get(crypto.createHash('sha256').update(secret).digest('hex')) as string | undefined;
     db.close();
     return name ?? '?';
+  };
+  // A violation's evidence: the secret's row and its audit rows (the data folder is kept).
+  const dump = (secret: string) => {
+    const db = new Database(path.join(dataDir, 'portal.sqlite'), { readonly: true });
+    const row = db.prepare('select id, name, created_at, expires_on, expires_at, deleted_at from client_secrets where secret_hash = ?').get(crypto.createHash('sha256').update(secret).digest('hex')) as { id: string } | undefined;
+    const audit = row ? db.prepare("select id, at, action, target, details from audit_events where json_extract(details, '$.secretId') = ? or json_extract(details, '$.newSecretId') = ? order by id").all(row.id, row.id) : [];
+    db.close();
+    console.log(`    row: ${JSON.stringify(row)}\n    audit: ${JSON.stringify(audit)}`);
   };
   const cli = async (args: string[]) => {
     let out = '';
@@ -161,15 +172,21 @@ async function main() {
     let killedAt = Infinity;
     let stop = false;
     const live = () => shown.filter((s) => s.state === 'live');
+    // A token with a shown secret: refused while it is live and nobody is deleting it, the
+    // page or the CLI showed a secret that does not work (503: the database was locked).
+    const use = async (s: Shown, what: string) => {
+      const sent = performance.now();
+      const r = await token(basic(s.clientId, s.secret), 'grant_type=client_credentials');
+      if (!('status' in r) || r.status === 200 || r.status === 503 || s.state !== 'live') return;
+      violation(round, `${what} "${s.name}" was answered ${r.status} ${r.body.slice(0, 120)} (sent ${(sent - s.at).toFixed(0)} ms after it was shown)`);
+      dump(s.secret);
+    };
 
     // Token load: secrets the page or the CLI showed, and fresh assertions.
     const load = Array.from({ length: 4 }, async () => {
       while (!stop) {
         if (Math.random() < 0.5) {
-          const s = live()[Math.floor(Math.random() * live().length)]!;
-          const r = await token(basic(s.clientId, s.secret), 'grant_type=client_credentials');
-          // Refused while it is live and nobody is deleting it: the page showed a secret that does not work.
-          if ('status' in r && r.status !== 200 && s.state === 'live' && r.status !== 503) violation(round, `a live secret "${s.name}" was answered ${r.status} ${r.body.slice(0, 120)}`);
+          await use(live()[Math.floor(Math.random() * live().length)]!, 'a live secret');
         } else {
           const a = assertion(signers[Math.floor(Math.random() * SIGNERS)]!, audience);
           const r = await token(null, new URLSearchParams({ grant_type: 'client_credentials', client_assertion_type: ASSERTION_TYPE, client_assertion: a.text }).toString());
@@ -178,7 +195,9 @@ async function main() {
       }
     });
     // Changes: a secret made through the page and one through the CLI, one deleted through
-    // the page, one rolled through the CLI (when it can), now and then a reminder run.
+    // the page, one rolled through the CLI (when it can), now and then a reminder run. A secret
+    // the CLI printed (a commit by another process than the portal's) is used at once: it must
+    // work from the first request, not only once the portal's client cache looks again.
     const changes = (async () => {
       const c = clients[round % CLIENTS]!;
       const expires = addDays(today(), [1, 7, 14, 30, 200][round % 5]!);
@@ -186,10 +205,14 @@ async function main() {
       requests++;
       const created = await page.request('POST', `${applicationPath(c.id)}/secrets`, { form: { _csrf: page.csrf, name, expires }, headers: { 'HX-Request': 'true' } }).catch(() => null);
       const secret = created && created.status === 201 ? /id="new-secret"[^>]*>([0-9A-Za-z]{44})</.exec(created.text)?.[1] : undefined;
-      if (secret) shown.push({ clientId: c.id, name, secret, state: 'live' }), made++;
+      if (secret) shown.push({ clientId: c.id, name, secret, state: 'live', at: performance.now() }), made++;
       if (stop) return;
       const byCli = await cli(['create-secret', '--client-id', clients[(round + 3) % CLIENTS]!.id, '--name', `drill-${round}-cli`, '--expires', addDays(today(), [7, 1, 30][round % 3]!)]);
-      if (byCli.code === 0) shown.push({ clientId: clients[(round + 3) % CLIENTS]!.id, name: `drill-${round}-cli`, secret: byCli.out, state: 'live' }), made++;
+      if (byCli.code === 0) {
+        const s: Shown = { clientId: clients[(round + 3) % CLIENTS]!.id, name: `drill-${round}-cli`, secret: byCli.out, state: 'live', at: performance.now() };
+        shown.push(s), made++;
+        if (!stop) await use(s, 'a secret create-secret just printed');
+      }
       if (stop) return;
       const doomed = live().find((s) => s.name.startsWith('drill-'));
       if (doomed) {
@@ -209,7 +232,11 @@ async function main() {
           rolled.state = 'unknown'; // the old secret works on until its grace period ends
           const r = await cli(['roll-secret', '--client-id', rolled.clientId, '--name', rolled.name]);
           const secret = /^[0-9A-Za-z]{44}$/.exec(r.out)?.[0];
-          if (r.code === 0 && secret) shown.push({ clientId: rolled.clientId, name: nameOf(secret), secret, state: 'live' }), made++;
+          if (r.code === 0 && secret) {
+            const s: Shown = { clientId: rolled.clientId, name: nameOf(secret), secret, state: 'live', at: performance.now() };
+            shown.push(s), made++;
+            if (!stop) await use(s, 'a secret roll-secret just printed');
+          }
         }
       }
       if (CLI_DELETE && !stop) {
@@ -263,8 +290,8 @@ async function main() {
       if (s.state !== 'live' && s.state !== 'deleted') continue;
       const r = await token(basic(s.clientId, s.secret), 'grant_type=client_credentials');
       const status = 'status' in r ? r.status : r.error;
-      if (s.state === 'live' && status !== 200) violation(round, `the secret "${s.name}" that was shown gets ${status} after the restart`);
-      if (s.state === 'deleted' && status !== 401) violation(round, `the deleted secret "${s.name}" gets ${status} after the restart`);
+      if (s.state === 'live' && status !== 200) violation(round, `the secret "${s.name}" that was shown gets ${status} after the restart`), dump(s.secret);
+      if (s.state === 'deleted' && status !== 401) violation(round, `the deleted secret "${s.name}" gets ${status} after the restart`), dump(s.secret);
     }
     const now = Date.now() / 1000;
     const unexpired = accepted.filter((a) => a.exp > now + 5);
@@ -295,7 +322,9 @@ async function main() {
   await portal.exited;
   agent.destroy();
   await smtp.close();
-  fs.rmSync(dataDir, { recursive: true, force: true });
+  // A violation's data folder is kept for a look at its rows (sqlite3 portal.sqlite).
+  if (violations.length) console.log(`data folder kept: ${dataDir}`);
+  else fs.rmSync(dataDir, { recursive: true, force: true });
   const twice = [...mailCounts.values()].filter((n) => n > 1).length;
   console.log(`\n${made} secrets shown by the page and the CLI; ${mailCounts.size} distinct reminders mailed, ${twice} of them more than once; ${gapReplays} of the violations are assertions accepted within ${REPLAY_WINDOW_MS} ms of a kill`);
   console.log(`drill: ${ROUNDS} rounds, ${requests} requests, ${violations.length} violations`);

@@ -4,6 +4,9 @@ import http from 'node:http';
 import crypto from 'node:crypto';
 import { eq } from 'drizzle-orm';
 import Database from 'better-sqlite3';
+import { drizzle } from 'drizzle-orm/better-sqlite3';
+import * as schema from '../../db/schema.ts';
+import { rollClientSecret } from '../../server/credentials/roll.ts';
 import * as jose from 'jose';
 import * as oidc from 'openid-client';
 import { startPortal, type TestPortal } from '../helpers/portal.ts';
@@ -382,6 +385,28 @@ test('a secret deleted by another process stops working within a second; the sam
   // In this process (the pages' connection): refused from the very next request.
   deleteClientSecret(portal.deps, cliActor, findApplicationByClientId(portal.deps.db, clientId)!, second.id);
   assert.equal((await tokenWithBasic(portal, clientId, second.secret)).status, 401);
+});
+
+test('a secret rolled (or made) by another process gets a token from the very first request, not a quarter second later', async (t) => {
+  const { portal, clientId, secret, secretId } = await world(t);
+  // The roll itself (roll-secret's code) on a plain connection of its own: another process,
+  // as far as this process's write counter knows (the drill's roll-secret ran in its own process).
+  const other = new Database(`${portal.dataDir}/portal.sqlite`);
+  t.after(() => other.close());
+  const elsewhere = { ...portal.deps, db: drizzle(other, { schema }) as unknown as typeof portal.deps.db };
+  const old = elsewhere.db.select().from(clientSecrets).where(eq(clientSecrets.id, secretId)).get()!;
+  for (let i = 0; i < 3; i++) {
+    // This request looks at SQLite's data_version (the pages' connection wrote since): the
+    // cache is fresh, its next look is a quarter second away. The roll commits just after.
+    portal.deps.db.$client.prepare('update client_secrets set last_used_at = last_used_at where id = ?').run(secretId);
+    assert.equal((await tokenWithBasic(portal, clientId, secret)).status, 200, 'cached now');
+    const rolled = rollClientSecret(elsewhere, cliActor, findApplicationByClientId(elsewhere.db, clientId)!, old, { graceDays: '7' });
+    assert.ok(rolled.ok);
+    const first = await tokenWithBasic(portal, clientId, rolled.value.secret);
+    assert.equal(first.status, 200, `the first request with the rolled secret: ${first.text}`);
+    // A wrong secret is still refused (the look at SQLite finds nothing new).
+    assert.equal((await tokenWithBasic(portal, clientId, 'not the secret')).status, 401);
+  }
 });
 
 test('the endpoints log one line per second with requests counted by path and status; no secret in it', async (t) => {
