@@ -1,10 +1,13 @@
 // "Forgot your password?": a mailed single-use link, valid RESET_LIFETIME_MS, stored as a
 // SHA-256 hash (never the token itself, never logged). Asking gives the same answer
 // whether or not the address has an account; an account gets at most
-// MAX_LINKS_PER_HOUR links an hour (beyond that, silently none). The link alone changes
-// nothing: the page asks for a code, a recovery code or a passkey first (the second step,
-// with its lock-out), then a new password under the same rules as setup and the account
-// page. Done: the link is used up, every session of the user ends and a notice is mailed.
+// MAX_LINKS_PER_HOUR links an hour (beyond that, silently none). A newer link does not void
+// the older ones (a stranger asking for the owner's address must not kill the link the owner
+// is about to use); each works once, and a reset done with any of them voids the rest. The
+// link alone changes nothing: the page asks for a code, a recovery code or a passkey first
+// (the second step, with its lock-out), then a new password under the same rules as setup
+// and the account page. Done: every link is used up, every session of the user ends and a
+// notice is mailed.
 import { and, eq, gt, isNull, sql } from 'drizzle-orm';
 import { immediate } from '../../db/client.ts';
 import { passwordResets, users } from '../../db/schema.ts';
@@ -46,8 +49,6 @@ export function requestPasswordReset(deps: ResetDeps, emailInput: string, ip: st
         .where(and(eq(passwordResets.userId, user.id), gt(passwordResets.createdAt, now - 3_600_000)))
         .get()!.n;
       if (recent >= MAX_LINKS_PER_HOUR) return false;
-      // A new link makes the older ones worthless.
-      db.update(passwordResets).set({ usedAt: now }).where(and(eq(passwordResets.userId, user.id), isNull(passwordResets.usedAt))).run();
       token = randomToken();
       db.insert(passwordResets).values({ userId: user.id, tokenHash: sha256Hex(token), createdAt: now, expiresAt: now + RESET_LIFETIME_MS }).run();
       return true;
@@ -107,6 +108,8 @@ export async function completePasswordReset(
       .where(and(eq(passwordResets.id, reset.resetId), isNull(passwordResets.usedAt), gt(passwordResets.expiresAt, now)))
       .run().changes;
     if (used !== 1) return null;
+    // The other links of the account die with this reset.
+    db.update(passwordResets).set({ usedAt: now }).where(and(eq(passwordResets.userId, user.id), isNull(passwordResets.usedAt))).run();
     db.update(users).set({ passwordHash }).where(eq(users.id, user.id)).run();
     const n = revokeUserSessions(db, clock, user.id);
     recordAudit(db, clock, actor, { action: 'password.reset', organisationId: user.organisationId, details: { endedSessions: n } });

@@ -29,7 +29,7 @@ const RESET_WINDOW_MS = 15 * 60 * 1000;
 
 const LINK_PROBLEMS = {
   unknown: 'This link is not valid. Check that you copied the whole link, or ask for a new one.',
-  used: 'This link has already been used, or a newer one was sent. Use the most recent mail, or ask for a new link.',
+  used: 'This link has already been used (a password reset with any of your links ends them all). Ask for a new link.',
   expired: `This link has expired (links work for ${RESET_LIFETIME_MS / 60_000} minutes). Ask for a new one.`,
 };
 
@@ -62,12 +62,32 @@ export function passwordResetRoutes(deps: Deps): Router {
       limiter.release(req.ip ?? 'unknown');
       return page(req, res, 'forgot', 'Forgot your password?', { email, sent: false, error: parsed.message }, 422);
     }
-    requestPasswordReset(deps, email, req.ip ?? null);
+    // Answered first, the work done after: an address with an account must not answer
+    // slower than one without (its transaction, commit and mail would tell).
     page(req, res, 'forgot', 'Check your mail', { email: parsed.value, sent: true, minutes: RESET_LIFETIME_MS / 60_000 });
+    const ip = req.ip ?? null;
+    setImmediate(() => {
+      try {
+        requestPasswordReset(deps, email, ip);
+      } catch (err) {
+        deps.logger.error('password reset request failed', { error: String((err as Error)?.message ?? err) });
+      }
+    });
   });
 
-  // GET /password/reset/:token — the link in the mail.
-  router.get(`${RESET_PATH}/:token`, async (req, res) => {
+  // GET /password/reset/:token — the link in the mail: a page with a Continue button. A GET
+  // changes nothing (following someone's link must not end the session of whoever follows it).
+  router.get(`${RESET_PATH}/:token`, (req, res) => {
+    const found = findPasswordReset(deps, { token: String(req.params.token) });
+    if (found.status !== 'valid') return page(req, res, 'reset-invalid', 'Link not valid', { message: LINK_PROBLEMS[found.status] }, 410);
+    page(req, res, 'reset-continue', 'Choose a new password', { action: `${RESET_PATH}/${String(req.params.token)}`, email: found.user.email });
+  });
+
+  // POST /password/reset/:token — Continue: the link moves into a new session, and the token
+  // leaves the address bar.
+  router.post(`${RESET_PATH}/:token`, async (req, res, next) => {
+    // /password/reset/verify, /password/reset/passkey…: the routes below, not a token.
+    if (!/^[A-Za-z0-9_-]{20,100}$/.test(String(req.params.token))) return next();
     const found = findPasswordReset(deps, { token: String(req.params.token) });
     if (found.status !== 'valid') return page(req, res, 'reset-invalid', 'Link not valid', { message: LINK_PROBLEMS[found.status] }, 410);
     await regenerate(req);

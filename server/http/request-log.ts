@@ -6,7 +6,8 @@ import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from '../lib/log.ts';
 
 export function safePath(path: string): string {
-  return path.replace(/^\/setup\/[^/]+/, '/setup/[token]').replace(/^\/password\/reset\/(?!(?:verify|passkey)(?:\/|$))[^/]+/, '/password/reset/[token]');
+  // Any letter case: Express routes match regardless of it.
+  return path.replace(/^\/setup\/[^/]+/i, '/setup/[token]').replace(/^\/password\/reset\/(?!(?:verify|passkey)(?:\/|$))[^/]+/i, '/password/reset/[token]');
 }
 
 export function requestLog(logger: Logger) {

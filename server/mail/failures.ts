@@ -52,7 +52,12 @@ export interface FailedMailStore {
 }
 
 export const recipientList = (m: Pick<MailMessage, 'to'>) => m.to.map((r) => r.address).join(', ');
-export const errorText = (err: unknown) => String((err as Error)?.message ?? err).slice(0, 500);
+// A server's error in words, with whatever it echoed of our AUTH line (user and password,
+// base64) taken out: it is kept, listed on the Mail page and printed by the CLI.
+export const errorText = (err: unknown) =>
+  String((err as Error)?.message ?? err)
+    .replace(/\bAUTH\b(\s+(PLAIN|LOGIN|XOAUTH2|CRAM-MD5))?(\s+[A-Za-z0-9+/=._-]{6,})+/gi, 'AUTH [redacted]')
+    .slice(0, 500);
 
 export function createFailedMailStore(db: Db, masterKey: MasterKey, clock: Clock): FailedMailStore {
   const sqlite = db.$client;

@@ -45,6 +45,8 @@ for (const javaScript of [true, false]) {
     assert.ok(mail, 'the mail arrived');
     const link = new RegExp(`${portal.baseUrl}/password/reset/[A-Za-z0-9_-]+`).exec(readable(mail.raw))![0];
     await page.goto(link);
+    // The link's page changes nothing until Continue (a GET never does).
+    await page.getByRole('button', { name: 'Continue' }).click();
     await page.waitForURL(`${portal.baseUrl}/password/reset`);
     await page.getByRole('heading', { name: 'Choose a new password' }).waitFor();
     await check(page, 'reset-second-factor');
