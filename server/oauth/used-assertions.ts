@@ -76,7 +76,8 @@ export function createUsedAssertions(sqlite: Database.Database, logger: Pick<Log
   let batch: Batch | null = null;
   const notRecorded = () => new OAuthError(503, 'temporarily_unavailable', 'The assertion could not be recorded as used just now; try again with a new one.', { 'Retry-After': '1' });
   function commit() {
-    const b = batch!;
+    const b = batch;
+    if (!b) return; // already committed by flush() before this turn came
     batch = null;
     try {
       writeAll(b.rows);

@@ -13,6 +13,7 @@ import { cliActor } from '../../server/audit/audit.ts';
 import { addPublicKey } from '../../server/credentials/public-keys.ts';
 import { findApplicationByClientId } from '../../server/admin/applications.ts';
 import { ASSERTION_TYPE } from '../../server/oauth/client-assertion.ts';
+import { createUsedAssertions } from '../../server/oauth/used-assertions.ts';
 
 async function world(t: Parameters<typeof startPortal>[0]) {
   const portal = await startPortal(t);
@@ -66,4 +67,15 @@ test('a write lock held elsewhere: the assertion is answered 503 temporarily_una
     else await new Promise((r) => setTimeout(r, 50));
   }
   assert.equal(ok, 1);
+});
+
+test('a flush (shutdown, settle) before the group commit's turn commits the claims, and the turn that follows finds nothing to do', async (t) => {
+  const portal = await startPortal(t);
+  const sqlite = portal.deps.db.$client;
+  const used = createUsedAssertions(sqlite, { warn: () => {} }, () => portal.clock.now());
+  assert.equal(used.claim('client-x jti-1', portal.clock.now() + 60_000), true);
+  used.flush();
+  await used.committed();
+  await new Promise((r) => setImmediate(r)); // the scheduled commit runs here: it must not throw
+  assert.equal((sqlite.prepare('select count(*) as n from used_assertions where key = ?').get('client-x jti-1') as { n: number }).n, 1);
 });
