@@ -69,7 +69,7 @@ test('a write lock held elsewhere: the assertion is answered 503 temporarily_una
   assert.equal(ok, 1);
 });
 
-test('a flush (shutdown, settle) before the group commit's turn commits the claims, and the turn that follows finds nothing to do', async (t) => {
+test('a flush (shutdown, settle) before the group commit\'s turn commits the claims, and the turn that follows finds nothing to do', async (t) => {
   const portal = await startPortal(t);
   const sqlite = portal.deps.db.$client;
   const used = createUsedAssertions(sqlite, { warn: () => {} }, () => portal.clock.now());
