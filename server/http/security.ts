@@ -52,7 +52,7 @@ const PRE_SESSION_MAX_AGE_MS = 2 * 60 * 60 * 1000;
 
 function hasSessionState(req: Request): boolean {
   const s = req.session as (typeof req.session & { passport?: unknown }) | undefined;
-  return !!s && (s.csrfToken !== undefined || s.passport !== undefined || s.pendingUserId !== undefined || s.setup !== undefined || s.passwordReset !== undefined || (s as { webauthn?: unknown }).webauthn !== undefined);
+  return !!s && (s.csrfToken !== undefined || s.passport !== undefined || s.pendingUserId !== undefined || s.setup !== undefined || s.passwordReset !== undefined);
 }
 
 function preSessionToken(key: Buffer, value: string): string {
