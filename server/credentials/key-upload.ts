@@ -75,7 +75,7 @@ export function uploadText(bytes: Buffer): string {
 const FORMATS = 'Upload a certificate (.cer, .crt or .pem, binary or Base-64), a public key (PEM, BEGIN PUBLIC KEY) or a JWK.';
 const NOT_A_KEY = `This is not a public key, a certificate or a JWK. ${FORMATS}`;
 const UNREADABLE = `This could not be read as a public key, a certificate or a JWK. ${FORMATS}`;
-export const TOO_LARGE = `The file is too large (at most ${MAX_UPLOAD_BYTES / 1024} KB); a public key or certificate is a few KB.`;
+const TOO_LARGE = `The file is too large (at most ${MAX_UPLOAD_BYTES / 1024} KB); a public key or certificate is a few KB.`;
 const PKCS12 =
   'This is a PKCS #12 file (.pfx or .p12): it holds the private key too, which never leaves your system. Export the certificate alone: in Windows, the certificate’s Export wizard with “No, do not export the private key” and “DER encoded binary X.509 (.CER)”; with OpenSSL, openssl pkcs12 -in file.pfx -clcerts -nokeys -out client.crt.';
 const BASE64 = /^[A-Za-z0-9+/=\s]+$/;

@@ -8,9 +8,7 @@ import { applications, federatedCredentials } from '../../db/schema.ts';
 import type { Config } from '../lib/config.ts';
 import { daysBetween, formatDate } from '../lib/dates.ts';
 import { CREDENTIALS_PAGE } from '../lib/paths.ts';
-import { lazy } from '../lib/lazy.ts';
-
-const loadIcal = lazy(() => import('ical-generator'));
+import { allDayEvent } from './calendar.ts';
 
 export interface DueReview {
   kind: 'federated';
@@ -58,18 +56,16 @@ export function reviewModel(config: Config, c: DueReview, today: string, now: nu
 }
 
 // The calendar file: an all-day event on the review date, an alarm a week (or a day) before.
-export async function reviewEvent(app: { name: string }, c: Pick<DueReview, 'id' | 'name' | 'expiresOn'>, link: string, daysLeft: number) {
-  const { default: ical, ICalAlarmType } = await loadIcal();
-  const calendar = ical({ name: 'Credentials Portal', prodId: { company: 'Credentials Portal', product: 'review reminders' } });
-  const event = calendar.createEvent({
-    id: `federated-${c.id}@credentials-portal`,
-    start: new Date(`${c.expiresOn}T12:00:00Z`),
-    allDay: true,
+export function reviewEvent(app: { name: string }, c: Pick<DueReview, 'id' | 'name' | 'expiresOn'>, link: string, daysLeft: number) {
+  return allDayEvent({
+    id: `federated-${c.id}`,
+    product: 'review reminders',
+    date: c.expiresOn,
     summary: `Review federated credential “${c.name}” of ${app.name}`,
-    description: `Check that ${c.name} still trusts only what it should; choose Reviewed on Manage API credentials to keep it for another year, or delete it.\n${link}`,
-    url: link,
+    description: `Check that ${c.name} still trusts only what it should; choose Reviewed on Manage API credentials to keep it for another year, or delete it.`,
+    alarm: () => `Review federated credential “${c.name}” of ${app.name}.`,
+    filename: 'federated-review.ics',
+    link,
+    daysLeft,
   });
-  const alarmDays = daysLeft >= 7 ? 7 : daysLeft >= 1 ? 1 : 0;
-  event.createAlarm({ type: ICalAlarmType.display, triggerBefore: alarmDays * 86_400, description: `Review federated credential “${c.name}” of ${app.name}.` });
-  return { filename: 'federated-review.ics', content: calendar.toString(), contentType: 'text/calendar; charset=utf-8; method=PUBLISH' };
 }
