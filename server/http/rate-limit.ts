@@ -67,6 +67,12 @@ export class RateLimiter {
     return { allowed: w.count <= this.max, retryAfterSeconds: this.retryAfter(w) };
   }
 
+  // Whether hit() already counted this fingerprint for the key in the current window.
+  counted(key: string, fingerprint: string): boolean {
+    const w = this.windows.get(key);
+    return w !== undefined && this.clock.now() - w.start < this.windowMs && w.seen !== undefined && w.seen.has(fingerprint);
+  }
+
   // Takes back one event counted by hit() (a reservation that turned out not to be a failure).
   release(key: string): void {
     const w = this.windows.get(key);

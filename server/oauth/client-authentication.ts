@@ -111,8 +111,13 @@ export function createClientAuthentication({ sqlite, clock, config, logger, addr
       let entry = registry.lookup(presented.clientId);
       let match = secretMatch(entry, presented.secret);
       // Not a secret the cache holds: perhaps one another process (the CLI's create-secret,
-      // roll-secret) committed less than a quarter second ago; asked again at once.
-      if (!match.row && !match.reason && registry.changedElsewhere()) match = secretMatch((entry = registry.lookup(presented.clientId)), presented.secret);
+      // roll-secret) committed less than a quarter second ago; asked again at once. Not for
+      // a wrong secret this client and address already sent this minute: it was refused
+      // after that question, and a secret is made (random) before anyone can send it, so
+      // none made since can be it (a system repeating a stale secret costs no extra read).
+      if (!match.row && !match.reason && !perClientAndAddress.counted(`${ip} ${presented.clientId}`, match.fingerprint) && registry.changedElsewhere()) {
+        match = secretMatch((entry = registry.lookup(presented.clientId)), presented.secret);
+      }
       if (!match.row) return fail(match.fingerprint, match.reason, match.refusal);
       lastUse.note('secret', match.row.id);
       usage.used('secret', match.row.id, entry.app!.id, ip, req.headers['user-agent']);

@@ -109,7 +109,7 @@ export function createUsage(sqlite: Database.Database, clock: Clock, timezone: s
     // Written: counted from zero again (the transaction commits after this returns; a
     // failure throws before it, and the counts stay).
     for (const [row] of rows) {
-      if ('reason' in row) refusals.delete(refusalKey(row));
+      if ('reason' in row) refusals.delete(refusalKey(row.applicationId, row.hour, row.id, row.reason, row.address));
       else row.requests = row.refusals = 0;
     }
     if (counters.size > MAX_COUNTERS) counters.clear();
@@ -163,18 +163,18 @@ export function createUsage(sqlite: Database.Database, clock: Clock, timezone: s
         hour = thisHour;
         keysThisHour = new Set();
       }
-      let key = refusalKey({ ...refusal, hour, address });
+      let key = refusalKey(refusal.applicationId, hour, refusal.id, refusal.reason, address);
       if (!keysThisHour.has(key)) {
         if (keysThisHour.size >= MAX_REFUSAL_KEYS_PER_HOUR) {
           // Past the cap, one row per application and reason a hour (a key id named by the
           // caller no longer makes a reason of its own).
           address = OTHER_ADDRESSES;
           refusal = { applicationId: refusal.applicationId, reason: refusal.reason.startsWith(UNKNOWN_KEY_ID) ? `${UNKNOWN_KEY_ID} (various)` : refusal.reason };
-          key = refusalKey({ ...refusal, hour, address });
+          key = refusalKey(refusal.applicationId, hour, refusal.id, refusal.reason, address);
         } else keysThisHour.add(key);
       }
       let r = refusals.get(key);
-      if (!r) refusals.set(key, (r = { ...refusal, hour, address, userAgent, count: 0, firstAt: now, lastAt: now }));
+      if (!r) refusals.set(key, (r = { applicationId: refusal.applicationId, kind: refusal.kind, id: refusal.id, label: refusal.label, reason: refusal.reason, hour, address, userAgent, count: 0, firstAt: now, lastAt: now }));
       r.count++;
       r.lastAt = now;
       r.userAgent = userAgent;
@@ -184,6 +184,6 @@ export function createUsage(sqlite: Database.Database, clock: Clock, timezone: s
   };
 }
 
-function refusalKey(r: { applicationId: number; hour: number; id?: string; reason: string; address: string }): string {
-  return `${r.applicationId}\n${r.hour}\n${r.id ?? ''}\n${r.reason}\n${r.address}`;
+function refusalKey(applicationId: number, hour: number, id: string | undefined, reason: string, address: string): string {
+  return `${applicationId}\n${hour}\n${id ?? ''}\n${reason}\n${address}`;
 }
