@@ -100,8 +100,20 @@ export function formatDate(date: string): string {
 }
 
 // An instant for people, labelled with the zone it is shown in: 9 Mar 2028, 14:05 (UTC).
+// Shown to the minute, so each minute is formatted once (as dateInZone), until 20,000 are
+// held: the credentials page shows each credential's last use, and most are the same few.
+const timed = new Map<string, Map<number, string>>();
 export function formatDateTime(ms: number, timeZone: string): string {
-  return `${formatter('displayTime', timeZone).format(ms)} (${timeZone})`;
+  if (ms < WHOLE_MINUTE_OFFSETS_FROM) return `${formatter('displayTime', timeZone).format(ms)} (${timeZone})`;
+  let known = timed.get(timeZone);
+  if (!known) timed.set(timeZone, (known = new Map()));
+  const minute = Math.floor(ms / 60_000);
+  let shown = known.get(minute);
+  if (shown === undefined) {
+    if (known.size >= 20_000) known.clear();
+    known.set(minute, (shown = `${formatter('displayTime', timeZone).format(ms)} (${timeZone})`));
+  }
+  return shown;
 }
 
 export function relativeTime(ms: number, now: number): string {

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
 import autocannon from 'autocannon';
-import { basic, seedApplications, seedClients, signAssertions, signedIn, wrongSecret } from './seed.ts';
+import { basic, seedApplications, seedClients, seedUsage, signAssertions, signedIn, wrongSecret } from './seed.ts';
 import { bootstrap } from '../../server/bootstrap.ts';
 import { inviteUser } from '../../server/admin/users.ts';
 import { cliActor } from '../../server/audit/audit.ts';
@@ -29,6 +29,7 @@ let pageToken = '';
 if (kind === 'page') {
   const deps = bootstrap({ env });
   const org = seedApplications(deps, 'Member', 5, 5);
+  seedUsage(deps, org.clientIds); // 30 days of usage, as in the pages bench
   const invited = inviteUser(deps.db, deps.clock, cliActor, { organisationId: org.organisationId, email: 'm@member.example', managerOf: org.clientIds });
   if (!invited.ok) throw new Error(invited.message);
   pageToken = invited.value.token;

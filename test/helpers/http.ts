@@ -40,7 +40,10 @@ export class Client {
       if (/Expires=Thu, 01 Jan 1970/i.test(c) || value === '') this.cookies.delete(name);
       else this.cookies.set(name, value);
     }
-    const text = await res.text();
+    const raw = await res.text();
+    // Pages write the templates' own characters beyond Latin-1 as references (&#8226; for •,
+    // server/http/views.ts); read as a browser reads them, so tests name the characters.
+    const text = /^text\/html/.test(res.headers.get('content-type') ?? '') ? beyondLatin1(raw) : raw;
     const token = /name="_csrf" value="([^"]+)"/.exec(text);
     if (token) this.csrf = token[1]!;
     return { status: res.status, headers: res.headers, text, location: res.headers.get('location') };
@@ -56,6 +59,8 @@ export class Client {
   }
 }
 
+const beyondLatin1 = (s: string) => s.replace(/&#(\d{3,7});/g, (ref, n: string) => (Number(n) > 0xff && Number(n) <= 0x10ffff ? String.fromCodePoint(Number(n)) : ref));
+
 export function decodeHtml(s: string): string {
-  return s.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+  return beyondLatin1(s).replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
 }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { dateInZone, endOfDateInZone, formatDate } from '../../server/lib/dates.ts';
+import { dateInZone, endOfDateInZone, formatDate, formatDateTime } from '../../server/lib/dates.ts';
 
 // The answer worked out here, with formatters of the test's own.
 const own = new Map<string, Intl.DateTimeFormat>();
@@ -41,4 +41,20 @@ test('dateInZone: remembered minutes stay right past the 20,000 it holds, and be
       if (i % 89 === 0) for (const at of [minute, minute + 59_999]) assert.equal(dateInZone(at, zone), fresh(at, zone));
     }
   }
+});
+
+test('formatDateTime: each minute remembered per zone, the same text as Intl formats it, past the 20,000 held and before 1972', () => {
+  const at = Date.parse('2026-11-30T08:56:59.900Z');
+  assert.equal(formatDateTime(at, 'UTC'), '30 Nov 2026, 08:56 (UTC)');
+  assert.equal(formatDateTime(at - 59_000, 'UTC'), '30 Nov 2026, 08:56 (UTC)', 'the same minute');
+  assert.equal(formatDateTime(at + 200, 'UTC'), '30 Nov 2026, 08:57 (UTC)', 'the next one');
+  assert.equal(formatDateTime(at, 'Asia/Kolkata'), '30 Nov 2026, 14:26 (Asia/Kolkata)', 'the same instant in another zone');
+  const intl = new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/Amsterdam', day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+  const fresh = (ms: number, zone: string) => `${intl.format(ms)} (${zone})`;
+  for (let i = 0; i < 21_000; i++) {
+    const ms = at + i * 60_000 + (i % 59) * 1000;
+    assert.equal(formatDateTime(ms, 'Europe/Amsterdam'), fresh(ms, 'Europe/Amsterdam'));
+  }
+  const old = Date.parse('1900-01-01T00:00:00Z');
+  assert.equal(formatDateTime(old, 'Europe/Amsterdam'), fresh(old, 'Europe/Amsterdam'), 'local mean time, formatted each time');
 });

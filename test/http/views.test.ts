@@ -1,0 +1,19 @@
+// The pages' Eta: the templates' own characters beyond Latin-1 are compiled into character
+// references (a one-byte page string, half the work to join and encode), values are escaped
+// as always and otherwise left as they are, and a browser reads the same text.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { createViews } from '../../server/http/views.ts';
+import { tempDir } from '../helpers/temp.ts';
+
+test('template text beyond Latin-1 becomes references; values are escaped, not rewritten; Latin-1 stays', (t) => {
+  const dir = tempDir(t);
+  fs.writeFileSync(path.join(dir, 'page.eta'), '<p title="“<%= it.name %>”">é <code><%= it.hint %>•••••</code> ⚠ 🔑 <%= it.name %></p>');
+  const html = createViews(dir).render('/page', { name: 'Łukasz <b>', hint: 'i9B' });
+  assert.equal(html, '<p title="&#8220;Łukasz &lt;b&gt;&#8221;">é <code>i9B&#8226;&#8226;&#8226;&#8226;&#8226;</code> &#9888; &#128273; Łukasz &lt;b&gt;</p>');
+  // Without the page's own characters the string V8 holds is one byte a character: nothing in it needs two.
+  const plain = createViews(dir).render('/page', { name: 'José', hint: 'i9B' });
+  assert.ok(![...plain].some((c) => c.codePointAt(0)! > 0xff), plain);
+});
