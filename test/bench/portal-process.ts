@@ -50,7 +50,9 @@ export function send(agent: http.Agent, baseUrl: string, method: string, path: s
       res.on('error', (e) => resolve({ error: `after headers: ${e.message}`, ms: performance.now() - started }));
     });
     req.on('timeout', () => req.destroy(new Error('deadline')));
-    req.on('error', (e: NodeJS.ErrnoException) => resolve({ error: e.code ?? e.message, ms: performance.now() - started }));
+    // A reset of a socket kept alive from an earlier request is told apart: the server may
+    // have closed it as this request was sent (an idle keep-alive race), not in answer to it.
+    req.on('error', (e: NodeJS.ErrnoException) => resolve({ error: `${e.code ?? e.message}${req.reusedSocket ? ' (reused socket)' : ''}`, ms: performance.now() - started }));
     req.end(body);
   });
 }

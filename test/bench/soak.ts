@@ -9,8 +9,9 @@
 // right secret or a valid assertion, 401 invalid_client for a wrong secret, 200 for the
 // page), or no answer at all (refused, reset, 10 s without one). A wrong secret's 401 is
 // its expected answer, not an error; a 429 or 503 would be one.
-// Passes when errors are 0, RSS at the end is less than 10 % above RSS at the end of the
-// first minute, and every later minute's p99 latency is within 2× the first minute's.
+// Passes when errors are 0, RSS in the last minute is less than 10 % above RSS in the second
+// (each the median of the minute's samples), and every later minute's p99 latency is within 2×
+// the first minute's.
 // Last line: `soak: M minutes, N requests, E errors, RSS a→b MiB, p99 x→y ms`; exit 1 on failure.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -67,7 +68,11 @@ async function main() {
   process.on('exit', () => portal.child.kill('SIGKILL'));
   const cookie = await signedIn(baseUrl, invited.value.token);
   const pid = portal.child.pid!;
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  // A well-behaved client closes a keep-alive socket it has left idle before the server
+  // does (the portal after KEEP_ALIVE_TIMEOUT_MS, 5 s): otherwise a request sent on a socket
+  // just as the server closes it is reset, whatever the server does. The first 60-minute run,
+  // with Node's default of never, had 11 such resets in 3.6 million requests.
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 64, timeout: 4000 });
   const audience = `${baseUrl}/oauth/token`;
 
   const counts = new Map<string, number>();
@@ -175,8 +180,17 @@ async function main() {
   for (const [k, v] of Object.entries(sizes)) if (k !== 'rssMiB') console.log(`  ${k}: ${v} (${peaks[k]}; ${bounds[k] ?? 'see README'})`);
   console.log(`  sessions: ${sessionRows} live rows in SQLite (not memory)`);
 
-  const rssAfterFirst = rss.find(([s]) => s >= 60)?.[1] ?? rss[0]![1];
-  const rssEnd = rss.at(-1)![1];
+  // RSS of a minute: the median of its six samples (one sample swings by up to 30 % with the
+  // moment of the garbage collector's cycle). Growth: the last minute's against the second's,
+  // the first after the start-up minute.
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const minuteRss = (m: number) => {
+    const samples = rss.filter(([s]) => s > (m - 1) * 60 && s <= m * 60).map(([, v]) => v);
+    return samples.length ? median(samples) : rss.at(-1)![1];
+  };
+  const lastMinute = Math.max(2, Math.floor(rss.at(-1)![0] / 60));
+  const rssAfterFirst = minuteRss(2);
+  const rssEnd = minuteRss(lastMinute);
   const growth = (rssEnd - rssAfterFirst) / rssAfterFirst;
   const firstP99 = p99(minutes[0]!);
   const laterP99 = minutes.slice(1).map(p99);
@@ -187,7 +201,7 @@ async function main() {
     laterP99.some((x) => x > 2 * firstP99) ? `p99 reached ${worst.toFixed(1)} ms, over 2× the first minute's ${firstP99.toFixed(1)} ms` : '',
   ].filter(Boolean);
   console.log(failures.length ? `FAILED: ${failures.join('; ')}` : `passed: 0 errors, RSS ${growth >= 0 ? '+' : ''}${(growth * 100).toFixed(1)} % after the first minute, p99 at most ${(worst / firstP99).toFixed(2)}× the first minute's`);
-  console.log(`soak: ${(seconds / 60).toFixed(1)} minutes, ${answered} requests, ${errors} errors, RSS ${rssAfterFirst.toFixed(1)}→${rssEnd.toFixed(1)} MiB, p99 ${firstP99.toFixed(1)}→${(laterP99.at(-1) ?? firstP99).toFixed(1)} ms`);
+  console.log(`soak: ${(seconds / 60).toFixed(1)} minutes, ${answered} requests, ${errors} errors, RSS ${rssAfterFirst.toFixed(1)}→${rssEnd.toFixed(1)} MiB (medians of minutes 2 and ${lastMinute}), p99 ${firstP99.toFixed(1)}→${(laterP99.at(-1) ?? firstP99).toFixed(1)} ms`);
   process.exit(failures.length ? 1 : 0);
 }
 
