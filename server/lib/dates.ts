@@ -26,19 +26,23 @@ function formatter(kind: 'date' | 'parts' | 'display' | 'displayTime', timeZone:
 // are held. Since 1972 every zone's offset is a whole number of minutes and its changes
 // fall on whole minutes, so a date never changes inside a UTC minute; earlier instants
 // (odd local mean time offsets) are formatted each time.
-const dated = new Map<string, Map<number, string>>();
 const WHOLE_MINUTE_OFFSETS_FROM = Date.UTC(1972, 0, 1);
-export function dateInZone(ms: number, timeZone: string): string {
-  if (ms < WHOLE_MINUTE_OFFSETS_FROM) return formatter('date', timeZone).format(ms);
-  let known = dated.get(timeZone);
-  if (!known) dated.set(timeZone, (known = new Map()));
+// `format(ms)` remembered by UTC minute, per zone, in `cache` (at most 20,000 minutes a zone).
+function byMinute(cache: Map<string, Map<number, string>>, ms: number, timeZone: string, format: (ms: number) => string): string {
+  if (ms < WHOLE_MINUTE_OFFSETS_FROM) return format(ms);
+  let known = cache.get(timeZone);
+  if (!known) cache.set(timeZone, (known = new Map()));
   const minute = Math.floor(ms / 60_000);
-  let date = known.get(minute);
-  if (date === undefined) {
+  let shown = known.get(minute);
+  if (shown === undefined) {
     if (known.size >= 20_000) known.clear();
-    known.set(minute, (date = formatter('date', timeZone).format(ms)));
+    known.set(minute, (shown = format(ms)));
   }
-  return date;
+  return shown;
+}
+const dated = new Map<string, Map<number, string>>();
+export function dateInZone(ms: number, timeZone: string): string {
+  return byMinute(dated, ms, timeZone, (at) => formatter('date', timeZone).format(at));
 }
 
 export function isValidDateString(s: string): boolean {
@@ -104,16 +108,7 @@ export function formatDate(date: string): string {
 // held: the credentials page shows each credential's last use, and most are the same few.
 const timed = new Map<string, Map<number, string>>();
 export function formatDateTime(ms: number, timeZone: string): string {
-  if (ms < WHOLE_MINUTE_OFFSETS_FROM) return `${formatter('displayTime', timeZone).format(ms)} (${timeZone})`;
-  let known = timed.get(timeZone);
-  if (!known) timed.set(timeZone, (known = new Map()));
-  const minute = Math.floor(ms / 60_000);
-  let shown = known.get(minute);
-  if (shown === undefined) {
-    if (known.size >= 20_000) known.clear();
-    known.set(minute, (shown = `${formatter('displayTime', timeZone).format(ms)} (${timeZone})`));
-  }
-  return shown;
+  return byMinute(timed, ms, timeZone, (at) => `${formatter('displayTime', timeZone).format(at)} (${timeZone})`);
 }
 
 export function relativeTime(ms: number, now: number): string {
