@@ -54,7 +54,15 @@ export async function serve(deps: Deps) {
   pruneTimer.unref();
   // `kill -USR2 <pid>`: one log line with the size of every in-memory structure that grows
   // with traffic (each is bounded; README, "Faults we survive"), and the process's RSS.
-  const logSizes = () => logger.info('in-memory sizes', { rssMiB: Math.round(process.memoryUsage.rss() / 2 ** 20), ...gaugeSizes() });
+  // With RSS, where it is: V8's heap (used and reserved), and memory outside it (Buffers).
+  // Started with --expose-gc (a diagnosis, as `SOAK_NODE_ARGS=--expose-gc make soak`): a full
+  // collection first, so that the heap figures are what is live, not the garbage not yet collected.
+  const logSizes = () => {
+    (globalThis as { gc?: () => void }).gc?.();
+    const m = process.memoryUsage();
+    const mib = (n: number) => Math.round((n / 2 ** 20) * 10) / 10;
+    logger.info('in-memory sizes', { rssMiB: mib(m.rss), heapUsedMiB: mib(m.heapUsed), heapTotalMiB: mib(m.heapTotal), externalMiB: mib(m.external), ...gaugeSizes() });
+  };
   process.on('SIGUSR2', logSizes);
   const address = server.address();
   logger.info('listening', { address: typeof address === 'object' && address ? `${address.address}:${address.port}` : String(address), baseUrl: config.baseUrl, env: config.portalEnv });

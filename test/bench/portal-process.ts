@@ -14,8 +14,8 @@ export interface PortalProcess {
 
 // Starts `server/main.ts` with `env` and waits for /healthz; `onLine` gets every line it
 // writes (stdout and stderr).
-export async function startPortalProcess(env: NodeJS.ProcessEnv, onLine: (line: string) => void = () => {}): Promise<PortalProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+export async function startPortalProcess(env: NodeJS.ProcessEnv, onLine: (line: string) => void = () => {}, nodeArgs: string[] = []): Promise<PortalProcess> {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'server/main.ts'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   for (const stream of [child.stdout!, child.stderr!]) {
     let rest = '';
@@ -34,6 +34,14 @@ export async function startPortalProcess(env: NodeJS.ProcessEnv, onLine: (line: 
 export function rssMiB(pid: number): number {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) / 1024;
+}
+
+// RSS by kind (/proc/PID/status): anonymous (heaps: V8's and malloc's), file-backed (code,
+// mapped files), shared memory (SQLite's WAL index).
+export function rssParts(pid: number): { anon: number; file: number; shmem: number } {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN) / 1024;
+  return { anon: kb('RssAnon'), file: kb('RssFile'), shmem: kb('RssShmem') };
 }
 
 export type Answer = { status: number; body: string; ms: number } | { error: string; ms: number };

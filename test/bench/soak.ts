@@ -2,16 +2,26 @@
 // a second, paced (open loop: a request is sent when its time comes, not when the previous
 // one answered), for minutes: 55 % tokens with the right secret, 15 % with a wrong one,
 // 25 % private_key_jwt (assertions signed as they are sent, a minute of life each), 5 % a
-// manager's Manage API credentials page. RSS sampled every 10 s from /proc; the sizes of
-// the bounded in-memory structures read with `kill -USR2` (one log line) every minute.
+// manager's Manage API credentials page. RSS sampled every 10 s from /proc; every minute,
+// `kill -USR2` makes the portal (started with --expose-gc) collect its garbage in full and
+// log its RSS, its heap and the sizes of the bounded in-memory structures (one line).
 //
 // An error is an answer other than the one its request must get (200 with a token for a
 // right secret or a valid assertion, 401 invalid_client for a wrong secret, 200 for the
 // page), or no answer at all (refused, reset, 10 s without one). A wrong secret's 401 is
 // its expected answer, not an error; a 429 or 503 would be one.
-// Passes when errors are 0, RSS in the last minute is less than 10 % above RSS in the second
-// (each the median of the minute's samples), and every later minute's p99 latency is within 2×
-// the first minute's.
+// Passes when errors are 0, RSS after the full collection at the end is less than 10 % above
+// RSS after the one at the end of the second minute, and every later minute's p99 latency is
+// within 2× the first minute's.
+//
+// Why RSS after a full collection: between collections RSS is mostly garbage waiting for
+// one. V8 lets the old generation grow to a few times what is live before it collects, so
+// the 10 s samples swing by 30 % (195 to 275 MiB) in cycles of several minutes, and any
+// minute's samples say more about where that minute fell in a cycle than about what the
+// portal holds. Two 60-minute runs measured that way (without --expose-gc) failed at +10.6 %
+// (single samples) and +14.5 % (medians of a minute), while the live heap stayed at 25 to 41
+// MiB. What leaks survives a full collection; that is what the criterion compares. The 10 s
+// samples are still printed, and their lowest and median per five minutes.
 // Last line: `soak: M minutes, N requests, E errors, RSS a→b MiB, p99 x→y ms`; exit 1 on failure.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -24,7 +34,7 @@ import { inviteUser } from '../../server/admin/users.ts';
 import { cliActor } from '../../server/audit/audit.ts';
 import { basic, seedClients, signedIn, wrongSecret, type BenchSigner } from './seed.ts';
 import { freePort } from './proc.ts';
-import { ASSERTION_TYPE, FORM, rssMiB, send, startPortalProcess, type Answer } from './portal-process.ts';
+import { ASSERTION_TYPE, FORM, rssMiB, rssParts, send, startPortalProcess, type Answer } from './portal-process.ts';
 
 const MINUTES = Number(process.env.SOAK_MINUTES ?? 10);
 const RATE = Number(process.env.SOAK_RATE ?? 1000);
@@ -59,12 +69,15 @@ async function main() {
 
   let sizes: Record<string, number> = {};
   const peaks: Record<string, number> = {};
+  const afterGc: Array<[number, number]> = []; // [seconds into the soak, RSS MiB after a full collection]
+  let started = 0;
   const portal = await startPortalProcess(env, (line) => {
     if (!line.includes('"in-memory sizes"')) return;
     const { time: _t, level: _l, msg: _m, ...rest } = JSON.parse(line) as Record<string, number>;
     sizes = rest;
+    if (started && rest.rssMiB !== undefined) afterGc.push([Math.round((performance.now() - started) / 1000), rest.rssMiB]);
     for (const [k, v] of Object.entries(rest)) peaks[k] = Math.max(peaks[k] ?? 0, v);
-  });
+  }, (process.env.SOAK_NODE_ARGS ?? '--expose-gc').split(' ').filter(Boolean));
   process.on('exit', () => portal.child.kill('SIGKILL'));
   const cookie = await signedIn(baseUrl, invited.value.token);
   const pid = portal.child.pid!;
@@ -109,7 +122,7 @@ async function main() {
   };
 
   const rss: Array<[number, number]> = [[0, rssMiB(pid)]];
-  const started = performance.now();
+  started = performance.now();
   const endAt = started + MINUTES * 60_000;
   let nextSample = 10_000;
   console.log(`soak: ${MINUTES} minutes at ${RATE} requests a second against ${baseUrl} (pid ${pid}), ${CLIENTS} clients, ${SIGNERS} with an ES256 key`);
@@ -120,7 +133,9 @@ async function main() {
       if (nextSample % 60_000 === 0) {
         portal.child.kill('SIGUSR2');
         const m = minutes[minutes.length - 1]!;
-        console.log(`  minute ${minutes.length}: ${m.length} answers, p99 ${p99(m).toFixed(1)} ms, RSS ${rss.at(-1)![1].toFixed(1)} MiB, ${errors} errors so far, ${behind} not sent (behind)`);
+        const parts = rssParts(pid);
+        const heap = sizes.heapUsedMiB === undefined ? '' : `; after the last minute's full collection: RSS ${sizes.rssMiB} MiB, heap ${sizes.heapUsedMiB} MiB used of ${sizes.heapTotalMiB}, external ${sizes.externalMiB} MiB`;
+        console.log(`  minute ${minutes.length}: ${m.length} answers, p99 ${p99(m).toFixed(1)} ms, RSS ${rss.at(-1)![1].toFixed(1)} MiB (anon ${parts.anon.toFixed(1)}, file ${parts.file.toFixed(1)}, shmem ${parts.shmem.toFixed(1)})${heap}, ${errors} errors so far, ${behind} not sent (behind)`);
         minutes.push([]);
       }
       nextSample += 10_000;
@@ -177,20 +192,26 @@ async function main() {
     'usage refusal counts': '1,000 keys an hour, the rest under (others)',
     'write-behind: usage counters': 'the usage counters',
   };
-  for (const [k, v] of Object.entries(sizes)) if (k !== 'rssMiB') console.log(`  ${k}: ${v} (${peaks[k]}; ${bounds[k] ?? 'see README'})`);
+  for (const [k, v] of Object.entries(sizes)) if (!k.endsWith('MiB')) console.log(`  ${k}: ${v} (${peaks[k]}; ${bounds[k] ?? 'see README'})`);
   console.log(`  sessions: ${sessionRows} live rows in SQLite (not memory)`);
 
-  // RSS of a minute: the median of its six samples (one sample swings by up to 30 % with the
-  // moment of the garbage collector's cycle). Growth: the last minute's against the second's,
-  // the first after the start-up minute.
+  // The 10 s samples per five minutes: lowest, median, highest (what an operator's graph shows).
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-  const minuteRss = (m: number) => {
-    const samples = rss.filter(([s]) => s > (m - 1) * 60 && s <= m * 60).map(([, v]) => v);
-    return samples.length ? median(samples) : rss.at(-1)![1];
-  };
-  const lastMinute = Math.max(2, Math.floor(rss.at(-1)![0] / 60));
-  const rssAfterFirst = minuteRss(2);
-  const rssEnd = minuteRss(lastMinute);
+  const spans: string[] = [];
+  for (let from = 0; from < rss.at(-1)![0]; from += 300) {
+    const xs = rss.filter(([s]) => s > from && s <= from + 300).map(([, v]) => v);
+    if (xs.length) spans.push(`${from / 60 + 1}–${from / 60 + 5}: ${Math.min(...xs).toFixed(0)}/${median(xs).toFixed(0)}/${Math.max(...xs).toFixed(0)}`);
+  }
+  console.log(`RSS every 10 s by five minutes (lowest/median/highest MiB): ${spans.join('; ')}`);
+  console.log(`RSS after each minute's full collection (MiB): ${afterGc.map(([s, m]) => `${s}s ${m}`).join(', ')}`);
+  // Growth: RSS after the collection at the end of minute 2 (the first after the start-up
+  // minute) against after the last one (at the end). Without --expose-gc there is no
+  // collection, and the 10 s samples nearest those moments stand in.
+  const nearest = (at: number, xs: Array<[number, number]>) => xs.reduce((a, b) => (Math.abs(b[0] - at) < Math.abs(a[0] - at) ? b : a));
+  const source = afterGc.length >= 2 && sizes.heapUsedMiB !== undefined && (process.env.SOAK_NODE_ARGS ?? '--expose-gc').includes('--expose-gc') ? afterGc : rss;
+  const rssAfterFirst = nearest(120, source)[1];
+  const rssEnd = source.at(-1)![1];
+  const lastMinute = Math.max(2, Math.round(source.at(-1)![0] / 60));
   const growth = (rssEnd - rssAfterFirst) / rssAfterFirst;
   const firstP99 = p99(minutes[0]!);
   const laterP99 = minutes.slice(1).map(p99);
@@ -201,7 +222,7 @@ async function main() {
     laterP99.some((x) => x > 2 * firstP99) ? `p99 reached ${worst.toFixed(1)} ms, over 2× the first minute's ${firstP99.toFixed(1)} ms` : '',
   ].filter(Boolean);
   console.log(failures.length ? `FAILED: ${failures.join('; ')}` : `passed: 0 errors, RSS ${growth >= 0 ? '+' : ''}${(growth * 100).toFixed(1)} % after the first minute, p99 at most ${(worst / firstP99).toFixed(2)}× the first minute's`);
-  console.log(`soak: ${(seconds / 60).toFixed(1)} minutes, ${answered} requests, ${errors} errors, RSS ${rssAfterFirst.toFixed(1)}→${rssEnd.toFixed(1)} MiB (medians of minutes 2 and ${lastMinute}), p99 ${firstP99.toFixed(1)}→${(laterP99.at(-1) ?? firstP99).toFixed(1)} ms`);
+  console.log(`soak: ${(seconds / 60).toFixed(1)} minutes, ${answered} requests, ${errors} errors, RSS ${rssAfterFirst.toFixed(1)}→${rssEnd.toFixed(1)} MiB (${source === afterGc ? 'after full collections' : 'single samples'} at minutes 2 and ${lastMinute}), p99 ${firstP99.toFixed(1)}→${(laterP99.at(-1) ?? firstP99).toFixed(1)} ms`);
   process.exit(failures.length ? 1 : 0);
 }
 
