@@ -36,10 +36,11 @@ export class SqliteSessionStore extends session.Store {
 
   override get(sid: string, cb: (err: unknown, data?: session.SessionData | null) => void): void {
     try {
-      const row = prepared(this.db, 'sessionBySid', () => this.db.select().from(sessions).where(eq(sessions.sid, sql.placeholder('sid'))).prepare()).get({ sid });
-      if (!row || row.revokedAt !== null || row.expiresAt <= this.clock.now()) return cb(null, null);
+      // Every request with a cookie: three columns, one raw statement.
+      const row = prepared(this.db, 'sessionDataBySid', () => this.db.$client.prepare<[string], { data: string; expires_at: number; revoked_at: number | null }>('select data, expires_at, revoked_at from sessions where sid = ?')).get(sid);
+      if (!row || row.revoked_at !== null || row.expires_at <= this.clock.now()) return cb(null, null);
       if (this.expiries.size > 10_000) this.expiries.clear(); // requests that never touched
-      this.expiries.set(sid, row.expiresAt);
+      this.expiries.set(sid, row.expires_at);
       cb(null, JSON.parse(row.data) as session.SessionData);
     } catch (err) {
       cb(err);

@@ -23,7 +23,7 @@ export function managedApplications(db: Db, user: { id: number; organisationId: 
 }
 
 export function holdsManagerRole(db: Db, userId: number): boolean {
-  return !!prepared(db, 'holdsManagerRole', () => db.select({ u: credentialManagers.userId }).from(credentialManagers).where(eq(credentialManagers.userId, sql.placeholder('userId'))).limit(1).prepare()).get({ userId });
+  return prepared(db, 'holdsManagerRoleRaw', () => db.$client.prepare<[number], number>('select 1 from credential_managers where user_id = ? limit 1').pluck()).get(userId) !== undefined;
 }
 
 // One managed application by client ID, or null (not found, not managed, other organisation, disabled).

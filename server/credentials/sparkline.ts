@@ -8,6 +8,7 @@ const STEP = 3; // px a day
 const BAR = 2.4;
 const WIDTH = 90; // 30 days
 const HEIGHT = 20;
+const MIDDLES = Array.from({ length: 30 }, (_, i) => String(Math.round((i * STEP + BAR / 2) * 10) / 10)); // "1.2", "4.2", …
 
 const escape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
@@ -20,16 +21,18 @@ export function usageText(u: CredentialUsage, now: number): string {
 
 // The SVG (already escaped: the templates include it raw). Bars scale to the busiest day;
 // a day with any request is at least one pixel high, a day without none.
-export function sparkline(u: CredentialUsage, now: number): string {
-  const text = escape(usageText(u, now));
+export function sparkline(u: CredentialUsage, now: number, alternative = usageText(u, now)): string {
+  const text = escape(alternative);
   const max = Math.max(...u.days);
-  // One path, a bar a day: "M<x> 20v-<h>h2.4v<h>z" (x = 3 px a day).
+  // One path, a bar a day, each a vertical stroke BAR wide: "M<x> 20V<top>", x the middle of
+  // the day's 3 px. Half the bytes of a filled rectangle per bar ("M<x> 20v-<h>h2.4v<h>z"),
+  // the same pixels: 25 credentials' sparklines are 6 KB less of the page.
   let bars = '';
   for (let i = 0; i < u.days.length; i++) {
     const n = u.days[i]!;
     if (n === 0) continue;
     const h = Math.max(1, Math.round((n / max) * (HEIGHT - 1)));
-    bars += `M${i * STEP} ${HEIGHT}v-${h}h${BAR}v${h}z`;
+    bars += `M${MIDDLES[i] ?? i * STEP + BAR / 2} ${HEIGHT}V${HEIGHT - h}`;
   }
-  return `<svg class="sparkline" role="img" aria-label="${text}" viewBox="0 0 ${WIDTH} ${HEIGHT}" width="${WIDTH}" height="${HEIGHT}" focusable="false"><title>${text}</title><line x1="0" y1="${HEIGHT - 0.5}" x2="${WIDTH}" y2="${HEIGHT - 0.5}"/>${bars ? `<path d="${bars}"/>` : ''}</svg>`;
+  return `<svg class="sparkline" role="img" aria-label="${text}" viewBox="0 0 ${WIDTH} ${HEIGHT}" width="${WIDTH}" height="${HEIGHT}" focusable="false"><title>${text}</title><line x1="0" y1="${HEIGHT - 0.5}" x2="${WIDTH}" y2="${HEIGHT - 0.5}"/>${bars ? `<path stroke="currentColor" stroke-width="${BAR}" d="${bars}"/>` : ''}</svg>`;
 }

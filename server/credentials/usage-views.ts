@@ -40,9 +40,10 @@ export function usageViews(usage: UsageReader, applicationId: number, rows: Cred
     const c = candidates[i]!;
     const shown: CredentialUsage = { ...u, lastUsedAt: c.lastUsedAt };
     const newer = tookOver(c, candidates, now, idleDays);
+    const text = usageText(shown, now);
     out.set(usageKey(row.kind, row.id), {
-      svg: sparkline(shown, now),
-      text: usageText(shown, now),
+      svg: sparkline(shown, now, text),
+      text,
       requests: u.requests,
       refusals: u.refusals,
       last24h: u.last24h,

@@ -23,7 +23,7 @@ test('the page: a sparkline per credential with its text, last address and clien
 
   const row = (id: string) => page.slice(page.indexOf(`<tr id="secret-${id}">`), page.indexOf('</tr>', page.indexOf(`<tr id="secret-${id}">`)));
   assert.match(row(old.id), /<svg class="sparkline" role="img" aria-label="2 requests in the last 30 days, last 9 days ago"[^>]*><title>2 requests in the last 30 days, last 9 days ago<\/title>/);
-  assert.match(row(old.id), /<path d="M\d+ 20v-19h2\.4v19z"\/>/, 'a bar on the day it was used');
+  assert.match(row(old.id), /<path stroke="currentColor" stroke-width="2\.4" d="M\d+\.2 20V1"\/>/, 'one full-height bar (a 2.4 px stroke), on the day it was used');
   assert.match(row(old.id), /from 127\.0\.0\.2 \(python-requests\/2\.31\)/);
   assert.match(row(old.id), /<span class="badge safe-to-delete"[^>]*>Safe to delete<\/span>/);
   assert.match(row(vm.id), /aria-label="4 requests in the last 30 days, last just now"/);

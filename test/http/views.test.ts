@@ -17,3 +17,24 @@ test('template text beyond Latin-1 becomes references; values are escaped, not r
   const plain = createViews(dir).render('/page', { name: 'José', hint: 'i9B' });
   assert.ok(![...plain].some((c) => c.codePointAt(0)! > 0xff), plain);
 });
+
+// sendHtml copies an ASCII page's bytes and encodes any other: what arrives is the page in
+// UTF-8 either way (a Latin-1 copy of "Ł", U+0141, would arrive as "A").
+test('sendHtml: an ASCII page and a page with Latin-1 and wider characters arrive as UTF-8, byte for byte', async (t) => {
+  const express = (await import('express')).default;
+  const { sendHtml } = await import('../../server/http/views.ts');
+  const pages = ['<p>plain &#8226; ASCII</p>', '<p>José</p>', '<p>Łukasz 🔑 “x”</p>'];
+  const app = express();
+  app.get('/:i', (req, res) => sendHtml(res, pages[Number(req.params.i)]!));
+  const server = app.listen(0, '127.0.0.1');
+  t.after(() => server.close());
+  await new Promise((r) => server.once('listening', r));
+  const { port } = server.address() as { port: number };
+  for (const [i, page] of pages.entries()) {
+    const res = await fetch(`http://127.0.0.1:${port}/${i}`);
+    assert.equal(res.headers.get('content-type'), 'text/html; charset=utf-8');
+    const bytes = Buffer.from(await res.arrayBuffer());
+    assert.ok(bytes.equals(Buffer.from(page, 'utf8')), `${page}: ${bytes.toString('hex')}`);
+    assert.equal(Number(res.headers.get('content-length')), Buffer.byteLength(page));
+  }
+});
