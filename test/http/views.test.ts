@@ -38,3 +38,12 @@ test('sendHtml: an ASCII page and a page with Latin-1 and wider characters arriv
     assert.equal(Number(res.headers.get('content-length')), Buffer.byteLength(page));
   }
 });
+
+test('template indentation goes, line breaks stay; a template with <pre> or <textarea> keeps every space', (t) => {
+  const dir = tempDir(t);
+  fs.writeFileSync(path.join(dir, 'list.eta'), '<ul>\n    <li>  <%= it.a %>  </li>\n\n    <li>b</li>\n</ul>\n');
+  fs.writeFileSync(path.join(dir, 'code.eta'), '<div>\n  <pre>line 1\n    indented \\\n  <%= it.a %></pre>\n</div>');
+  const views = createViews(dir);
+  assert.equal(views.render('/list', { a: '  x\n    y' }), '<ul>\n<li>    x\n    y  </li>\n<li>b</li>\n</ul>\n', 'values keep their spaces; spaces within a line stay');
+  assert.equal(views.render('/code', { a: 'v' }), '<div>\n  <pre>line 1\n    indented \\\n  v</pre>\n</div>');
+});
