@@ -41,9 +41,9 @@ export class Client {
       else this.cookies.set(name, value);
     }
     const raw = await res.text();
-    // Pages write the templates' own characters beyond Latin-1 as references (&#8226; for •,
+    // Pages write the templates' own characters beyond ASCII as references (&#8226; for •,
     // server/http/views.ts); read as a browser reads them, so tests name the characters.
-    const text = /^text\/html/.test(res.headers.get('content-type') ?? '') ? beyondLatin1(raw) : raw;
+    const text = /^text\/html/.test(res.headers.get('content-type') ?? '') ? beyondAscii(raw) : raw;
     const token = /name="_csrf" value="([^"]+)"/.exec(text);
     if (token) this.csrf = token[1]!;
     return { status: res.status, headers: res.headers, text, location: res.headers.get('location') };
@@ -59,8 +59,8 @@ export class Client {
   }
 }
 
-const beyondLatin1 = (s: string) => s.replace(/&#(\d{3,7});/g, (ref, n: string) => (Number(n) > 0xff && Number(n) <= 0x10ffff ? String.fromCodePoint(Number(n)) : ref));
+const beyondAscii = (s: string) => s.replace(/&#(\d{3,7});/g, (ref, n: string) => (Number(n) > 0x7f && Number(n) <= 0x10ffff ? String.fromCodePoint(Number(n)) : ref));
 
 export function decodeHtml(s: string): string {
-  return beyondLatin1(s).replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+  return beyondAscii(s).replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
 }
