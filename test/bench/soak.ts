@@ -203,12 +203,13 @@ async function main() {
     if (xs.length) spans.push(`${from / 60 + 1}–${from / 60 + 5}: ${Math.min(...xs).toFixed(0)}/${median(xs).toFixed(0)}/${Math.max(...xs).toFixed(0)}`);
   }
   console.log(`RSS every 10 s by five minutes (lowest/median/highest MiB): ${spans.join('; ')}`);
-  console.log(`RSS after each minute's full collection (MiB): ${afterGc.map(([s, m]) => `${s}s ${m}`).join(', ')}`);
+  const collected = (process.env.SOAK_NODE_ARGS ?? '--expose-gc').includes('--expose-gc');
+  console.log(`RSS ${collected ? "after each minute's full collection" : 'at each minute (no collection: without --expose-gc)'} (MiB): ${afterGc.map(([s, m]) => `${s}s ${m}`).join(', ')}`);
   // Growth: RSS after the collection at the end of minute 2 (the first after the start-up
   // minute) against after the last one (at the end). Without --expose-gc there is no
   // collection, and the 10 s samples nearest those moments stand in.
   const nearest = (at: number, xs: Array<[number, number]>) => xs.reduce((a, b) => (Math.abs(b[0] - at) < Math.abs(a[0] - at) ? b : a));
-  const source = afterGc.length >= 2 && sizes.heapUsedMiB !== undefined && (process.env.SOAK_NODE_ARGS ?? '--expose-gc').includes('--expose-gc') ? afterGc : rss;
+  const source = collected && afterGc.length >= 2 ? afterGc : rss;
   const rssAfterFirst = nearest(120, source)[1];
   const rssEnd = source.at(-1)![1];
   const lastMinute = Math.max(2, Math.round(source.at(-1)![0] / 60));
