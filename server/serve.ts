@@ -55,8 +55,8 @@ export async function serve(deps: Deps) {
   // `kill -USR2 <pid>`: one log line with the size of every in-memory structure that grows
   // with traffic (each is bounded; README, "Faults we survive"), and the process's RSS.
   // With RSS, where it is: V8's heap (used and reserved), and memory outside it (Buffers).
-  // Started with --expose-gc (a diagnosis, as `SOAK_NODE_ARGS=--expose-gc make soak`): a full
-  // collection first, so that the heap figures are what is live, not the garbage not yet collected.
+  // Started with --expose-gc (as `make soak` starts it): a full collection first, so that the
+  // heap figures and RSS are what is live, not the garbage not yet collected.
   const logSizes = () => {
     (globalThis as { gc?: () => void }).gc?.();
     const m = process.memoryUsage();

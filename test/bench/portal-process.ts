@@ -31,17 +31,21 @@ export async function startPortalProcess(env: NodeJS.ProcessEnv, onLine: (line: 
   return { child, baseUrl, exited };
 }
 
-export function rssMiB(pid: number): number {
-  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) / 1024;
+// Lines of /proc/PID/status in MiB: VmRSS (all of RSS), and RSS by kind: RssAnon (heaps:
+// V8's and malloc's), RssFile (code, mapped files), RssShmem (SQLite's WAL index).
+function statusMiB(pid: number, name: string, status = fs.readFileSync(`/proc/${pid}/status`, 'utf8')): number {
+  const kb = new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1];
+  if (kb === undefined) throw new Error(`/proc/${pid}/status has no ${name} line`);
+  return Number(kb) / 1024;
 }
 
-// RSS by kind (/proc/PID/status): anonymous (heaps: V8's and malloc's), file-backed (code,
-// mapped files), shared memory (SQLite's WAL index).
+export function rssMiB(pid: number): number {
+  return statusMiB(pid, 'VmRSS');
+}
+
 export function rssParts(pid: number): { anon: number; file: number; shmem: number } {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN) / 1024;
-  return { anon: kb('RssAnon'), file: kb('RssFile'), shmem: kb('RssShmem') };
+  return { anon: statusMiB(pid, 'RssAnon', status), file: statusMiB(pid, 'RssFile', status), shmem: statusMiB(pid, 'RssShmem', status) };
 }
 
 export type Answer = { status: number; body: string; ms: number } | { error: string; ms: number };

@@ -21,7 +21,7 @@
 // portal holds. Two 60-minute runs measured that way (without --expose-gc) failed at +10.6 %
 // (single samples) and +14.5 % (medians of a minute), while the live heap stayed at 25 to 41
 // MiB. What leaks survives a full collection; that is what the criterion compares. The 10 s
-// samples are still printed, and their lowest and median per five minutes.
+// samples are still printed, with their lowest, median and highest per five minutes.
 // Last line: `soak: M minutes, N requests, E errors, RSS a→b MiB, p99 x→y ms`; exit 1 on failure.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -67,6 +67,9 @@ async function main() {
   if (!invited.ok) throw new Error(invited.message);
   deps.db.$client.close();
 
+  // The portal's node flags: --expose-gc unless SOAK_NODE_ARGS says otherwise (empty: none).
+  const nodeArgs = (process.env.SOAK_NODE_ARGS ?? '--expose-gc').split(' ').filter(Boolean);
+  const collected = nodeArgs.includes('--expose-gc');
   let sizes: Record<string, number> = {};
   const peaks: Record<string, number> = {};
   const afterGc: Array<[number, number]> = []; // [seconds into the soak, RSS MiB after a full collection]
@@ -77,7 +80,7 @@ async function main() {
     sizes = rest;
     if (started && rest.rssMiB !== undefined) afterGc.push([Math.round((performance.now() - started) / 1000), rest.rssMiB]);
     for (const [k, v] of Object.entries(rest)) peaks[k] = Math.max(peaks[k] ?? 0, v);
-  }, (process.env.SOAK_NODE_ARGS ?? '--expose-gc').split(' ').filter(Boolean));
+  }, nodeArgs);
   process.on('exit', () => portal.child.kill('SIGKILL'));
   const cookie = await signedIn(baseUrl, invited.value.token);
   const pid = portal.child.pid!;
@@ -203,7 +206,6 @@ async function main() {
     if (xs.length) spans.push(`${from / 60 + 1}–${from / 60 + 5}: ${Math.min(...xs).toFixed(0)}/${median(xs).toFixed(0)}/${Math.max(...xs).toFixed(0)}`);
   }
   console.log(`RSS every 10 s by five minutes (lowest/median/highest MiB): ${spans.join('; ')}`);
-  const collected = (process.env.SOAK_NODE_ARGS ?? '--expose-gc').includes('--expose-gc');
   console.log(`RSS ${collected ? "after each minute's full collection" : 'at each minute (no collection: without --expose-gc)'} (MiB): ${afterGc.map(([s, m]) => `${s}s ${m}`).join(', ')}`);
   // Growth: RSS after the collection at the end of minute 2 (the first after the start-up
   // minute) against after the last one (at the end). Without --expose-gc there is no
