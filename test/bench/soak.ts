@@ -137,7 +137,7 @@ async function main() {
         portal.child.kill('SIGUSR2');
         const m = minutes[minutes.length - 1]!;
         const parts = rssParts(pid);
-        const heap = sizes.heapUsedMiB === undefined ? '' : `; after the last minute's full collection: RSS ${sizes.rssMiB} MiB, heap ${sizes.heapUsedMiB} MiB used of ${sizes.heapTotalMiB}, external ${sizes.externalMiB} MiB`;
+        const heap = sizes.heapUsedMiB === undefined ? '' : `; after the last minute's full collection: RSS ${sizes.rssMiB} MiB, heap ${sizes.heapUsedMiB} MiB used of ${sizes.heapTotalMiB}, external ${sizes.externalMiB} MiB, signature thread's heap ${sizes.signatureThreadHeapUsedMiB ?? '-'} MiB used of ${sizes.signatureThreadHeapTotalMiB ?? '-'}`;
         console.log(`  minute ${minutes.length}: ${m.length} answers, p99 ${p99(m).toFixed(1)} ms, RSS ${rss.at(-1)![1].toFixed(1)} MiB (anon ${parts.anon.toFixed(1)}, file ${parts.file.toFixed(1)}, shmem ${parts.shmem.toFixed(1)})${heap}, ${errors} errors so far, ${behind} not sent (behind)`);
         minutes.push([]);
       }
@@ -194,6 +194,7 @@ async function main() {
     'usage counters': '100,000 (cleared past it once written)',
     'usage refusal counts': '1,000 keys an hour, the rest under (others)',
     'write-behind: usage counters': 'the usage counters',
+    'signature thread: keys and options held': 'the keys in use',
   };
   for (const [k, v] of Object.entries(sizes)) if (!k.endsWith('MiB')) console.log(`  ${k}: ${v} (${peaks[k]}; ${bounds[k] ?? 'see README'})`);
   console.log(`  sessions: ${sessionRows} live rows in SQLite (not memory)`);

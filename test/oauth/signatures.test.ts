@@ -19,6 +19,7 @@ import { addPublicKey } from '../../server/credentials/public-keys.ts';
 import { findApplicationByClientId } from '../../server/admin/applications.ts';
 import { cliActor } from '../../server/audit/audit.ts';
 import { addDays, dateInZone } from '../../server/lib/dates.ts';
+import { gaugeSizes } from '../../server/lib/gauges.ts';
 
 type Done = (err: Error | null, value: string) => void;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -210,6 +211,25 @@ test('signature thread: signs and checks as node:crypto does, a batch answered b
   const again = await call<string>((done) => thread.sign('sha256', input, ec.privateKey, p1363, done));
   assert.ok(crypto.verify('sha256', Buffer.from(input), { key: ec.publicKey, ...p1363 }, Buffer.from(again, 'base64url')));
   await thread.stop();
+});
+
+test('signature thread: reports the keys it holds and its heap, which kill -USR2 logs with the other sizes', async () => {
+  const thread = createSignatureThread({ restartAfterMs: 0 });
+  assert.equal(thread.memory, null, 'not started: nothing reported');
+  const ec = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const p1363 = { dsaEncoding: 'ieee-p1363' } as const;
+  await call<string>((done) => thread.sign('sha256', 'a.b', ec.privateKey, p1363, done));
+  assert.equal(thread.held, 2, 'the key and its options object, sent once');
+  await call<string>((done) => thread.sign('sha256', 'a.c', ec.privateKey, p1363, done));
+  assert.equal(thread.held, 2);
+  // Its first report comes once it listens; the heap is its own (a few MiB), not the process's.
+  while (!thread.memory) await sleep(5);
+  const { heapUsed, heapTotal } = thread.memory;
+  assert.ok(heapUsed > 0 && heapUsed <= heapTotal && heapTotal < 256 * 2 ** 20, JSON.stringify(thread.memory));
+  const sizes = gaugeSizes();
+  assert.ok(sizes['signature thread: keys and options held']! >= 2);
+  assert.ok(sizes.signatureThreadHeapTotalMiB! > 0);
+  await thread.close();
 });
 
 test('signatures: a thread of their own for each set (the endpoints make one per portal); closing one ends its thread and no other', async () => {

@@ -15,7 +15,8 @@
 import type crypto from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import { isPackaged, resourcePath } from '../../lib/paths.ts';
-import { ANSWER_FIELDS, JOB_FIELDS, type Answers, type Batch } from './protocol.ts';
+import { ANSWER_FIELDS, JOB_FIELDS, type Answers, type Batch, type MemoryReport } from './protocol.ts';
+import { gauge } from '../../lib/gauges.ts';
 
 // How long after a start the thread may be started again (it was lost meanwhile).
 export const RESTART_AFTER_MS = 5000;
@@ -50,6 +51,7 @@ export function createSignatureThread(options: { restartAfterMs?: number } = {})
   let startedAt = -Infinity;
   let lost = 0;
   let lastLoss = '';
+  let memory: MemoryReport | null = null; // the thread's latest report
   // A key or options object the main thread no longer holds is dropped by the thread too.
   const forget = new FinalizationRegistry<number>((id) => {
     if (sent.delete(id)) batch().drop.push(id);
@@ -87,7 +89,11 @@ export function createSignatureThread(options: { restartAfterMs?: number } = {})
     if (closed || now - startedAt < restartAfterMs) return null;
     startedAt = now;
     const w = newWorker();
-    w.on('message', (answers: Answers) => {
+    w.on('message', (answers: Answers | MemoryReport) => {
+      if (!Array.isArray(answers)) {
+        if (worker === w) memory = answers;
+        return;
+      }
       if (worker === w) online = true; // the first message, empty, says it listens
       for (let i = 0; i < answers.length; i += ANSWER_FIELDS) {
         const answer = waiting.get(answers[i] as number);
@@ -104,6 +110,7 @@ export function createSignatureThread(options: { restartAfterMs?: number } = {})
       if (worker !== w) return;
       worker = null;
       online = false;
+      memory = null;
       sent = new Set();
       outbox = null;
       if (!closed) {
@@ -146,7 +153,7 @@ export function createSignatureThread(options: { restartAfterMs?: number } = {})
     out.jobs.push(id, keyId, optionsId, hash, data, signature);
   }
 
-  return {
+  const api = {
     // True once the thread listens.
     get ready() {
       return online;
@@ -178,6 +185,13 @@ export function createSignatureThread(options: { restartAfterMs?: number } = {})
     get lastLoss() {
       return lastLoss;
     },
+    // The keys and options objects the thread holds, and its memory as it last reported it.
+    get held() {
+      return sent.size;
+    },
+    get memory() {
+      return memory;
+    },
     // Ends the thread as if it were lost (tests); a later job starts another after `restartAfterMs`.
     async stop(): Promise<void> {
       await worker?.terminate();
@@ -189,4 +203,11 @@ export function createSignatureThread(options: { restartAfterMs?: number } = {})
       await worker?.terminate();
     },
   };
+  // What the thread holds: the keys and options objects (as many as the main thread holds
+  // alive, the keys in use), and its heap (MiB) as it last reported it.
+  const mib = (n: number | undefined) => Math.round(((n ?? 0) / 2 ** 20) * 10) / 10;
+  gauge('signature thread: keys and options held', api, (t) => t.held);
+  gauge('signatureThreadHeapUsedMiB', api, (t) => mib(t.memory?.heapUsed));
+  gauge('signatureThreadHeapTotalMiB', api, (t) => mib(t.memory?.heapTotal));
+  return api;
 }

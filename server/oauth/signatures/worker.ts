@@ -5,7 +5,7 @@
 // thread's loop, so a signature that arrives meanwhile is answered next turn, not after them.
 import { parentPort } from 'node:worker_threads';
 import type { KeyObject } from 'node:crypto';
-import { JOB_FIELDS, type Answers, type Batch } from './protocol.ts';
+import { JOB_FIELDS, MEMORY_EVERY_MS, type Answers, type Batch, type MemoryReport } from './protocol.ts';
 import { signText, verifyText } from './operations.ts';
 
 const VERIFY_FOR_MS = 1; // a turn's share of verifications
@@ -68,3 +68,15 @@ port.on('message', (batch: Batch) => {
   }
 });
 port.postMessage([]); // ready
+
+// Its memory, for `kill -USR2` and the soak (thread.ts keeps the latest). Collected first when
+// `gc` is exposed; never otherwise.
+const collect = (globalThis as { gc?: () => void }).gc;
+function reportMemory() {
+  collect?.();
+  const m = process.memoryUsage();
+  const report: MemoryReport = { heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external };
+  port.postMessage(report);
+}
+reportMemory();
+setInterval(reportMemory, MEMORY_EVERY_MS).unref();
