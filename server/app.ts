@@ -1,5 +1,5 @@
 // Builds the Express application from its dependencies; never listens.
-import express, { type Express } from 'express';
+import express, { type Express, type RequestHandler } from 'express';
 import session from 'express-session';
 import crypto from 'node:crypto';
 import { htmxFile, resourcePath, simpleWebAuthnBrowserFile } from './lib/paths.ts';
@@ -18,6 +18,18 @@ import { csrfCheck, originCheck, securityHeaders } from './http/security.ts';
 import { requestLog } from './http/request-log.ts';
 import { errorHandler, notFoundHandler } from './http/error-handler.ts';
 
+
+// A router entered only for the paths under its prefixes (compared as Express compares
+// paths: case-insensitive, a trailing slash allowed): Express tries every route of every
+// router it enters, so a request for one page would otherwise be matched against all of
+// the portal's routes (a tenth of a signed-in page's server time).
+function under(prefixes: string[], router: RequestHandler): RequestHandler {
+  const lower = prefixes.map((p) => p.toLowerCase());
+  return (req, res, next) => {
+    const path = req.path.toLowerCase();
+    return lower.some((p) => path === p || (path.startsWith(p) && path.charCodeAt(p.length) === 47)) ? router(req, res, next) : next();
+  };
+}
 
 export function createApp(deps: Deps): Express & { sessionStore: SqliteSessionStore; flush(): void; close(): void } {
   const { config, db, clock, views, logger } = deps;
@@ -86,12 +98,12 @@ export function createApp(deps: Deps): Express & { sessionStore: SqliteSessionSt
   // Failed password attempts per address: sign-in and the account page count together.
   const passwordLimiter = new RateLimiter(PASSWORD_ATTEMPTS_PER_IP, PASSWORD_WINDOW_MS, clock);
   const auth = authRoutes(deps, passport, passwordLimiter);
-  app.use(auth);
-  app.use(accountRoutes(deps, passwordLimiter));
-  app.use(passkeySignInRoutes(deps));
-  app.use(passwordResetRoutes(deps));
-  app.use(credentialRoutes(deps));
-  app.use(adminRoutes(deps));
+  app.use(under(['/manage-api-credentials', '/manage-clients'], credentialRoutes(deps)));
+  app.use(under(['/login', '/logout', '/setup'], auth));
+  app.use(under(['/login'], passkeySignInRoutes(deps)));
+  app.use(under(['/account'], accountRoutes(deps, passwordLimiter)));
+  app.use(under(['/password'], passwordResetRoutes(deps)));
+  app.use(under(['/admin'], adminRoutes(deps)));
 
   // GET / — send people where they belong.
   app.get('/', (req, res) => {

@@ -63,14 +63,7 @@ export function credentialRoutes(deps: Deps): Router {
     sendHtml(res, views.render('/pages/credentials/forbidden', { ...layoutModel(req, config, 'Manage API credentials', 'credentials') }), 403);
   };
 
-  router.use(keyRoutes(deps, signedIn, loadApplication));
-  router.use(federatedRoutes(deps, signedIn, loadApplication));
-  router.use(rollRoutes(deps, shownOnce, signedIn, loadApplication, loadSecret));
-
-  // GET /manage-clients — the old address.
-  router.get('/manage-clients', (_req, res) => res.redirect(301, CREDENTIALS_PAGE));
-
-  // GET /manage-api-credentials — the page.
+  // GET /manage-api-credentials — the page (first: the path most asked for).
   router.get(CREDENTIALS_PAGE, signedIn, requireRole, (req, res) => {
     const user = currentUser(req) as SessionUser;
     // no-store: the page may be showing a secret in its dialog; never keep it in any cache.
@@ -84,6 +77,13 @@ export function credentialRoutes(deps: Deps): Router {
       }),
     );
   });
+
+  router.use(keyRoutes(deps, signedIn, loadApplication));
+  router.use(federatedRoutes(deps, signedIn, loadApplication));
+  router.use(rollRoutes(deps, shownOnce, signedIn, loadApplication, loadSecret));
+
+  // GET /manage-clients — the old address.
+  router.get('/manage-clients', (_req, res) => res.redirect(301, CREDENTIALS_PAGE));
 
   const createDialog = (req: Request, res: Response, model: ReturnType<typeof secretFormModel>, status = 200) =>
     showDialog(deps, req, res, 'Create new secret', '/partials/credentials/create-form', model, status);

@@ -5,7 +5,7 @@
 //   - a reminder run over 100,000 active secrets with none due, against one read of them all.
 // The portal runs as a child process in production mode; autocannon drives it from here.
 // Each page row gives the server process's own CPU time per page (from /proc, whatever the
-// client in this process costs) beside the p50 the client sees, after a warm-up (WARM), and
+// client in this process costs) beside the p50 the client sees, after a warm-up until it settles (WARM), and
 // the time of its first request, cold.
 import { spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -34,6 +34,7 @@ interface Row {
   cookie?: string;
 }
 interface Measured {
+  warmed: Warmed | null; // the first round's
   firstMs: number;
   cpuPerPage: number;
   p50at1: number;
@@ -45,10 +46,34 @@ interface Measured {
 
 // A portal that has just started spends more CPU per page than one that has served a
 // while (V8 compiles a page's code as it runs it): the 5 × 5 credentials page cost 3.3 ms
-// of main-thread CPU over its first 500 views and 1.5 ms after 7,000. Each row is warmed
-// at 4 connections before its first round (WARM seconds), and the first request, cold, is
-// reported on its own.
+// of main-thread CPU over its first 500 views and 1.5 ms after 7,000. Before its first
+// round each row is warmed at 4 connections in windows of WARM seconds until it settles:
+// until the server's CPU per page in a window is within 5 % of the window before (at most
+// WARM_MAX seconds). A fixed 3 s left the 5 × 5 page at about 1,100 views, still
+// compiling, and its first round up to 1.8× the next one's. The first request, cold, is
+// reported on its own, and so are the windows.
 const WARM = Number(process.env.BENCH_WARM_SECONDS ?? 3);
+const WARM_MAX = Number(process.env.BENCH_WARM_MAX_SECONDS ?? 30);
+
+interface Warmed {
+  seconds: number;
+  views: number;
+  cpuPerPage: number[]; // each window's
+}
+
+async function warm(baseUrl: string, row: Row, pid: number, headers: Record<string, string>): Promise<Warmed> {
+  const warmed: Warmed = { seconds: 0, views: 0, cpuPerPage: [] };
+  const settled = (xs: number[]) => xs.length >= 2 && Math.abs(xs.at(-1)! - xs.at(-2)!) <= 0.05 * xs.at(-2)!;
+  while (warmed.seconds < WARM_MAX && !settled(warmed.cpuPerPage)) {
+    const before = cpuMs(pid);
+    const r = await autocannon({ url: baseUrl + row.path, connections: 4, duration: WARM, headers });
+    const views = r.requests.total;
+    warmed.seconds += WARM;
+    warmed.views += views;
+    warmed.cpuPerPage.push(views ? (cpuMs(pid) - before) / views : Infinity);
+  }
+  return warmed;
+}
 
 async function measure(baseUrl: string, row: Row, pid: number, round: number): Promise<Measured> {
   const headers: Record<string, string> = row.cookie ? { Cookie: row.cookie } : {};
@@ -58,7 +83,8 @@ async function measure(baseUrl: string, row: Row, pid: number, round: number): P
   const firstMs = performance.now() - t0;
   if (first.status !== 200) throw new Error(`${row.path}: ${first.status} ${body.slice(0, 200)}`);
   if (process.env.BENCH_DUMP) fs.writeFileSync(`test-output/${row.name.replace(/\W+/g, '-')}.html`, body);
-  await autocannon({ url: baseUrl + row.path, connections: round === 0 ? 4 : 1, duration: round === 0 ? WARM : 1, headers });
+  const warmed = round === 0 ? await warm(baseUrl, row, pid, headers) : null;
+  if (!warmed) await autocannon({ url: baseUrl + row.path, connections: 1, duration: 1, headers });
   // One connection, one request at a time, timed to a tenth of a millisecond (autocannon
   // reports whole milliseconds): the time a person waits, with the client's own share.
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
@@ -79,7 +105,7 @@ async function measure(baseUrl: string, row: Row, pid: number, round: number): P
   agent.destroy();
   times.sort((x, y) => x - y);
   const four = await autocannon({ url: baseUrl + row.path, connections: 4, duration: DURATION, headers });
-  return { firstMs, cpuPerPage, p50at1: Math.round(times[Math.floor(times.length / 2)]! * 10) / 10, rpsAt4: four.requests.average, p99at4: four.latency.p99, bytes: Buffer.byteLength(body) };
+  return { warmed, firstMs, cpuPerPage, p50at1: Math.round(times[Math.floor(times.length / 2)]! * 10) / 10, rpsAt4: four.requests.average, p99at4: four.latency.p99, bytes: Buffer.byteLength(body) };
 }
 
 // A reminder run with nothing due over `count` active secrets, against one plain read of
@@ -166,7 +192,7 @@ async function main() {
   portal.kill('SIGTERM');
   fs.rmSync(dataDir, { recursive: true, force: true });
 
-  console.log(`\nmachine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'CPU'}, Node ${process.version}; each row warmed ${WARM} s at 4 connections first; p50 at 1 connection, req/s and p99 at 4 connections (${DURATION} s), ${ROUNDS} interleaved rounds\n`);
+  console.log(`\nmachine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'CPU'}, Node ${process.version}; each row warmed at 4 connections first, in ${WARM} s windows until its server CPU per page settled (within 5 %; at most ${WARM_MAX} s); p50 at 1 connection, req/s and p99 at 4 connections (${DURATION} s), ${ROUNDS} interleaved rounds\n`);
   console.log('| page | first request ms (cold) | server CPU ms/page (1 conn) | p50 ms as the client sees it (1 conn) | pages/s (4 conns) | p99 ms (4 conns) | × baseline pages/s | HTML KB |');
   console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -174,6 +200,11 @@ async function main() {
     const rs = rounds.map((r) => r[i]!);
     const ratio = mean(rounds.map((r) => r[i]!.rpsAt4 / r[0]!.rpsAt4));
     console.log(`| ${row.name} | ${rs[0]!.firstMs.toFixed(0)} | ${Math.max(...rs.map((r) => r.cpuPerPage)).toFixed(2)} | ${Math.max(...rs.map((r) => r.p50at1))} | ${mean(rs.map((r) => r.rpsAt4)).toFixed(0)} | ${Math.max(...rs.map((r) => r.p99at4))} | ${ratio.toFixed(3)} | ${(rs[0]!.bytes / 1024).toFixed(0)} |`);
+  });
+  console.log(`\nwarm-up before the first round (server CPU ms/page in each ${WARM} s window at 4 connections):`);
+  rows.forEach((row, i) => {
+    const w = rounds[0]![i]!.warmed!;
+    console.log(`  ${row.name}: ${w.views} views in ${w.seconds} s: ${w.cpuPerPage.map((x) => x.toFixed(2)).join(', ')}${w.seconds >= WARM_MAX ? ' (not settled)' : ''}`);
   });
   const worst = (i: number) => Math.max(...rounds.map((r) => r[i]!.p50at1));
   const cpu = (i: number) => Math.max(...rounds.map((r) => r[i]!.cpuPerPage));

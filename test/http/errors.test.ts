@@ -58,3 +58,25 @@ test('Origin is compared with BASE_URL only: an Origin matching a forged Host he
   assert.equal((await c.get('/admin')).status, 200, 'still signed in');
   assert.equal((await c.post('/logout', {}, { Origin: portal.baseUrl })).status, 303, "BASE_URL's origin is accepted");
 });
+
+test('each router is entered only under its own paths, matched as Express matches them: any letter case, a trailing slash', async (t) => {
+  const portal = await startPortal(t);
+  const org = makeOrganisation(portal, 'A');
+  const app = makeApplication(portal, org, 'Partner-NL-A-DM');
+  const manager = await createUser(portal, org, 'm@a.example', [app]);
+  const anonymous = await fetch(`${portal.baseUrl}/LOGIN/`, { redirect: 'manual' });
+  assert.equal(anonymous.status, 200, 'the sign-in page in capitals, with a trailing slash');
+  assert.equal((await fetch(`${portal.baseUrl}/loginx`, { redirect: 'manual' })).status, 404, 'a path that only starts like a prefix');
+  assert.equal((await fetch(`${portal.baseUrl}/manage-clients`, { redirect: 'manual' })).status, 301, 'the old address still redirects');
+  const c = await signIn(portal, manager);
+  for (const path of ['/Manage-API-Credentials', '/manage-api-credentials/', '/account', '/password/forgot']) {
+    const page = await c.get(path);
+    assert.equal(page.status, 200, path);
+  }
+  assert.equal((await c.get(`/manage-api-credentials/applications/${app}`)).status, 200);
+  assert.equal((await c.get('/manage-api-credentialsx')).status, 404);
+  // An administrator's console, and a manager kept out of it, as before.
+  assert.notEqual((await c.get('/admin/secrets')).status, 200);
+  const admin = await signIn(portal, await createAdmin(portal, 'it@association.example'));
+  for (const path of ['/ADMIN', '/admin/', '/Admin/Secrets', '/admin/audit/']) assert.equal((await admin.get(path)).status, 200, path);
+});
