@@ -22,7 +22,7 @@ import { errorHandler, notFoundHandler } from './http/error-handler.ts';
 // A router entered only for the paths under its prefixes (compared as Express compares
 // paths: case-insensitive, a trailing slash allowed): Express tries every route of every
 // router it enters, so a request for one page would otherwise be matched against all of
-// the portal's routes (a tenth of a signed-in page's server time).
+// the portal's routes (about a tenth of a signed-in 404's server time).
 function under(prefixes: string[], router: RequestHandler): RequestHandler {
   const lower = prefixes.map((p) => p.toLowerCase());
   return (req, res, next) => {

@@ -223,7 +223,9 @@ test('signature thread: reports the keys it holds and its heap, which kill -USR2
   await call<string>((done) => thread.sign('sha256', 'a.c', ec.privateKey, p1363, done));
   assert.equal(thread.held, 2);
   // Its first report comes once it listens; the heap is its own (a few MiB), not the process's.
-  while (!thread.memory) await sleep(5);
+  const deadline = Date.now() + 10_000;
+  while (!thread.memory && Date.now() < deadline) await sleep(5);
+  assert.ok(thread.memory, 'a report within 10 s');
   const { heapUsed, heapTotal } = thread.memory;
   assert.ok(heapUsed > 0 && heapUsed <= heapTotal && heapTotal < 256 * 2 ** 20, JSON.stringify(thread.memory));
   const sizes = gaugeSizes();

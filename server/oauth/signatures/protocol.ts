@@ -8,10 +8,10 @@
 // Answers: [id, value or null, error message or null, ...], ANSWER_FIELDS apiece. The thread
 // first sends an empty list, once it listens: it is ready (its module loaded; a Worker's
 // `online` event comes before that).
-// The thread's memory, once it listens and then every MEMORY_EVERY_MS: { heapUsed, heapTotal, external } in bytes (an
-// object, where answers are an array), after a full collection of its heap when the process
-// was started with --expose-gc (as `make soak` starts it), so that the soak's figures after a
-// full collection cover both threads' heaps.
+// The thread's memory, once it listens and then every MEMORY_EVERY_MS: { heapUsed,
+// heapTotal, external } in bytes (an object, where answers are an array), after a full
+// collection of its heap when the process was started with --expose-gc (as `make soak`
+// starts it), so that the soak's figures after a full collection cover both threads' heaps.
 // Flat arrays of numbers and strings clone faster than an object a job. The signed input
 // travels as text and signatures in base64url: a Buffer would take the 8 KB slab it sits in
 // along, and the thread also does the encoding.
