@@ -20,8 +20,9 @@ export function currentUser(req: Request): SessionUser | null {
   return (req.user as SessionUser | undefined) ?? null;
 }
 
-// What a session keeps of a user row.
-export function toSessionUser(u: typeof users.$inferSelect): SessionUser {
+// What a session keeps of a user row (the whole row at sign-in, or the columns Passport reads
+// on every request).
+export function toSessionUser(u: Pick<typeof users.$inferSelect, 'id' | 'email' | 'displayName' | 'isAdmin' | 'organisationId'>): SessionUser {
   return { id: u.id, email: u.email, displayName: u.displayName, isAdmin: u.isAdmin, organisationId: u.organisationId };
 }
 

@@ -9,17 +9,11 @@ import { users } from '../../db/schema.ts';
 import type { Deps } from '../deps.ts';
 import { parseEmail } from '../lib/validation.ts';
 import { burnPasswordCheck, verifyPassword } from './passwords.ts';
-import type { SessionUser } from './guards.ts';
+import { toSessionUser, type SessionUser } from './guards.ts';
 
 type UserRow = typeof users.$inferSelect;
-interface SessionUserRow {
-  id: number;
-  email: string;
-  display_name: string;
-  is_admin: number;
-  organisation_id: number | null;
-  disabled_at: number | null;
-}
+// The columns a session keeps, named as the schema names them; SQLite gives is_admin as 0 or 1.
+type SessionUserRow = Pick<UserRow, 'id' | 'email' | 'displayName' | 'organisationId' | 'disabledAt'> & { isAdmin: number };
 
 function findUserByEmail(deps: Deps, email: string): UserRow | undefined {
   return deps.db.select().from(users).where(eq(users.email, email)).get();
@@ -45,9 +39,9 @@ export function configurePassport(deps: Deps): InstanceType<typeof Passport> {
     try {
       // On every signed-in request: only what a session keeps (not the password hash or the
       // TOTP secret), as one raw statement (drizzle's mapping of a whole row cost more than the query).
-      const row = typeof id === 'number' ? prepared(deps.db, 'sessionUserById', () => deps.db.$client.prepare<[number], SessionUserRow>('select id, email, display_name, is_admin, organisation_id, disabled_at from users where id = ?')).get(id) : undefined;
+      const row = typeof id === 'number' ? prepared(deps.db, 'sessionUserById', () => deps.db.$client.prepare<[number], SessionUserRow>('select id, email, display_name as displayName, is_admin as isAdmin, organisation_id as organisationId, disabled_at as disabledAt from users where id = ?')).get(id) : undefined;
       // A disabled user is signed out on their next request (their sessions are also revoked).
-      done(null, row && row.disabled_at === null ? { id: row.id, email: row.email, displayName: row.display_name, isAdmin: row.is_admin === 1, organisationId: row.organisation_id } : false);
+      done(null, row && row.disabledAt === null ? toSessionUser({ ...row, isAdmin: row.isAdmin === 1 }) : false);
     } catch (err) {
       done(err);
     }
