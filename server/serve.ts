@@ -3,7 +3,7 @@ import http from 'node:http';
 import { createPortalHandler } from './handler.ts';
 import type { Deps } from './deps.ts';
 import type { Config } from './lib/config.ts';
-import { gaugeSizes } from './lib/gauges.ts';
+import { gaugeSizes, mib } from './lib/gauges.ts';
 
 // How often Node's HTTP server looks for requests past their deadline (its default is
 // every 30 s, which would let a slow request live up to 40 s).
@@ -60,7 +60,6 @@ export async function serve(deps: Deps) {
   const logSizes = () => {
     (globalThis as { gc?: () => void }).gc?.();
     const m = process.memoryUsage();
-    const mib = (n: number) => Math.round((n / 2 ** 20) * 10) / 10;
     logger.info('in-memory sizes', { rssMiB: mib(m.rss), heapUsedMiB: mib(m.heapUsed), heapTotalMiB: mib(m.heapTotal), externalMiB: mib(m.external), ...gaugeSizes() });
   };
   process.on('SIGUSR2', logSizes);

@@ -28,3 +28,6 @@ export function gaugeSizes(): Record<string, number> {
   }
   return Object.fromEntries(Object.entries(sizes).sort(([a], [b]) => a.localeCompare(b)));
 }
+
+// Bytes in MiB to one decimal, as the sizes line gives memory.
+export const mib = (bytes: number): number => Math.round((bytes / 2 ** 20) * 10) / 10;

@@ -16,7 +16,7 @@ import type crypto from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import { isPackaged, resourcePath } from '../../lib/paths.ts';
 import { ANSWER_FIELDS, JOB_FIELDS, type Answers, type Batch, type MemoryReport } from './protocol.ts';
-import { gauge } from '../../lib/gauges.ts';
+import { gauge, mib } from '../../lib/gauges.ts';
 
 // How long after a start the thread may be started again (it was lost meanwhile).
 export const RESTART_AFTER_MS = 5000;
@@ -205,9 +205,8 @@ export function createSignatureThread(options: { restartAfterMs?: number } = {})
   };
   // What the thread holds: the keys and options objects (as many as the main thread holds
   // alive, the keys in use), and its heap (MiB) as it last reported it.
-  const mib = (n: number | undefined) => Math.round(((n ?? 0) / 2 ** 20) * 10) / 10;
   gauge('signature thread: keys and options held', api, (t) => t.held);
-  gauge('signatureThreadHeapUsedMiB', api, (t) => mib(t.memory?.heapUsed));
-  gauge('signatureThreadHeapTotalMiB', api, (t) => mib(t.memory?.heapTotal));
+  gauge('signatureThreadHeapUsedMiB', api, (t) => mib(t.memory?.heapUsed ?? 0));
+  gauge('signatureThreadHeapTotalMiB', api, (t) => mib(t.memory?.heapTotal ?? 0));
   return api;
 }
