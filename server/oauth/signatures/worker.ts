@@ -72,11 +72,17 @@ port.postMessage([]); // ready
 // Its memory, for `kill -USR2` and the soak (thread.ts keeps the latest). Collected first when
 // `gc` is exposed; never otherwise.
 const collect = (globalThis as { gc?: () => void }).gc;
+// A report that fails (process.memoryUsage reads /proc for RSS, which can fail) is skipped:
+// the thread goes on signing, and the next report comes MEMORY_EVERY_MS later.
 function reportMemory() {
-  collect?.();
-  const m = process.memoryUsage();
-  const report: MemoryReport = { heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external };
-  port.postMessage(report);
+  try {
+    collect?.();
+    const m = process.memoryUsage();
+    const report: MemoryReport = { heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external };
+    port.postMessage(report);
+  } catch {
+    // skipped; see above
+  }
 }
 reportMemory();
 setInterval(reportMemory, MEMORY_EVERY_MS).unref();
