@@ -61,7 +61,7 @@ export const invitations = sqliteTable(
   (t) => [uniqueIndex('invitations_token_hash_unique').on(t.tokenHash)],
 );
 
-// Server-side sessions (express-session store). A destroyed session is marked
+// Server-side sessions (server/auth/session.ts and its store). A destroyed session is marked
 // revoked rather than deleted, so a request still in flight cannot write it back.
 export const sessions = sqliteTable(
   'sessions',

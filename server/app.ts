@@ -1,6 +1,5 @@
 // Builds the Express application from its dependencies; never listens.
 import express, { type Express, type RequestHandler } from 'express';
-import session from 'express-session';
 import crypto from 'node:crypto';
 import { htmxFile, resourcePath, simpleWebAuthnBrowserFile } from './lib/paths.ts';
 import { RateLimiter } from './http/rate-limit.ts';
@@ -8,9 +7,10 @@ import { accountRoutes } from './account/routes.ts';
 import { passkeySignInRoutes } from './account/passkey-sign-in.ts';
 import { passwordResetRoutes } from './account/reset-routes.ts';
 import type { Deps } from './deps.ts';
-import { SqliteSessionStore, IDLE_TIMEOUT_MS } from './auth/session-store.ts';
+import { SqliteSessionStore } from './auth/session-store.ts';
 import { authRoutes, PASSWORD_ATTEMPTS_PER_IP, PASSWORD_WINDOW_MS } from './auth/routes.ts';
-import { configurePassport } from './auth/passport.ts';
+import { configurePassport, sessionUserOf } from './auth/passport.ts';
+import { sessions } from './auth/session.ts';
 import { credentialRoutes } from './credentials/routes.ts';
 import { adminRoutes } from './admin/routes.ts';
 import { homeFor, currentUser } from './auth/guards.ts';
@@ -59,39 +59,26 @@ export function createApp(deps: Deps): Express & { sessionStore: SqliteSessionSt
 
   // An uploaded key or certificate may be up to 64 KB of text (MAX_UPLOAD_BYTES), so that
   // form may be larger: its own error then shows in the dialog instead of a 413 page.
+  // A GET or HEAD carries no form: its request passes without entering the parsers.
   const keyUploadBody = express.urlencoded({ extended: false, limit: '160kb', parameterLimit: 100 });
-  app.use((req, res, next) => (req.method === 'POST' && /\/applications\/[^/]+\/keys$/.test(req.path) ? keyUploadBody(req, res, next) : next()));
-  app.use(express.urlencoded({ extended: false, limit: '32kb', parameterLimit: 100 }));
+  const formBody = express.urlencoded({ extended: false, limit: '32kb', parameterLimit: 100 });
+  app.use((req, res, next) => {
+    if (req.method === 'GET' || req.method === 'HEAD') return next();
+    return req.method === 'POST' && /\/applications\/[^/]+\/keys$/.test(req.path) ? keyUploadBody(req, res, next) : formBody(req, res, next);
+  });
 
   const sessionStore = new SqliteSessionStore(db, clock, logger);
-  const sessions = session({
-      name: 'portal.sid',
+  app.use(
+    sessions({
       store: sessionStore,
       secret: crypto.createHmac('sha256', deps.masterKey).update('session-cookie').digest('base64'),
-      resave: false,
-      saveUninitialized: false,
-      rolling: true,
-      // Whether the connection was HTTPS: decided by Express's trust proxy setting.
-      proxy: undefined,
-      cookie: { httpOnly: true, sameSite: 'lax', secure: config.secureCookies, maxAge: IDLE_TIMEOUT_MS, path: '/' },
-  });
-  // express-session saves a changed session as the response ends and reports a failed
-  // save by calling next(err) a second time, after the answer was sent, which would make
-  // Express drop the connection. Routes whose outcome depends on the session save it
-  // themselves first (and fail with 503); a late failure is only logged.
-  app.use((req, res, next) => {
-    let continued = false;
-    sessions(req, res, (err?: unknown) => {
-      if (!continued) {
-        continued = true;
-        return next(err);
-      }
-      if (err) logger.warn('session not saved after the answer', { id: res.locals.requestId, error: String((err as Error)?.message ?? err) });
-    });
-  });
+      secure: config.secureCookies,
+      clock,
+      logger,
+      userOf: sessionUserOf(deps),
+    }),
+  );
   const passport = configurePassport(deps);
-  app.use(passport.initialize());
-  app.use(passport.session());
   app.use(originCheck(config.baseUrl));
   app.use(csrfCheck(deps.masterKey, config.secureCookies));
 
@@ -99,6 +86,8 @@ export function createApp(deps: Deps): Express & { sessionStore: SqliteSessionSt
   const passwordLimiter = new RateLimiter(PASSWORD_ATTEMPTS_PER_IP, PASSWORD_WINDOW_MS, clock);
   const auth = authRoutes(deps, passport, passwordLimiter);
   app.use(under(['/manage-api-credentials', '/manage-clients'], credentialRoutes(deps)));
+  // Passport's req.login and req.logout, where people sign in and out.
+  app.use(under(['/login', '/logout', '/setup'], passport.initialize()));
   app.use(under(['/login', '/logout', '/setup'], auth));
   app.use(under(['/login'], passkeySignInRoutes(deps)));
   app.use(under(['/account'], accountRoutes(deps, passwordLimiter)));

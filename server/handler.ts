@@ -66,7 +66,7 @@ function overPipelined(req: IncomingMessage, res: ServerResponse): boolean {
   return true;
 }
 
-// With an https BASE_URL the session cookie is Secure, and express-session withholds it
+// With an https BASE_URL the session cookie is Secure, and the session layer withholds it
 // from a request Express sees as plain http: one that did not come from a TRUST_PROXY
 // address with `X-Forwarded-Proto: https`. The server refuses to start without
 // TRUST_PROXY (config.ts); this names the other ways to get there (a proxy that does not

@@ -16,7 +16,7 @@ import { completePasswordReset, findPasswordReset, requestPasswordReset, RESET_L
 import { regenerate, saveSession } from '../auth/sessions.ts';
 import { verifySecondStep, wrongCodeMessage } from '../auth/second-step.ts';
 
-declare module 'express-session' {
+declare module '../auth/session.ts' {
   interface SessionData {
     // The reset link opened in this session, and whether its second factor was proven.
     passwordReset?: { id: number; proven: boolean };

@@ -32,7 +32,7 @@ import {
 } from './account.ts';
 import { listPasskeys, passkeysUnavailable, registerPasskey, removePasskey, startPasskeyRegistration, takeChallenge, type PendingChallenge } from './passkeys.ts';
 
-declare module 'express-session' {
+declare module '../auth/session.ts' {
   interface SessionData {
     newTotpSeed?: string; // encrypted, between the two steps of replacing the app
     webauthn?: PendingChallenge;

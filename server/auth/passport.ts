@@ -1,6 +1,7 @@
 // Passport: the local strategy checks email and password (a dummy hash is checked for
 // unknown, disabled or unfinished accounts, so every failure costs the same), and the
-// session keeps only the user id.
+// session keeps only the user id (req.login). The user of each signed-in request is read by
+// sessionUserOf, which session.ts calls (not Passport's session strategy).
 import { Passport } from 'passport';
 import { Strategy as LocalStrategy } from 'passport-local';
 import { eq } from 'drizzle-orm';
@@ -35,16 +36,16 @@ export function configurePassport(deps: Deps): InstanceType<typeof Passport> {
     }),
   );
   passport.serializeUser((user, done) => done(null, (user as SessionUser).id));
-  passport.deserializeUser((id: unknown, done) => {
-    try {
-      // On every signed-in request: only what a session keeps (not the password hash or the
-      // TOTP secret), as one raw statement (drizzle's mapping of a whole row cost more than the query).
-      const row = typeof id === 'number' ? prepared(deps.db, 'sessionUserById', () => deps.db.$client.prepare<[number], SessionUserRow>('select id, email, display_name as displayName, is_admin as isAdmin, organisation_id as organisationId, disabled_at as disabledAt from users where id = ?')).get(id) : undefined;
-      // A disabled user is signed out on their next request (their sessions are also revoked).
-      done(null, row && row.disabledAt === null ? toSessionUser({ ...row, isAdmin: row.isAdmin === 1 }) : false);
-    } catch (err) {
-      done(err);
-    }
-  });
   return passport;
+}
+
+// The signed-in user of a session's user id, on every signed-in request (session.ts): only
+// what a session keeps (not the password hash or the TOTP secret), as one raw statement
+// (drizzle's mapping of a whole row cost more than the query). A disabled user is signed out
+// on their next request (their sessions are also revoked).
+export function sessionUserOf(deps: Deps): (id: unknown) => SessionUser | null {
+  return (id) => {
+    const row = typeof id === 'number' ? prepared(deps.db, 'sessionUserById', () => deps.db.$client.prepare<[number], SessionUserRow>('select id, email, display_name as displayName, is_admin as isAdmin, organisation_id as organisationId, disabled_at as disabledAt from users where id = ?')).get(id) : undefined;
+    return row && row.disabledAt === null ? toSessionUser({ ...row, isAdmin: row.isAdmin === 1 }) : null;
+  };
 }

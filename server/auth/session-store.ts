@@ -1,28 +1,27 @@
-// express-session store on the portal's SQLite file. Sessions are revoked, not
-// deleted, so that a request still in flight when the user signs out (or is
-// disabled) cannot write its session back: set() and touch() skip revoked rows.
-import session from 'express-session';
+// The session store on the portal's SQLite file (session.ts is the middleware). Sessions
+// are revoked, not deleted, so that a request still in flight when the user signs out (or
+// is disabled) cannot write its session back: save() and touch() skip revoked rows.
 import { and, eq, isNull, lt, or, isNotNull, sql } from 'drizzle-orm';
 import { prepared, type Db } from '../../db/client.ts';
 import { sessions } from '../../db/schema.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { Logger } from '../lib/log.ts';
 import { gauge } from '../lib/gauges.ts';
+import type { SessionData } from './session.ts';
 
 export const IDLE_TIMEOUT_MS = 30 * 60 * 1000;
 export const ABSOLUTE_TIMEOUT_MS = 12 * 60 * 60 * 1000;
 export const TOUCH_EVERY_MS = 60 * 1000;
 
-type Callback = (err?: unknown) => void;
-
-function userIdOf(data: session.SessionData): number | null {
-  const d = data as session.SessionData & { passport?: { user?: unknown }; pendingUserId?: number };
+function userIdOf(data: SessionData): number | null {
+  const d = data as SessionData & { pendingUserId?: number };
   const id = d.passport?.user ?? d.pendingUserId;
   return typeof id === 'number' ? id : null;
 }
 
-export class SqliteSessionStore extends session.Store {
-  // The expiry each session had when this request read it (get, then touch, in one request).
+// Synchronous, like every read and write of the portal's database (session.ts calls it).
+export class SqliteSessionStore {
+  // The expiry each session had when this request read it (load, then touch, in one request).
   private readonly expiries = new Map<string, number>();
 
   constructor(
@@ -30,53 +29,48 @@ export class SqliteSessionStore extends session.Store {
     private readonly clock: Clock,
     private readonly logger?: Logger,
   ) {
-    super();
     gauge('session expiries (read, not yet touched)', this.expiries, (m) => m.size);
   }
 
-  override get(sid: string, cb: (err: unknown, data?: session.SessionData | null) => void): void {
-    try {
-      // Every request with a cookie: three columns, one raw statement.
-      const row = prepared(this.db, 'sessionDataBySid', () => this.db.$client.prepare<[string], { data: string; expires_at: number; revoked_at: number | null }>('select data, expires_at, revoked_at from sessions where sid = ?')).get(sid);
-      if (!row || row.revoked_at !== null || row.expires_at <= this.clock.now()) return cb(null, null);
-      if (this.expiries.size > 10_000) this.expiries.clear(); // requests that never touched
-      this.expiries.set(sid, row.expires_at);
-      cb(null, JSON.parse(row.data) as session.SessionData);
-    } catch (err) {
-      cb(err);
-    }
+  // A live session's data and the JSON it was stored as, or null (unknown, revoked or expired).
+  load(sid: string): { data: SessionData; json: string } | null {
+    // Every request with a cookie: three columns, one raw statement.
+    const row = prepared(this.db, 'sessionDataBySid', () => this.db.$client.prepare<[string], { data: string; expires_at: number; revoked_at: number | null }>('select data, expires_at, revoked_at from sessions where sid = ?')).get(sid);
+    if (!row || row.revoked_at !== null || row.expires_at <= this.clock.now()) return null;
+    const data = JSON.parse(row.data) as SessionData & { cookie?: unknown };
+    if (this.expiries.size > 10_000) this.expiries.clear(); // requests that never touched
+    this.expiries.set(sid, row.expires_at);
+    if (data.cookie === undefined) return { data, json: row.data };
+    // A row express-session stored also held its cookie's settings: not data.
+    delete data.cookie;
+    return { data, json: JSON.stringify(data) };
   }
 
-  override set(sid: string, data: session.SessionData, cb?: Callback): void {
+  // Stores the session (json is JSON.stringify(data)); a revoked session stays revoked.
+  save(sid: string, data: SessionData, json: string): void {
     this.expiries.delete(sid);
-    try {
-      const now = this.clock.now();
-      const expiresAt = now + IDLE_TIMEOUT_MS;
-      const json = JSON.stringify(data);
-      const userId = userIdOf(data);
-      const meta = (data as { meta?: { ip?: unknown; userAgent?: unknown } }).meta;
-      const ip = typeof meta?.ip === 'string' ? meta.ip : null;
-      const userAgent = typeof meta?.userAgent === 'string' ? meta.userAgent : null;
-      this.db
-        .insert(sessions)
-        .values({ sid, userId, data: json, expiresAt, createdAt: now, ip, userAgent })
-        .onConflictDoUpdate({ target: sessions.sid, set: { data: json, userId, expiresAt, ip, userAgent }, setWhere: isNull(sessions.revokedAt) })
-        .run();
-      cb?.();
-    } catch (err) {
-      cb?.(err);
-    }
+    const now = this.clock.now();
+    const expiresAt = now + IDLE_TIMEOUT_MS;
+    const userId = userIdOf(data);
+    const meta = (data as { meta?: { ip?: unknown; userAgent?: unknown } }).meta;
+    const ip = typeof meta?.ip === 'string' ? meta.ip : null;
+    const userAgent = typeof meta?.userAgent === 'string' ? meta.userAgent : null;
+    this.db
+      .insert(sessions)
+      .values({ sid, userId, data: json, expiresAt, createdAt: now, ip, userAgent })
+      .onConflictDoUpdate({ target: sessions.sid, set: { data: json, userId, expiresAt, ip, userAgent }, setWhere: isNull(sessions.revokedAt) })
+      .run();
   }
 
   // Extends the idle timeout, writing at most once a minute per session: a page view
   // made within a minute of the last extension leaves the row alone (the timeout is
   // then up to a minute shorter than 30 minutes from the very last view).
-  override touch(sid: string, _data: session.SessionData, cb?: Callback): void {
+  touch(sid: string): void {
     try {
       const expiresAt = this.clock.now() + IDLE_TIMEOUT_MS;
       const known = this.expiries.get(sid);
       this.expiries.delete(sid);
-      if (known !== undefined && expiresAt - known < TOUCH_EVERY_MS) return cb?.();
+      if (known !== undefined && expiresAt - known < TOUCH_EVERY_MS) return;
       prepared(this.db, 'touchSession', () =>
         this.db
           .update(sessions)
@@ -89,16 +83,13 @@ export class SqliteSessionStore extends session.Store {
       // (the database may be locked for a moment): log it and carry on.
       this.logger?.warn('session not extended', { error: String((err as Error)?.message ?? err) });
     }
-    cb?.();
   }
 
-  override destroy(sid: string, cb?: Callback): void {
-    try {
-      revokeSession(this.db, this.clock, sid);
-      cb?.();
-    } catch (err) {
-      cb?.(err);
-    }
+  // Revokes the id (a row is written even for an id never stored, so that nothing can
+  // store it afterwards).
+  revoke(sid: string): void {
+    this.expiries.delete(sid);
+    revokeSession(this.db, this.clock, sid);
   }
 
   // Drops rows that can never be used again (run now and then).

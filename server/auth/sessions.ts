@@ -4,7 +4,7 @@
 import type { Request } from 'express';
 import type { SessionUser } from './guards.ts';
 
-declare module 'express-session' {
+declare module './session.ts' {
   interface SessionData {
     meta?: { ip: string; userAgent: string };
   }

@@ -82,7 +82,7 @@ function parseTrustProxy(raw: string | undefined): string[] {
 
 // A server started with an https BASE_URL and no TRUST_PROXY could never sign anyone in:
 // the portal never terminates TLS itself, so without a trusted proxy's X-Forwarded-Proto
-// every request looks like plain http and express-session withholds the Secure session
+// every request looks like plain http and the session layer withholds the Secure session
 // cookie (POST /login would answer 303 and forget the password step). Only the server's
 // start checks this (main.ts); CLI commands read the same configuration and never serve.
 export function checkServerConfig(config: Pick<Config, 'secureCookies' | 'trustProxy'>): void {

@@ -46,7 +46,9 @@ test('behind a trusted proxy that says https, sign-in keeps its Secure cookie; a
   const account = await createUser(proxied, org, 'tech@hospital-a.example', [makeApplication(portal, org, 'Partner-NL-A-DM')]);
 
   const c = proxied.client();
-  await c.get('/login');
+  const form = await c.get('/login');
+  assert.equal(form.headers.get('strict-transport-security'), 'max-age=31536000; includeSubDomains', 'HSTS with an https BASE_URL');
+  assert.match(form.headers.get('content-security-policy')!, /;upgrade-insecure-requests$/);
   const first = await c.post('/login', { email: account.email, password: account.password });
   assert.equal(first.status, 303);
   const cookie = first.headers.getSetCookie().find((h) => h.startsWith('portal.sid='));
@@ -65,7 +67,7 @@ test('behind a trusted proxy that says https, sign-in keeps its Secure cookie; a
     await plain.get('/login');
     const r = await plain.post('/login', { email: account.email, password: account.password });
     assert.equal(r.status, 303);
-    assert.equal(r.headers.getSetCookie().some((h) => h.startsWith('portal.sid=')), false, 'express-session withholds the Secure cookie');
+    assert.equal(r.headers.getSetCookie().some((h) => h.startsWith('portal.sid=')), false, 'the session layer withholds the Secure cookie');
   }
   const warnings = portal.logs.filter((l) => l.includes('posted over plain http although BASE_URL is https'));
   assert.equal(warnings.length, 1, 'logged once');

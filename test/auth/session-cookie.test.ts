@@ -1,0 +1,93 @@
+// The session layer (server/auth/session.ts) in place of express-session: the same cookie,
+// so sessions survive the change; rolling renewal; forged cookies; helmet's headers.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import { eq } from 'drizzle-orm';
+import { startPortal } from '../helpers/portal.ts';
+import { createAdmin, signIn } from '../helpers/accounts.ts';
+import { sessions } from '../../db/schema.ts';
+
+// The cookie as express-session (cookie-signature) wrote it: `s:` + id + `.` + the HMAC-SHA256
+// of the id in base64 without padding, URL-encoded.
+function expressSessionCookie(masterKey: Buffer, sid: string): string {
+  const secret = crypto.createHmac('sha256', masterKey).update('session-cookie').digest('base64');
+  return encodeURIComponent(`s:${sid}.${crypto.createHmac('sha256', secret).update(sid).digest('base64').replace(/=+$/, '')}`);
+}
+
+test('a session stored by express-session stays signed in, and each answer renews its cookie for 30 minutes', async (t) => {
+  const portal = await startPortal(t);
+  const account = await createAdmin(portal);
+  const c = await signIn(portal, account);
+  const value = c.sessionId()!;
+  const sid = decodeURIComponent(value).slice(2, decodeURIComponent(value).lastIndexOf('.'));
+  assert.equal(value, expressSessionCookie(portal.deps.masterKey, sid), 'the cookie is signed as express-session signed it');
+
+  assert.equal((await c.get('/admin')).status, 200); // a first page stores its CSRF token
+  // The row as express-session stored it, with its cookie's settings in the data.
+  const row = portal.deps.db.select().from(sessions).where(eq(sessions.sid, sid)).get()!;
+  const data = JSON.parse(row.data) as Record<string, unknown>;
+  assert.equal(data.cookie, undefined, 'the session layer stores only the data');
+  const old = JSON.stringify({ cookie: { originalMaxAge: 1_800_000, expires: new Date(portal.clock.now() + 1_800_000).toISOString(), secure: false, httpOnly: true, path: '/', sameSite: 'lax' }, ...data });
+  portal.deps.db.update(sessions).set({ data: old }).where(eq(sessions.sid, sid)).run();
+
+  portal.clock.advance(5 * 60 * 1000);
+  const page = await c.get('/admin');
+  assert.equal(page.status, 200, 'still signed in');
+  const renewed = page.headers.getSetCookie().find((h) => h.startsWith('portal.sid='));
+  assert.ok(renewed, 'the answer renews the cookie (rolling)');
+  const [pair, ...attributes] = renewed.split('; ');
+  assert.equal(pair, `portal.sid=${value}`, 'the same session, the same cookie');
+  assert.deepEqual(attributes.filter((a) => !a.startsWith('Expires=')).sort(), ['HttpOnly', 'Path=/', 'SameSite=Lax']);
+  const expires = Date.parse(attributes.find((a) => a.startsWith('Expires='))!.slice('Expires='.length));
+  assert.ok(Math.abs(expires - (portal.clock.now() + 30 * 60 * 1000)) <= 1000, 'expires 30 minutes after this answer');
+  assert.equal(portal.deps.db.select().from(sessions).where(eq(sessions.sid, sid)).get()!.data, old, 'an unchanged session is not written again');
+});
+
+test('a cookie with a wrong signature, or none, is anonymous: no user, no row, no cookie', async (t) => {
+  const portal = await startPortal(t);
+  const account = await createAdmin(portal);
+  const c = await signIn(portal, account);
+  const value = decodeURIComponent(c.sessionId()!);
+  const sid = value.slice(2, value.lastIndexOf('.'));
+  const rows = () => portal.deps.db.select().from(sessions).all().map((s) => `${s.sid} ${s.data} ${s.expiresAt} ${s.revokedAt}`).sort().join('\n');
+  const before = rows();
+  for (const forged of [
+    encodeURIComponent(`s:${sid}.${'A'.repeat(43)}`), // the live id, another signature
+    encodeURIComponent(`s:${sid}.`), // no signature
+    sid, // unsigned
+    encodeURIComponent(`s:${sid}`), // no dot
+    '%E0%A4%A', // not URL-encoding
+  ]) {
+    const other = portal.client();
+    other.cookies.set('portal.sid', forged);
+    const r = await other.get('/admin');
+    assert.equal(r.location, '/login', `${forged}: not signed in`);
+    assert.equal(r.headers.getSetCookie().some((h) => h.startsWith('portal.sid=')), false, `${forged}: no session cookie`);
+  }
+  assert.equal(rows(), before, 'nothing written');
+  assert.equal((await c.get('/admin')).status, 200, 'the real cookie still works');
+});
+
+test('every answer carries the security headers helmet chose, HSTS only with an https BASE_URL', async (t) => {
+  const portal = await startPortal(t);
+  const r = await portal.client().get('/login');
+  const expected: Record<string, string> = {
+    'cross-origin-opener-policy': 'same-origin',
+    'cross-origin-resource-policy': 'same-origin',
+    'origin-agent-cluster': '?1',
+    'referrer-policy': 'same-origin',
+    'x-content-type-options': 'nosniff',
+    'x-dns-prefetch-control': 'off',
+    'x-download-options': 'noopen',
+    'x-frame-options': 'SAMEORIGIN',
+    'x-permitted-cross-domain-policies': 'none',
+    'x-xss-protection': '0',
+  };
+  for (const [name, value] of Object.entries(expected)) assert.equal(r.headers.get(name), value, name);
+  assert.match(r.headers.get('content-security-policy')!, /^default-src 'self';.*frame-ancestors 'none'$/);
+  assert.equal(r.headers.get('strict-transport-security'), null, 'no HSTS over plain http');
+  assert.equal(r.headers.get('x-powered-by'), null);
+  const missing = await portal.client().get('/no/such/page');
+  assert.equal(missing.headers.get('x-frame-options'), 'SAMEORIGIN', 'error pages too');
+});
