@@ -23,16 +23,27 @@ export function usageText(u: CredentialUsage, now: number): string {
 // a day with any request is at least one pixel high, a day without none.
 export function sparkline(u: CredentialUsage, now: number, alternative = usageText(u, now)): string {
   const text = escape(alternative);
-  const max = Math.max(...u.days);
-  // One path, a bar a day, each a vertical stroke BAR wide: "M<x> 20V<top>", x the middle of
-  // the day's 3 px. Half the bytes of a filled rectangle per bar ("M<x> 20v-<h>h2.4v<h>z"),
-  // the same pixels: 25 credentials' sparklines are 6 KB less of the page.
-  let bars = '';
-  for (let i = 0; i < u.days.length; i++) {
-    const n = u.days[i]!;
+  const bars = barsOf(u.days);
+  return `<svg class="sparkline" role="img" aria-label="${text}" viewBox="0 0 ${WIDTH} ${HEIGHT}" width="${WIDTH}" height="${HEIGHT}" focusable="false"><title>${text}</title><line x1="0" y1="${HEIGHT - 0.5}" x2="${WIDTH}" y2="${HEIGHT - 0.5}"/>${bars ? `<path stroke="currentColor" stroke-width="${BAR}" d="${bars}"/>` : ''}</svg>`;
+}
+
+// One path, a bar a day, each a vertical stroke BAR wide: "M<x> 20V<top>", x the middle of
+// the day's 3 px. Half the bytes of a filled rectangle per bar ("M<x> 20v-<h>h2.4v<h>z"),
+// the same pixels: 25 credentials' sparklines are 6 KB less of the page.
+// Kept for each array of days: usage read once serves every page shown until the next
+// write (usage.ts), so a page shown again draws no bars.
+const drawn = new WeakMap<readonly number[], string>();
+function barsOf(days: readonly number[]): string {
+  let bars = drawn.get(days);
+  if (bars !== undefined) return bars;
+  const max = Math.max(...days);
+  bars = '';
+  for (let i = 0; i < days.length; i++) {
+    const n = days[i]!;
     if (n === 0) continue;
     const h = Math.max(1, Math.round((n / max) * (HEIGHT - 1)));
     bars += `M${MIDDLES[i] ?? i * STEP + BAR / 2} ${HEIGHT}V${HEIGHT - h}`;
   }
-  return `<svg class="sparkline" role="img" aria-label="${text}" viewBox="0 0 ${WIDTH} ${HEIGHT}" width="${WIDTH}" height="${HEIGHT}" focusable="false"><title>${text}</title><line x1="0" y1="${HEIGHT - 0.5}" x2="${WIDTH}" y2="${HEIGHT - 0.5}"/>${bars ? `<path stroke="currentColor" stroke-width="${BAR}" d="${bars}"/>` : ''}</svg>`;
+  drawn.set(days, bars);
+  return bars;
 }
