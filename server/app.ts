@@ -73,7 +73,6 @@ export function createApp(deps: Deps): Express & { sessionStore: SqliteSessionSt
       store: sessionStore,
       secret: crypto.createHmac('sha256', deps.masterKey).update('session-cookie').digest('base64'),
       secure: config.secureCookies,
-      clock,
       logger,
       userOf: sessionUserOf(deps),
     }),

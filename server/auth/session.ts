@@ -5,7 +5,8 @@
 // - the cookie `portal.sid` holds `s:<id>.<HMAC-SHA256 of the id>` (the same format, so
 //   sessions survive the change), HttpOnly, SameSite=Lax, Path=/, Secure with an https
 //   BASE_URL and then withheld from a request Express sees as plain http;
-// - rolling: each answer to a request with a live session renews the cookie's 30 minutes;
+// - rolling: each answer to a request with a live session renews the cookie's 30 minutes
+//   (Max-Age);
 // - a session with nothing in it is never stored and gets no cookie;
 // - a changed session is stored before the answer's headers go out; an unchanged one only
 //   has its idle timeout extended (at most once a minute: the store's touch());
@@ -18,7 +19,6 @@
 // request cost about a quarter less server time (README, "Pages").
 import crypto from 'node:crypto';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import type { Clock } from '../lib/clock.ts';
 import type { Logger } from '../lib/log.ts';
 import { IDLE_TIMEOUT_MS, type SqliteSessionStore } from './session-store.ts';
 import type { SessionUser } from './guards.ts';
@@ -130,7 +130,6 @@ export interface SessionOptions {
   store: SqliteSessionStore;
   secret: string; // the HMAC key of the cookie's signature
   secure: boolean; // Secure cookie, withheld from a request that is not HTTPS
-  clock: Clock;
   logger: Logger;
   // The signed-in user for a session's user id, or null when there is none to sign in
   // (unknown or disabled); may throw (the request then fails as a database error).
@@ -138,7 +137,7 @@ export interface SessionOptions {
 }
 
 export function sessions(options: SessionOptions): RequestHandler {
-  const { store, secret, secure, clock, logger, userOf } = options;
+  const { store, secret, secure, logger, userOf } = options;
   const mac = (id: string) => crypto.createHmac('sha256', secret).update(id).digest('base64').replace(/=+$/, '');
   const cookieValueOf = (id: string) => encodeURIComponent(`s:${id}.${mac(id)}`);
   // The id in a signed cookie value, or undefined when its signature is wrong.
@@ -157,9 +156,10 @@ export function sessions(options: SessionOptions): RequestHandler {
     const expected = Buffer.from(mac(id));
     return sent.length === expected.length && crypto.timingSafeEqual(sent, expected) ? id : undefined;
   };
-  const attributes = `; Path=/; HttpOnly; SameSite=Lax${secure ? '; Secure' : ''}`;
-  let expiresSecond = -1;
-  let expires = '';
+  // Max-Age, not Expires: the browser counts the 30 minutes on its own clock (express-session
+  // sent an Expires date from the server's, and a portal on a test clock days behind the
+  // browser's would have set a cookie already expired).
+  const attributes = `; Path=/; Max-Age=${IDLE_TIMEOUT_MS / 1000}; HttpOnly; SameSite=Lax${secure ? '; Secure' : ''}`;
 
   return (req: Request, res: Response, next: NextFunction) => {
     const raw = rawCookie(req.headers.cookie, SESSION_COOKIE);
@@ -223,13 +223,7 @@ export function sessions(options: SessionOptions): RequestHandler {
       }
       if (state.storedId !== id) return; // nothing stored: no cookie
       if (secure && !req.secure) return; // a Secure cookie over plain http would be dropped
-      const now = clock.now();
-      const second = Math.floor(now / 1000);
-      if (second !== expiresSecond) {
-        expiresSecond = second;
-        expires = new Date(now + IDLE_TIMEOUT_MS).toUTCString();
-      }
-      const cookie = `${SESSION_COOKIE}=${id === cookieId && raw!.startsWith('s%3A') ? raw : cookieValueOf(id)}${attributes}; Expires=${expires}`;
+      const cookie = `${SESSION_COOKIE}=${id === cookieId && raw!.startsWith('s%3A') ? raw : cookieValueOf(id)}${attributes}`;
       const prev = res.getHeader('Set-Cookie');
       res.setHeader('Set-Cookie', prev === undefined ? cookie : Array.isArray(prev) ? [...prev, cookie] : [String(prev), cookie]);
     }
