@@ -113,7 +113,7 @@ function newId(): string {
 
 // The value of the first cookie called `name` (as the cookie package reads a header: the
 // first one wins, spaces around the value trimmed), still URL-encoded.
-function rawCookie(header: string | undefined, name: string): string | undefined {
+export function rawCookie(header: string | undefined, name: string): string | undefined {
   if (!header) return undefined;
   let start = 0;
   while (start < header.length) {

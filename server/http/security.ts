@@ -7,6 +7,7 @@ import crypto from 'node:crypto';
 import { constantTimeEqual, randomToken } from '../lib/crypto.ts';
 import { HttpError } from './errors.ts';
 import { formField } from './form.ts';
+import { rawCookie } from '../auth/session.ts';
 
 // Helmet decides the headers (with our CSP); they are the same for every answer, so it runs
 // once, here, and each request only sets the list it produced (its twelve middlewares, one
@@ -78,11 +79,7 @@ function preSessionToken(key: Buffer, value: string): string {
 }
 
 function cookieValue(req: Request, name: string): string | undefined {
-  for (const part of (req.headers.cookie ?? '').split(';')) {
-    const eq = part.indexOf('=');
-    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
-  }
-  return undefined;
+  return rawCookie(req.headers.cookie, name);
 }
 
 export function ensureCsrfToken(req: Request): string {
