@@ -100,6 +100,7 @@ test('a full disk: writes answer 503 with Retry-After and a plain message, one l
   const c = await signIn(portal, manager);
   const page = `/manage-api-credentials/applications/${clientId}/secrets`;
   await c.get('/manage-api-credentials');
+  const fresh = await signIn(portal, manager); // signed in, no page seen yet: its session has no CSRF token
   const secretsBefore = portal.deps.db.select().from(clientSecrets).where(eq(clientSecrets.applicationId, application.id)).all().length;
   const auditBefore = portal.deps.db.select().from(auditEvents).all().length;
   const expires = addDays(dateInZone(portal.clock.now(), 'UTC'), 60);
@@ -129,6 +130,10 @@ test('a full disk: writes answer 503 with Retry-After and a plain message, one l
   // Reading goes on: the page (its session not extended, logged), /healthz, and tokens
   // (the endpoint only reads on the request path; its audit and last-use writes wait).
   assert.equal((await c.get('/manage-api-credentials')).status, 200);
+  // A page whose session changed (its first CSRF token) still answers; storing the session
+  // failed, and the log says so (session.ts).
+  assert.equal((await fresh.get('/manage-api-credentials')).status, 200);
+  assert.ok(portal.logs.some((l) => l.includes('"session not saved"') && l.includes('database or disk is full')), 'the failed session save is logged');
   assert.equal((await fetch(`${portal.baseUrl}/healthz`)).status, 200);
   assert.equal((await token(portal, clientId, made.value.secret)).status, 200);
   assert.equal((await token(portal, clientId, 'a wrong secret')).status, 401);
