@@ -85,8 +85,8 @@ export function createApp(deps: Deps): Express & { sessionStore: SqliteSessionSt
   const passwordLimiter = new RateLimiter(PASSWORD_ATTEMPTS_PER_IP, PASSWORD_WINDOW_MS, clock);
   const auth = authRoutes(deps, passport, passwordLimiter);
   app.use(under(['/manage-api-credentials', '/manage-clients'], credentialRoutes(deps)));
-  // Passport's req.login and req.logout, where people sign in and out.
-  app.use(under(['/login', '/logout', '/setup'], passport.initialize()));
+  // Passport's req.login, where people sign in.
+  app.use(under(['/login', '/setup'], passport.initialize()));
   app.use(under(['/login', '/logout', '/setup'], auth));
   app.use(under(['/login'], passkeySignInRoutes(deps)));
   app.use(under(['/account'], accountRoutes(deps, passwordLimiter)));

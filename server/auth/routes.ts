@@ -146,17 +146,16 @@ export function authRoutes(deps: Deps, passport: InstanceType<typeof Passport>, 
     res.redirect(303, homeFor(sessionUser));
   });
 
-  // POST /logout — destroys the session on the server.
+  // POST /logout — revokes the session on the server (a visitor who never had one writes
+  // nothing). Passport's req.logout is not needed: it would store the session once more and
+  // regenerate it only for this to revoke it.
   router.post('/logout', (req, res, next) => {
     const actor = actorOf(req);
-    req.logout({ keepSessionInfo: true }, (err) => {
+    req.session.destroy((err) => {
       if (err) return next(err);
-      req.session.destroy((err2) => {
-        if (err2) return next(err2);
-        if (actor.userId) recordAudit(db, clock, actor, { action: 'logout' });
-        res.clearCookie('portal.sid');
-        res.redirect(303, '/login?signedout=1');
-      });
+      if (actor.userId) recordAudit(db, clock, actor, { action: 'logout' });
+      res.clearCookie('portal.sid');
+      res.redirect(303, '/login?signedout=1');
     });
   });
 

@@ -1,7 +1,7 @@
 // Server-side sessions, kept in the portal's SQLite file (session-store.ts), and the signed-in
 // user read for each request. This replaces express-session and Passport's per-request
-// session strategy (Passport still checks passwords and signs people in and out: req.login
-// and req.logout call this session's regenerate() and save()), and keeps what they did:
+// session strategy (Passport still checks passwords and signs people in: req.login calls this
+// session's regenerate() and save(); signing out is destroy()), and keeps what they did:
 // - the cookie `portal.sid` holds `s:<id>.<HMAC-SHA256 of the id>` (the same format, so
 //   sessions survive the change), HttpOnly, SameSite=Lax, Path=/, Secure with an https
 //   BASE_URL and then withheld from a request Express sees as plain http;
@@ -37,14 +37,16 @@ const STATE = Symbol('session state');
 interface State {
   req: Request;
   store: SqliteSessionStore;
-  // The id whose row holds this session's JSON as `storedJson` (undefined: nothing stored yet).
-  storedId: string | undefined;
+  id: string; // this session's own id (req.sessionID while it is the request's session)
+  // Whether the id has a row (read from the cookie, or saved since), and the JSON it holds.
+  stored: boolean;
   storedJson: string;
 }
 
 // The session's own enumerable properties are its data (what JSON.stringify stores and
 // Passport's keepSessionInfo copies); the methods live on the prototype and the state under a
-// symbol, which neither sees.
+// symbol, which neither sees. Each method acts on the session's own id: a session object kept
+// across regenerate() can never write its data under the new id.
 export class Session {
   declare [STATE]: State;
 
@@ -52,18 +54,19 @@ export class Session {
     Object.defineProperty(this, STATE, { value: state, enumerable: false, writable: true });
   }
 
-  // A new, empty session under a new id; the old id is revoked.
+  // A new, empty session under a new id, which becomes the request's; the old id is revoked
+  // when it has a row (an id never stored was never sent to anyone: nothing to revoke, and an
+  // anonymous request writes nothing).
   regenerate(cb: Callback): void {
-    const state = this[STATE];
-    const { req, store } = state;
+    const { req, store, id, stored } = this[STATE];
     let error: unknown;
     try {
-      store.revoke(req.sessionID);
+      if (stored) store.revoke(id);
     } catch (err) {
       error = err;
     }
     req.sessionID = newId();
-    req.session = new Session({ req, store, storedId: undefined, storedJson: '{}' }) as RequestSession;
+    req.session = new Session({ req, store, id: req.sessionID, stored: false, storedJson: '{}' }) as RequestSession;
     cb(error);
   }
 
@@ -72,8 +75,8 @@ export class Session {
     const state = this[STATE];
     const json = JSON.stringify(this);
     try {
-      state.store.save(state.req.sessionID, this as SessionData, json);
-      state.storedId = state.req.sessionID;
+      state.store.save(state.id, this as SessionData, json);
+      state.stored = true;
       state.storedJson = json;
       cb?.();
     } catch (err) {
@@ -81,13 +84,13 @@ export class Session {
     }
   }
 
-  // Revokes the session; the rest of the request has none.
+  // Revokes the session (when it has a row); a request whose session this is has none after.
   destroy(cb?: Callback): void {
     const state = this[STATE];
     const { req } = state;
-    delete (req as { session?: unknown }).session;
+    if (req.session === (this as unknown)) delete (req as { session?: unknown }).session;
     try {
-      state.store.revoke(req.sessionID);
+      if (state.stored) state.store.revoke(state.id);
       cb?.();
     } catch (err) {
       cb?.(err);
@@ -172,10 +175,10 @@ export function sessions(options: SessionOptions): RequestHandler {
     }
     if (loaded) {
       req.sessionID = cookieId!;
-      req.session = Object.assign(new Session({ req, store, storedId: cookieId, storedJson: loaded.json }), loaded.data) as RequestSession;
+      req.session = Object.assign(new Session({ req, store, id: cookieId!, stored: true, storedJson: loaded.json }), loaded.data) as RequestSession;
     } else {
       req.sessionID = newId();
-      req.session = new Session({ req, store, storedId: undefined, storedJson: '{}' }) as RequestSession;
+      req.session = new Session({ req, store, id: req.sessionID, stored: false, storedJson: '{}' }) as RequestSession;
     }
 
     // The signed-in user (Passport's session strategy did this): one read by id.
@@ -204,15 +207,14 @@ export function sessions(options: SessionOptions): RequestHandler {
       const session = req.session as RequestSession | undefined;
       if (!session) return; // destroyed
       const state = session[STATE];
-      const id = req.sessionID;
+      const id = state.id;
       const json = JSON.stringify(session);
-      const stored = state.storedId === id;
       try {
-        if (stored ? json !== state.storedJson : json !== '{}') {
+        if (state.stored ? json !== state.storedJson : json !== '{}') {
           store.save(id, session as SessionData, json);
-          state.storedId = id;
+          state.stored = true;
           state.storedJson = json;
-        } else if (stored && id === cookieId) {
+        } else if (state.stored && id === cookieId) {
           store.touch(id);
         }
       } catch (err) {
@@ -221,7 +223,7 @@ export function sessions(options: SessionOptions): RequestHandler {
         logger.warn('session not saved', { id: res.locals.requestId, error: String((err as Error)?.message ?? err) });
         return;
       }
-      if (state.storedId !== id) return; // nothing stored: no cookie
+      if (!state.stored) return; // nothing stored: no cookie
       if (secure && !req.secure) return; // a Secure cookie over plain http would be dropped
       const cookie = `${SESSION_COOKIE}=${id === cookieId && raw!.startsWith('s%3A') ? raw : cookieValueOf(id)}${attributes}`;
       const prev = res.getHeader('Set-Cookie');

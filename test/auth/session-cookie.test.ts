@@ -6,7 +6,12 @@ import crypto from 'node:crypto';
 import { eq } from 'drizzle-orm';
 import { startPortal } from '../helpers/portal.ts';
 import { createAdmin, signIn } from '../helpers/accounts.ts';
+import express from 'express';
 import { sessions } from '../../db/schema.ts';
+import { sessions as sessionLayer } from '../../server/auth/session.ts';
+import { SqliteSessionStore } from '../../server/auth/session-store.ts';
+import { memoryLogger } from '../../server/lib/log.ts';
+import { serveOnLoopback } from '../helpers/loopback.ts';
 
 // The cookie as express-session (cookie-signature) wrote it: `s:` + id + `.` + the HMAC-SHA256
 // of the id in base64 without padding, URL-encoded.
@@ -89,4 +94,43 @@ test('every answer carries the security headers helmet chose, HSTS only with an 
   assert.equal(r.headers.get('x-powered-by'), null);
   const missing = await portal.client().get('/no/such/page');
   assert.equal(missing.headers.get('x-frame-options'), 'SAMEORIGIN', 'error pages too');
+});
+
+test('an anonymous sign-out writes nothing; a session kept across regenerate() saves under its own, revoked id, never the new one', async (t) => {
+  const portal = await startPortal(t);
+  const rows = () => portal.deps.db.select().from(sessions).all().length;
+  const before = rows();
+  const anonymous = portal.client();
+  await anonymous.get('/login'); // the pre-session cookie and its form token
+  const out = await anonymous.post('/logout');
+  assert.equal(out.status, 303);
+  assert.equal(rows(), before, 'no session row for a visitor who never had one');
+
+  // The session layer on its own, with a route that keeps the old session object.
+  const store = new SqliteSessionStore(portal.deps.db, portal.deps.clock);
+  const app = express();
+  app.use(sessionLayer({ store, secret: 'test', secure: false, logger: memoryLogger(), userOf: () => null }));
+  app.get('/in', (req, res) => {
+    req.session.pendingUserId = 7;
+    res.send('in');
+  });
+  app.get('/regenerate', (req, res) => {
+    const old = req.session;
+    old.regenerate(() => {
+      (req.session as { note?: string }).note = 'new';
+      old.save(() => res.send(req.sessionID));
+    });
+  });
+  const base = await serveOnLoopback(t, app);
+  const first = await fetch(`${base}/in`);
+  const cookie = first.headers.getSetCookie()[0]!.split(';')[0]!;
+  const oldId = decodeURIComponent(cookie.slice('portal.sid='.length)).slice(2).split('.')[0]!;
+  const second = await fetch(`${base}/regenerate`, { headers: { Cookie: cookie } });
+  const newId = await second.text();
+  assert.notEqual(newId, oldId);
+  const byId = (sid: string) => portal.deps.db.select().from(sessions).where(eq(sessions.sid, sid)).get();
+  assert.deepEqual(JSON.parse(byId(newId)!.data), { note: 'new' }, 'the new id holds only the new session');
+  assert.equal(byId(newId)!.revokedAt, null);
+  assert.ok(byId(oldId)!.revokedAt, 'the old id is revoked and stays so');
+  assert.ok(second.headers.getSetCookie()[0]!.startsWith(`portal.sid=${encodeURIComponent('s:' + newId)}.`), 'the cookie names the new id');
 });
