@@ -22,6 +22,7 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Logger } from '../lib/log.ts';
 import { IDLE_TIMEOUT_MS, type SqliteSessionStore } from './session-store.ts';
 import type { SessionUser } from './guards.ts';
+import { rawCookie } from '../http/cookies.ts';
 
 export const SESSION_COOKIE = 'portal.sid';
 
@@ -112,21 +113,6 @@ declare global {
 
 function newId(): string {
   return crypto.randomBytes(24).toString('base64url');
-}
-
-// The value of the first cookie called `name` (as the cookie package reads a header: the
-// first one wins, spaces around the value trimmed), still URL-encoded.
-export function rawCookie(header: string | undefined, name: string): string | undefined {
-  if (!header) return undefined;
-  let start = 0;
-  while (start < header.length) {
-    let end = header.indexOf(';', start);
-    if (end === -1) end = header.length;
-    const eq = header.indexOf('=', start);
-    if (eq !== -1 && eq < end && header.slice(start, eq).trim() === name) return header.slice(eq + 1, end).trim();
-    start = end + 1;
-  }
-  return undefined;
 }
 
 export interface SessionOptions {

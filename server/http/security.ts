@@ -7,7 +7,7 @@ import crypto from 'node:crypto';
 import { constantTimeEqual, randomToken } from '../lib/crypto.ts';
 import { HttpError } from './errors.ts';
 import { formField } from './form.ts';
-import { rawCookie } from '../auth/session.ts';
+import { rawCookie } from './cookies.ts';
 
 // Helmet decides the headers (with our CSP); they are the same for every answer, so it runs
 // once, here, and each request only sets the list it produced (its twelve middlewares, one
