@@ -92,6 +92,29 @@ export function noteBusy(sqlite: Database.Database): void {
 let localWrites = 0;
 export const localWriteCount = (): number => localWrites;
 
+// Values read from SQLite, kept by key while nothing is written: `PRAGMA data_version` of the
+// connection (another connection or process wrote) and localWriteCount (this process wrote).
+// Any write drops them all; past `max` keys, too. The pages' usage reader and the credentials
+// page's reads use it; callers only read what it returns (it is shared between requests).
+export function keptUntilWrite<T>(max = 200): (sqlite: Database.Database, key: string, read: () => T) => T {
+  const versions = new WeakMap<Database.Database, Database.Statement>();
+  const caches = new WeakMap<Database.Database, { version: unknown; writes: number; values: Map<string, T> }>();
+  return (sqlite, key, read) => {
+    let dataVersion = versions.get(sqlite);
+    if (!dataVersion) versions.set(sqlite, (dataVersion = sqlite.prepare('pragma data_version').pluck()));
+    const version = dataVersion.get();
+    const writes = localWriteCount();
+    let cache = caches.get(sqlite);
+    if (!cache || cache.version !== version || cache.writes !== writes) caches.set(sqlite, (cache = { version, writes, values: new Map() }));
+    let value = cache.values.get(key);
+    if (value === undefined) {
+      if (cache.values.size >= max) cache.values.clear();
+      cache.values.set(key, (value = read()));
+    }
+    return value;
+  };
+}
+
 type StatementMethod = 'run' | 'get' | 'all' | 'iterate';
 function countWrites(sqlite: Database.Database): void {
   const prepare = sqlite.prepare.bind(sqlite);

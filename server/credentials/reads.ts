@@ -5,7 +5,7 @@
 // tuple types and taken apart by destructuring: building an object with named properties
 // per row cost as much as the query itself (25 secrets: 118 µs as objects, 67 µs as arrays).
 import type { Deps } from '../deps.ts';
-import { localWriteCount } from '../../db/client.ts';
+import { keptUntilWrite } from '../../db/client.ts';
 
 export type GrantRow = [applicationId: number, code: string, name: string, sandboxResource: string, productionResource: string];
 export type SecretRow = [applicationId: number, id: string, name: string, hint: string, createdAt: number, expiresOn: string, expiresAt: number, lastUsedAt: number | null, createdByEmail: string | null, createdByName: string | null];
@@ -35,7 +35,6 @@ function prepare(sqlite: Deps['db']['$client']) {
     secrets: sqlite.prepare<[string], SecretRow>(`select s.application_id, s.id, s.name, s.hint, s.created_at, s.expires_on, s.expires_at, s.last_used_at, u.email as created_by_email, u.display_name as created_by_name from client_secrets s left join users u on u.id = s.created_by where s.application_id ${IDS} and s.deleted_at is null order by s.created_at desc`).raw(),
     keys: sqlite.prepare<[string], KeyRow>(`select application_id, id, name, kind, thumbprint, key_type, expires_on, expires_at, last_used_at, created_at from client_keys where application_id ${IDS} and deleted_at is null order by created_at`).raw(),
     federated: sqlite.prepare<[string], FederatedRow>(`select application_id, id, name, issuer, subject, audience, review_on, review_at, created_at, last_used_at from federated_credentials where application_id ${IDS} and deleted_at is null order by created_at`).raw(),
-    dataVersion: sqlite.prepare('pragma data_version').pluck(),
     urls: sqlite.prepare<[string], JwksUrlRow>(`select application_id, url, keys, fetched_at, last_error, last_error_at from client_jwks_urls where application_id ${IDS}`),
     counts: sqlite.prepare<[number, number, string, number, number, string], CountRow>(
       `select application_id, sum(expires_at > ?) as active, sum(expires_at > ? and expires_on <= ?) as expiring, sum(expires_at <= ?) as expired, min(case when expires_at > ? then expires_on end) as next_expiry
@@ -68,22 +67,11 @@ function byApplication<T extends [applicationId: number, ...rest: unknown[]]>(ro
 // shown again reads nothing (about 200 µs of the 5 × 5 credentials page). The rows are
 // shared between requests: callers only read them.
 export function readApplications(db: Deps['db'], applicationIds: number[]): ApplicationRows {
-  const q = statementsOf(db);
   const ids = JSON.stringify(applicationIds);
-  const version = q.dataVersion.get();
-  const writes = localWriteCount();
-  let cache = cacheOf.get(db.$client);
-  if (!cache || cache.version !== version || cache.writes !== writes) cacheOf.set(db.$client, (cache = { version, writes, byIds: new Map() }));
-  let rows = cache.byIds.get(ids);
-  if (!rows) {
-    if (cache.byIds.size >= MAX_CACHED_READS) cache.byIds.clear();
-    cache.byIds.set(ids, (rows = readNow(q, ids, applicationIds.length > 0)));
-  }
-  return rows;
+  return kept(db.$client, ids, () => readNow(statementsOf(db), ids, applicationIds.length > 0));
 }
 
-const MAX_CACHED_READS = 200;
-const cacheOf = new WeakMap<object, { version: unknown; writes: number; byIds: Map<string, ApplicationRows> }>();
+const kept = keptUntilWrite<ApplicationRows>();
 export type ApplicationRows = ReturnType<typeof readNow>;
 
 function readNow(q: ReturnType<typeof prepare>, ids: string, any: boolean) {

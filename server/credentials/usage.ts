@@ -6,7 +6,7 @@
 // credential per day, written by the token endpoint, server/oauth/usage.ts) for all the
 // applications shown at once: four queries.
 import type { Deps } from '../deps.ts';
-import { localWriteCount } from '../../db/client.ts';
+import { keptUntilWrite } from '../../db/client.ts';
 import { addDays, dateInZone } from '../lib/dates.ts';
 
 export const USAGE_DAYS = 30;
@@ -44,7 +44,6 @@ function prepare(sqlite: Deps['db']['$client']) {
        from credential_usage where application_id ${IDS} and day >= ? group by application_id, kind, credential_id`,
     ).raw(),
     hours: sqlite.prepare<[string, number], HourRow>(`select application_id, kind, credential_id, sum(requests) from credential_usage_hours where application_id ${IDS} and hour >= ? group by application_id, kind, credential_id`).raw(),
-    dataVersion: sqlite.prepare('pragma data_version').pluck(),
     firstUse: sqlite.prepare<[number, string, string, string], { day: string | null }>('select min(day) as day from credential_usage where application_id = ? and kind = ? and credential_id = ? and requests > 0 and day >= ?'),
   };
 }
@@ -67,22 +66,11 @@ export function readUsage(db: Deps['db'], applicationIds: number[], now: number,
   // The same applications on the same day (and hour) read again while nothing was written
   // (`PRAGMA data_version` of this connection, and this process's write count, as the
   // client cache does): the usage already read. A page shown again costs no read.
-  const q = statementsOf(db);
   const key = `${dateInZone(now, timeZone)} ${options.last24h ? now - (now % 3_600_000) : ''} ${applicationIds.join(',')}`;
-  const version = q.dataVersion.get();
-  const writes = localWriteCount();
-  let cache = cacheOf.get(db.$client);
-  if (!cache || cache.version !== version || cache.writes !== writes) cacheOf.set(db.$client, (cache = { version, writes, readers: new Map() }));
-  let reader = cache.readers.get(key);
-  if (!reader) {
-    if (cache.readers.size >= MAX_CACHED_READS) cache.readers.clear();
-    cache.readers.set(key, (reader = readUsageNow(db, applicationIds, now, timeZone, options)));
-  }
-  return reader;
+  return kept(db.$client, key, () => readUsageNow(db, applicationIds, now, timeZone, options));
 }
 
-const MAX_CACHED_READS = 200;
-const cacheOf = new WeakMap<object, { version: unknown; writes: number; readers: Map<string, UsageReader> }>();
+const kept = keptUntilWrite<UsageReader>();
 
 function readUsageNow(db: Deps['db'], applicationIds: number[], now: number, timeZone: string, options: { last24h?: boolean }): UsageReader {
   const byCredential = new Map<string, CredentialUsage>();
