@@ -17,6 +17,7 @@ import { actorOf, currentUser, homeFor, toSessionUser } from './guards.ts';
 import { verifySecondStep, wrongCodeMessage } from './second-step.ts';
 import { completeSetup } from './setup.ts';
 import { pendingUserId, regenerate, saveSession, startSignedInSession } from './sessions.ts';
+import { SESSION_COOKIE } from './session.ts';
 
 // Password attempts per address: enough for a person who mistypes, far too few for spraying.
 export const PASSWORD_ATTEMPTS_PER_IP = 10;
@@ -154,7 +155,7 @@ export function authRoutes(deps: Deps, passport: InstanceType<typeof Passport>, 
     req.session.destroy((err) => {
       if (err) return next(err);
       if (actor.userId) recordAudit(db, clock, actor, { action: 'logout' });
-      res.clearCookie('portal.sid');
+      res.clearCookie(SESSION_COOKIE);
       res.redirect(303, '/login?signedout=1');
     });
   });

@@ -66,8 +66,7 @@ export class Session {
     } catch (err) {
       error = err;
     }
-    req.sessionID = newId();
-    req.session = new Session({ req, store, id: req.sessionID, stored: false, storedJson: '{}' }) as RequestSession;
+    startEmpty(req, store);
     cb(error);
   }
 
@@ -111,8 +110,10 @@ declare global {
   }
 }
 
-function newId(): string {
-  return crypto.randomBytes(24).toString('base64url');
+// An empty session under a new id, never stored yet, as the request's session.
+function startEmpty(req: Request, store: SqliteSessionStore): void {
+  req.sessionID = crypto.randomBytes(24).toString('base64url');
+  req.session = new Session({ req, store, id: req.sessionID, stored: false, storedJson: '{}' }) as RequestSession;
 }
 
 export interface SessionOptions {
@@ -163,8 +164,7 @@ export function sessions(options: SessionOptions): RequestHandler {
       req.sessionID = cookieId!;
       req.session = Object.assign(new Session({ req, store, id: cookieId!, stored: true, storedJson: loaded.json }), loaded.data) as RequestSession;
     } else {
-      req.sessionID = newId();
-      req.session = new Session({ req, store, id: req.sessionID, stored: false, storedJson: '{}' }) as RequestSession;
+      startEmpty(req, store);
     }
 
     // The signed-in user (Passport's session strategy did this): one read by id.
