@@ -78,9 +78,6 @@ function preSessionToken(key: Buffer, value: string): string {
   return crypto.createHmac('sha256', key).update(`csrf:${value}`).digest('base64url');
 }
 
-function cookieValue(req: Request, name: string): string | undefined {
-  return rawCookie(req.headers.cookie, name);
-}
 
 export function ensureCsrfToken(req: Request): string {
   if (!req.session) return '';
@@ -92,7 +89,7 @@ export function ensureCsrfToken(req: Request): string {
   if (!settings) return '';
   const { key, secure } = settings;
   const res = req.res!;
-  let value = (res.locals.preSessionValue as string | undefined) ?? cookieValue(req, PRE_SESSION_COOKIE);
+  let value = (res.locals.preSessionValue as string | undefined) ?? rawCookie(req.headers.cookie, PRE_SESSION_COOKIE);
   if (!value || !/^[A-Za-z0-9_-]{32,64}$/.test(value)) {
     value = randomToken();
     res.cookie(PRE_SESSION_COOKIE, value, { httpOnly: true, sameSite: 'lax', secure, maxAge: PRE_SESSION_MAX_AGE_MS, path: '/' });
@@ -130,7 +127,7 @@ export function csrfCheck(masterKey: Buffer, secure: boolean): RequestHandler {
     const sent = formField(req.body, '_csrf') ?? req.get('X-CSRF-Token');
     let expected = req.session?.csrfToken;
     if (!hasSessionState(req)) {
-      const value = cookieValue(req, PRE_SESSION_COOKIE);
+      const value = rawCookie(req.headers.cookie, PRE_SESSION_COOKIE);
       expected = value ? preSessionToken(key, value) : undefined;
     }
     if (!sent || !expected || !constantTimeEqual(sent, expected)) {
